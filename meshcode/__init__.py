@@ -1,0 +1,37 @@
+"""meshcode: service-mesh configuration as code.
+
+The public surface: intent models users write in stacks, and the compile entry points.
+Everything else is internal and may change.
+"""
+from meshcode.compile import compile_mesh, compile_meshes
+from meshcode.delivery.state import CanaryState
+from meshcode.errors import CompileError, Finding, IntentError, MeshcodeError, SourceLocation, StackError
+from meshcode.intent.edge import ExternalService, Ingress, OriginateTLS, ServerTLS, SidecarScope
+from meshcode.intent.resilience import (
+    CircuitBreaker,
+    ClientTLS,
+    LoadBalancer,
+    Locality,
+    LocalityDistribute,
+    LocalityFailover,
+    OutlierDetection,
+)
+from meshcode.intent.rollout import Baseline, LatencyP99, PromQL, Rollout, SuccessRate, Webhook
+from meshcode.intent.security import Call
+from meshcode.intent.service import Port, Service, Version
+from meshcode.intent.topology import ApiVersions, Cluster, Mesh, Patch
+from meshcode.intent.traffic import Abort, Canary, Delay, Dest, Exact, Fault, Match, Mirror, Prefix, Regex, Retries, Route
+from meshcode.plan import Plan, Resource
+from meshcode.render import render_tree
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Abort", "ApiVersions", "Baseline", "Call", "Canary", "CanaryState", "CircuitBreaker", "ClientTLS",
+    "Cluster", "CompileError", "Delay", "Dest", "Exact", "ExternalService", "Fault", "Finding", "Ingress",
+    "IntentError", "LatencyP99", "LoadBalancer", "Locality", "LocalityDistribute", "LocalityFailover", "Match",
+    "Mesh", "MeshcodeError", "Mirror", "OriginateTLS", "OutlierDetection", "Patch", "Plan", "Port", "Prefix",
+    "PromQL", "Regex", "Resource", "Retries", "Rollout", "Route", "ServerTLS", "Service", "SidecarScope",
+    "SourceLocation", "StackError", "SuccessRate", "Version", "Webhook", "compile_mesh", "compile_meshes",
+    "render_tree",
+]

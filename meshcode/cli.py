@@ -1,0 +1,72 @@
+"""The `meshcode` command: parses, calls the project layer, prints. Exit 1 on any error."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from meshcode import __version__
+from meshcode.errors import CompileError, Finding, MeshcodeError
+from meshcode.project import Project
+
+app = typer.Typer(help="Service-mesh configuration as code: compile Python intent into Istio YAML.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+RootOption = typer.Option(None, "--root", help="Project root (default: nearest folder with pyproject.toml).")
+
+
+def fail(error: MeshcodeError) -> None:
+    typer.echo(str(error), err=True)
+    raise typer.Exit(1)
+
+
+def print_notes(notes: list[Finding]) -> None:
+    for n in notes:
+        typer.echo(n.describe(), err=True)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"meshcode {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
+    """meshcode: one Python intent, the right Istio config for every cluster."""
+
+
+@app.command()
+def compile(
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if generated/ is not up to date."),
+    root: Optional[Path] = RootOption,
+) -> None:
+    """Compile every stack in stacks/ into generated/<cluster>/."""
+    try:
+        project = Project.open(root)
+        with project.locked():
+            build = project.build()
+            print_notes(build.notes)
+            change = project.write(build, dry_run=check)
+    except MeshcodeError as e:
+        fail(e)
+        return
+    out = project.settings.output
+    if check:
+        if change.empty:
+            typer.echo(f"{out}/ is up to date ({change.unchanged} files)")
+            return
+        typer.echo(f"{out}/ is not up to date with stacks/ (run `meshcode compile`):", err=True)
+        for label, paths in (("added", change.added), ("changed", change.changed), ("removed", change.removed)):
+            for p in paths:
+                typer.echo(f"  {label:8} {out}/{p}", err=True)
+        raise typer.Exit(1)
+    clusters = sorted(build.plan.folders)
+    typer.echo(f"compiled {len(build.meshes)} mesh(es) into {out}/ for {', '.join(clusters)}: {change.summary()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

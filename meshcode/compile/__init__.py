@@ -1,0 +1,175 @@
+"""intent → Plan. Pure: no I/O, no clock, no randomness; all errors collected, then raised."""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Mapping
+
+import jsonpatch
+
+from meshcode.compile.context import CompileContext
+from meshcode.compile.edge import compile_external, compile_ingress, compile_sidecar
+from meshcode.compile.routing import compile_service
+from meshcode.delivery.state import CanaryState
+from meshcode.errors import CompileError, Finding
+from meshcode.intent.topology import Cluster, Mesh
+from meshcode.plan import Plan, Resource, make_resource
+
+Concern = Callable[[CompileContext, Cluster], list[Resource]]
+
+
+def served_clusters(mesh: Mesh, cluster: Cluster) -> set[str]:
+    """The clusters whose Istio config this cluster's control plane holds (itself + its remotes)."""
+    if cluster.role == "remote":
+        return set()
+    return {cluster.name} | {c.name for c in mesh.clusters if c.role == "remote" and c.primary == cluster.name}
+
+
+def placed(placement: tuple[str, ...] | None, served: set[str]) -> bool:
+    return bool(served) and (placement is None or not served.isdisjoint(placement))
+
+
+def _memo(ctx: CompileContext, key: object, build: Callable[[], list[Resource]]) -> list[Resource]:
+    """Per-object resources are built once and shared by every cluster that needs them."""
+    cache = ctx.__dict__.setdefault("_memo", {})
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
+
+
+def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
+    served = served_clusters(ctx.mesh, cluster)
+    out: list[Resource] = []
+    for s in ctx.services.values():
+        if placed(s.clusters, served):
+            out += _memo(ctx, ("svc", id(s)), lambda s=s: compile_service(ctx, s))
+    for ing in ctx.mesh.ingresses:
+        if placed(ing.clusters, served):
+            out += _memo(ctx, ("ing", id(ing)), lambda ing=ing: compile_ingress(ctx, ing))
+    for ext in ctx.externals.values():
+        if placed(ext.clusters, served):
+            out += _memo(ctx, ("ext", id(ext)), lambda ext=ext: compile_external(ctx, ext))
+    if served:
+        for sc in ctx.mesh.sidecars:
+            out += _memo(ctx, ("sc", id(sc)), lambda sc=sc: [compile_sidecar(ctx, sc)])
+    return out
+
+
+def namespaces(ctx: CompileContext, cluster: Cluster, resources: list[Resource]) -> list[Resource]:
+    """Namespaces the cluster's objects live in, labelled for sidecar injection (one scheme only)."""
+    if cluster.role == "remote":
+        names = {s.namespace: s.origin for s in ctx.services.values() if placed(s.clusters, {cluster.name})}
+    else:
+        names = {}
+        for r in resources:
+            if r.namespace and r.namespace not in names and r.namespace != ctx.mesh.root_namespace:
+                names[r.namespace] = r.origin
+    injection = cluster.injection or cluster.revision
+    labels = {"istio.io/rev": injection} if injection else {"istio-injection": "enabled"}
+    return [make_resource("v1", "Namespace", ns, None, None, origin, ctx.rel(origin), dict(labels))
+            for ns, origin in sorted(names.items())]
+
+
+CONCERNS: list[Concern] = [traffic]
+
+
+def check_conflicts(ctx: CompileContext) -> None:
+    """Two declarations claiming one host: the second is an error at its own line."""
+    claimed: dict[str, object] = {s.host: s for s in ctx.services.values()}
+    for ext in ctx.externals.values():
+        for h in ext.hosts:
+            if h in claimed:
+                ctx.error("MC2002", f"host {h} is claimed twice (first at {ctx.rel(claimed[h].origin)})",
+                          ext.origin, "ServiceEntry", ext.namespace, ext.name)
+            claimed[h] = ext
+    edge: dict[tuple, object] = {}
+    for ing in ctx.mesh.ingresses:
+        sel = tuple(sorted(ing.selector.items()))
+        for h in ing.hosts:
+            key = (sel, ing.listen_port, h)
+            if key in edge:
+                ctx.error("MC2002", f"ingress host {h} on port {ing.listen_port} is claimed twice "
+                          f"(first at {ctx.rel(edge[key].origin)})", ing.origin, "Gateway", ing.namespace, ing.name)
+            edge[key] = ing
+
+
+def check_unique(ctx: CompileContext, plan: Plan) -> None:
+    """One object per kind, namespace and name in a cluster, else one would overwrite the other."""
+    for folder, items in plan.folders.items():
+        seen: dict[tuple[str, str, str], Resource] = {}
+        for r in items:
+            first = seen.setdefault(r.key, r)
+            if first is not r:
+                ctx.error("MC2004", f"{r.kind} {r.namespace}/{r.name} is generated twice (first from "
+                          f"{ctx.rel(first.origin)}:{first.origin.line if first.origin else '?'}); rename one",
+                          r.origin, r.kind, r.namespace, r.name, folder)
+
+
+def apply_patches(ctx: CompileContext, plan: Plan) -> None:
+    for p in ctx.mesh.patches:
+        hits = 0
+        for folder, items in plan.folders.items():
+            if p.cluster and folder != p.cluster:
+                continue
+            for i, r in enumerate(items):
+                if r.kind != p.kind or r.name != p.name or (p.namespace and r.namespace != p.namespace):
+                    continue
+                try:
+                    patched = jsonpatch.apply_patch(r.obj, list(p.ops))
+                except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as e:
+                    ctx.error("MC2201", f"patch on {p.kind} {p.name} does not apply: {e}",
+                              p.origin, p.kind, p.namespace or "", p.name, folder)
+                    hits += 1
+                    continue
+                items[i] = Resource(patched, r.origin)
+                hits += 1
+        if not hits:
+            ctx.error("MC2202", f"patch target {p.kind} {p.namespace + '/' if p.namespace else ''}{p.name} "
+                      "is not generated", p.origin, p.kind, p.namespace or "", p.name)
+
+
+def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None, root: str = ".") -> Plan:
+    """Compile one mesh into a Plan with a folder per cluster; raise CompileError on any error."""
+    ctx = CompileContext(mesh, root=root, states=states or {})
+    seen: set[str] = set()
+    for c in mesh.clusters:
+        if c.name in seen:
+            ctx.error("MC2003", f"cluster {c.name!r} is declared twice", c.origin)
+        seen.add(c.name)
+    check_conflicts(ctx)
+    plan = Plan()
+    for cluster in mesh.clusters:
+        resources: list[Resource] = []
+        for concern in CONCERNS:
+            resources += concern(ctx, cluster)
+        plan.folders[cluster.name] = namespaces(ctx, cluster, resources) + resources
+    check_unique(ctx, plan)
+    apply_patches(ctx, plan)
+    errors = [f for f in ctx.findings if f.level == "error"]
+    if errors:
+        raise CompileError(errors)
+    plan.notes = [f for f in ctx.findings if f.level != "error"]
+    return plan
+
+
+def compile_meshes(meshes: Iterable[Mesh], *, states: Mapping[str, CanaryState] | None = None,
+                   root: str = ".") -> Plan:
+    """Compile several meshes into one Plan; a cluster may belong to one mesh only."""
+    plan = Plan()
+    owner: dict[str, Mesh] = {}
+    errors: list[Finding] = []
+    for mesh in meshes:
+        try:
+            part = compile_mesh(mesh, states=states, root=root)
+        except CompileError as e:
+            errors += e.findings
+            continue
+        for folder in part.folders:
+            if folder in owner and owner[folder] is not mesh:
+                ctx = CompileContext(mesh, root=root)
+                ctx.error("MC2003", f"output folder {folder!r} is produced by meshes {owner[folder].name!r} "
+                          f"and {mesh.name!r}", mesh.origin)
+                errors += ctx.findings
+            owner[folder] = mesh
+        plan.merge(part)
+    if errors:
+        raise CompileError(errors)
+    return plan

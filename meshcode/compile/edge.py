@@ -1,0 +1,142 @@
+"""Edge objects: ingress Gateways with their bound VirtualServices, ServiceEntries, Sidecars."""
+from __future__ import annotations
+
+from typing import Any
+
+from meshcode.compile.context import CompileContext
+from meshcode.compile.routing import Destinations, client_tls_spec, default_split, http_route, match_spec
+from meshcode.intent.edge import ExternalService, Ingress, SidecarScope
+from meshcode.intent.service import Service
+from meshcode.intent.traffic import Dest
+from meshcode.plan import Resource
+
+
+def gateway(ctx: CompileContext, ing: Ingress) -> Resource:
+    hosts = list(ing.hosts)
+    servers: list[dict[str, Any]] = []
+    if ing.tls:
+        tls: dict[str, Any] = {"mode": ing.tls.mode, "credentialName": ing.tls.credential_name}
+        if ing.tls.min_protocol_version:
+            tls["minProtocolVersion"] = ing.tls.min_protocol_version
+        servers.append({"port": {"number": ing.listen_port, "name": f"https-{ing.listen_port}",
+                                 "protocol": "HTTPS"}, "hosts": hosts, "tls": tls})
+        if ing.http_redirect:
+            servers.append({"port": {"number": 80, "name": "http-80", "protocol": "HTTP"},
+                            "hosts": hosts, "tls": {"httpsRedirect": True}})
+    else:
+        servers.append({"port": {"number": ing.listen_port, "name": f"http-{ing.listen_port}",
+                                 "protocol": "HTTP"}, "hosts": hosts})
+    spec = {"selector": dict(ing.selector), "servers": servers}
+    return ctx.resource("networking", "Gateway", ing.name, ing.namespace, spec, ing.origin)
+
+
+def ingress_target(ctx: CompileContext, ing: Ingress, to: Any) -> Any:
+    """A service without a version at the edge takes that service's own default split,
+    so a canary's weights hold for ingress traffic too (mesh-bound rules do not apply there)."""
+    items = to if isinstance(to, (list, tuple)) else [to]
+    out = []
+    for item in items:
+        ref = item.service if isinstance(item, Dest) else item
+        if isinstance(item, Dest) and item.version:
+            out.append(item)
+            continue
+        svc = ctx.find_service(ref, ing.namespace) if ref is not None else None
+        if isinstance(svc, Service) and (svc.canary or svc.versions) and not isinstance(to, (list, tuple)):
+            split, _, _ = default_split(ctx, svc)
+            port = item.port if isinstance(item, Dest) else None
+            if isinstance(split, dict):
+                return [Dest.model_construct(service=svc, version=v, namespace=None, port=port, weight=w)
+                        for v, w in split.items()]
+            if isinstance(split, str):
+                return Dest.model_construct(service=svc, version=split, namespace=None, port=port, weight=None)
+        out.append(item)
+    return out if isinstance(to, (list, tuple)) else out[0]
+
+
+def ingress_virtual_service(ctx: CompileContext, ing: Ingress) -> Resource | None:
+    dests = Destinations(ctx, None, ing.namespace)
+    http: list[dict[str, Any]] = []
+    failed = False
+    for r in ing.routes:
+        if r.to is None:
+            ctx.error("MC2104", "an ingress route needs to= (the service it sends traffic to)",
+                      r.origin, "VirtualService", ing.namespace, ing.name)
+            failed = True
+            continue
+        rule = http_route(ctx, dests, _NO_SERVICE, r, r.match, ingress_target(ctx, ing, r.to), r.origin)
+        if rule is None:
+            failed = True
+        else:
+            http.append(rule)
+    if failed:
+        return None
+    spec = {"hosts": list(ing.hosts), "gateways": [f"{ing.namespace}/{ing.name}"], "http": http}
+    return ctx.resource("networking", "VirtualService", ing.name, ing.namespace, spec, ing.origin)
+
+
+class _NoService:
+    """Stands in for the owning service on ingress routes: no service-level defaults apply."""
+
+    timeout = retries = fault = None
+
+
+_NO_SERVICE: Any = _NoService()
+
+
+def compile_ingress(ctx: CompileContext, ing: Ingress) -> list[Resource]:
+    vs = ingress_virtual_service(ctx, ing)
+    return [gateway(ctx, ing)] + ([vs] if vs else [])
+
+
+def compile_external(ctx: CompileContext, ext: ExternalService) -> list[Resource]:
+    ports: list[dict[str, Any]] = []
+    origin_port = ext.originate_tls.port if ext.originate_tls else None
+    for p in ext.ports:
+        port: dict[str, Any] = {"number": p.number, "name": p.port_name, "protocol": p.protocol}
+        if p.target_port:
+            port["targetPort"] = p.target_port
+        ports.append(port)
+    if ext.originate_tls and origin_port not in {p.number for p in ext.ports}:
+        ports.insert(0, {"number": origin_port, "name": f"http-{origin_port}", "protocol": "HTTP",
+                         "targetPort": ext.originate_tls.target_port})
+    elif ext.originate_tls:
+        for port in ports:
+            if port["number"] == origin_port:
+                port["targetPort"] = ext.originate_tls.target_port
+    spec: dict[str, Any] = {"hosts": list(ext.hosts)}
+    if ext.addresses:
+        spec["addresses"] = list(ext.addresses)
+    spec["ports"] = ports
+    spec["location"] = ext.location
+    spec["resolution"] = ext.resolution
+    if ext.endpoints:
+        spec["endpoints"] = [{"address": a} for a in ext.endpoints]
+    if ext.export_to:
+        spec["exportTo"] = list(ext.export_to)
+    out = [ctx.resource("networking", "ServiceEntry", ext.name, ext.namespace, spec, ext.origin)]
+    dr_spec: dict[str, Any] | None = None
+    if ext.originate_tls:
+        o = ext.originate_tls
+        tls: dict[str, Any] = {"mode": o.mode}
+        if o.credential_name:
+            tls["credentialName"] = o.credential_name
+        tls["sni"] = o.sni or ext.host
+        dr_spec = {"host": ext.host, "trafficPolicy": {"portLevelSettings": [
+            {"port": {"number": o.port}, "tls": tls}]}}
+    elif ext.tls:
+        dr_spec = {"host": ext.host, "trafficPolicy": {"tls": client_tls_spec(ext.tls)}}
+    if dr_spec is not None:
+        if ext.export_to:
+            dr_spec["exportTo"] = list(ext.export_to)
+        out.append(ctx.resource("networking", "DestinationRule", ext.name, ext.namespace, dr_spec, ext.origin))
+    return out
+
+
+def compile_sidecar(ctx: CompileContext, sc: SidecarScope) -> Resource:
+    spec: dict[str, Any] = {"egress": [{"hosts": list(sc.egress_hosts)}]}
+    if sc.outbound:
+        spec["outboundTrafficPolicy"] = {"mode": sc.outbound}
+    return ctx.resource("networking", "Sidecar", "default", sc.namespace, spec, sc.origin)
+
+
+__all__ = ["compile_ingress", "compile_external", "compile_sidecar", "match_spec"]

@@ -1,0 +1,1 @@
+"""Progressive delivery: canary state, the pure decision, metric providers, the runner."""

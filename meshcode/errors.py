@@ -1,0 +1,121 @@
+"""Typed errors and findings, each carrying the source location of the intent behind it.
+
+Users read these first when something is wrong, so every one names a file and line they own.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Level = Literal["error", "warning", "info"]
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_SKIP_PREFIXES = (_PACKAGE_DIR, "<frozen", "<string>")
+_SKIP_PARTS = ("/pydantic/", "/pydantic_core/", "/typing.py", "/functools.py", "/importlib/")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """Where an intent object was written: a user's stack file and line."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def relative_to(self, root: Path) -> "SourceLocation":
+        try:
+            return SourceLocation(str(Path(self.file).resolve().relative_to(root.resolve())), self.line)
+        except ValueError:
+            return self
+
+
+def caller_location() -> SourceLocation | None:
+    """The first stack frame outside meshcode and pydantic: the line that built the object."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_SKIP_PREFIXES) and not any(p in filename for p in _SKIP_PARTS):
+            return SourceLocation(filename, frame.f_lineno)
+        frame = frame.f_back
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One result of a check: a code users can look up, and where it came from."""
+
+    code: str
+    level: Level
+    message: str
+    kind: str = ""
+    namespace: str = ""
+    name: str = ""
+    location: SourceLocation | None = None
+    cluster: str = ""
+
+    def describe(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        obj = f" {self.kind} {self.namespace + '/' if self.namespace else ''}{self.name}" if self.kind else ""
+        in_cluster = f" [{self.cluster}]" if self.cluster else ""
+        return f"{where}{self.level} {self.code}{obj}{in_cluster}: {self.message}"
+
+    def sort_key(self) -> tuple:
+        loc = self.location
+        return (loc.file if loc else "", loc.line if loc else 0, self.cluster, self.code,
+                self.kind, self.namespace, self.name, self.message)
+
+
+class MeshcodeError(Exception):
+    """Base of every error meshcode raises on purpose; the CLI turns it into exit code 1."""
+
+    code = "MC0000"
+
+    def __init__(self, message: str, location: SourceLocation | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        if code:
+            self.code = code
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        return f"{where}error {self.code}: {self.message}"
+
+
+class IntentError(MeshcodeError):
+    """An intent object was built with invalid values (raised while the stack runs)."""
+
+    code = "MC1000"
+
+
+class StackError(MeshcodeError):
+    """A stack file could not be loaded (syntax error, exception, nothing defined)."""
+
+    code = "MC1001"
+
+
+class CompileError(MeshcodeError):
+    """The intent is well-formed but inconsistent; carries every error finding at once."""
+
+    code = "MC2000"
+
+    def __init__(self, findings: list[Finding]):
+        self.findings = sorted(findings, key=Finding.sort_key)
+        first = self.findings[0] if self.findings else None
+        super().__init__(
+            "\n".join(f.describe() for f in self.findings) or "compile failed",
+            first.location if first else None,
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class StateError(MeshcodeError):
+    """Canary state or the working tree is not in a state this command can act on."""
+
+    code = "MC3000"

@@ -1,0 +1,1 @@
+"""Getting output onto disk and into git: atomic tree writes, ownership, diffs, commits."""

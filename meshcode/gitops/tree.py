@@ -1,0 +1,168 @@
+"""Write the output tree atomically, touching only what meshcode owns.
+
+The new tree is assembled beside the old one (unchanged files are hard links, so their
+mtimes stay) and swapped in with one atomic rename-exchange: a compile killed at any
+moment leaves the old tree or the new one, never a mixture.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from meshcode.errors import MeshcodeError
+
+MANIFEST = ".meshcode-manifest"
+_STAGING_PREFIX = ".meshcode-staging-"
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+class OwnershipError(MeshcodeError):
+    """meshcode would have to overwrite or delete a file it did not write."""
+
+    code = "MC4001"
+
+
+@dataclass
+class TreeChange:
+    """What a write did (or, with dry_run, would do), as paths relative to the output folder."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+    def summary(self) -> str:
+        return (f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
+                f"{self.unchanged} unchanged")
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(out: Path) -> dict[str, str]:
+    """Paths meshcode wrote last time, with the sha256 of what it wrote."""
+    try:
+        text = (out / MANIFEST).read_text()
+    except FileNotFoundError:
+        return {}
+    entries = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            sha, _, path = line.partition("  ")
+            entries[path] = sha
+    return entries
+
+
+def manifest_bytes(files: dict[str, bytes]) -> bytes:
+    lines = ["# sha256 of every file meshcode wrote here (`sha256sum -c` reads this format)"]
+    lines += [f"{digest(data)}  {path}" for path, data in sorted(files.items())]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def plan_change(out: Path, files: dict[str, bytes]) -> TreeChange:
+    """Compare the wanted files with the disk; refuse to take over files meshcode did not write."""
+    owned = read_manifest(out)
+    change = TreeChange()
+    foreign = []
+    for path, data in files.items():
+        current = _read(out / path)
+        if current is None:
+            change.added.append(path)
+        elif current == data:
+            change.unchanged += 1
+        elif path in owned:
+            change.changed.append(path)
+        else:
+            foreign.append(path)
+    if foreign:
+        raise OwnershipError(
+            f"{len(foreign)} file(s) in {out} were not written by meshcode and would be overwritten: "
+            + ", ".join(sorted(foreign)[:5]) + ("…" if len(foreign) > 5 else "")
+            + f" (move them away, or list them in {MANIFEST} to hand them over)")
+    change.removed = sorted(p for p in owned if p not in files and (out / p).exists())
+    return change
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return rc == 0
+
+
+def clean_staging(out: Path) -> None:
+    """Remove what a killed compile left beside the output folder."""
+    parent = out.parent
+    if parent.is_dir():
+        for p in parent.iterdir():
+            if p.name.startswith(_STAGING_PREFIX + out.name):
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def write_tree(out: Path, files: dict[str, bytes], dry_run: bool = False) -> TreeChange:
+    """Make `out` hold exactly `files` among the files meshcode owns; foreign files stay."""
+    out = out.resolve()
+    clean_staging(out)
+    change = plan_change(out, files)
+    if dry_run or change.empty:
+        return change
+    stage = out.parent / f"{_STAGING_PREFIX}{out.name}-{os.getpid()}"
+    stage.mkdir(parents=True)
+    owned = read_manifest(out)
+    made_dirs: set[Path] = set()
+
+    def place(rel: str) -> Path:
+        target = stage / rel
+        if target.parent not in made_dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made_dirs.add(target.parent)
+        return target
+
+    fresh = set(change.added) | set(change.changed)
+    for path, data in files.items():
+        target = place(path)
+        if path in fresh:
+            target.write_bytes(data)
+        else:
+            os.link(out / path, target)
+    if out.is_dir():  # keep every file meshcode does not own
+        for dirpath, _dirs, names in os.walk(out):
+            for n in names:
+                rel = os.path.relpath(os.path.join(dirpath, n), out)
+                if rel == MANIFEST or rel in files or rel in owned:
+                    continue
+                os.link(os.path.join(dirpath, n), place(rel))
+    (stage / MANIFEST).write_bytes(manifest_bytes(files))
+    if out.exists():
+        if not _exchange(stage, out):
+            backup = out.parent / f"{_STAGING_PREFIX}{out.name}-old-{os.getpid()}"
+            os.rename(out, backup)
+            os.rename(stage, out)
+            stage = backup
+        shutil.rmtree(stage)
+    else:
+        os.rename(stage, out)
+    return change

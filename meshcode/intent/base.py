@@ -1,0 +1,132 @@
+"""The base every intent model shares: frozen, strict, and aware of the line that built it.
+
+Capturing the caller's file and line at construction is what lets every later error point at
+the user's Python instead of at generated YAML.
+"""
+from __future__ import annotations
+
+import math
+import re
+from datetime import timedelta
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError
+
+from meshcode.errors import IntentError, SourceLocation, caller_location
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_HOST = re.compile(r"^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def format_errors(error: ValidationError) -> str:
+    parts = []
+    for e in error.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "value"
+        msg = e["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+class IntentModel(BaseModel):
+    """Frozen pydantic model that records where it was constructed (see `origin`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False)
+    _origin: SourceLocation | None = PrivateAttr(default=None)
+    positional: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        location = caller_location()
+        if args:
+            if len(args) > len(self.positional):
+                raise IntentError(
+                    f"{type(self).__name__} takes at most {len(self.positional)} positional "
+                    f"argument(s) ({', '.join(self.positional) or 'none'}), got {len(args)}",
+                    location,
+                )
+            for name, value in zip(self.positional, args):
+                if name in kwargs:
+                    raise IntentError(f"{type(self).__name__}: {name} given twice", location)
+                kwargs[name] = value
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as e:
+            raise IntentError(f"{type(self).__name__}: {format_errors(e)}", location) from None
+        except (ValueError, TypeError) as e:
+            raise IntentError(f"{type(self).__name__}: {e}", location) from None
+        self._origin = location
+
+    @property
+    def origin(self) -> SourceLocation | None:
+        """File and line of the user code that constructed this object."""
+        return self._origin
+
+
+def _dns_label(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid DNS-1123 label (lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters)"
+        )
+    return value
+
+
+def _dns_subdomain(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+        raise ValueError(f"{value!r} is not a valid DNS-1123 subdomain")
+    return value
+
+
+def _hostname(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 253 or not _HOST.match(value):
+        raise ValueError(f"{value!r} is not a valid host name (wildcards only as a leading '*.')")
+    return value
+
+
+def parse_duration(value: Any) -> str:
+    """Accept '500ms', '2s', '3m', '1h30m', seconds as a number, or a timedelta; emit '<n>s'.
+
+    Istio's CRDs take protobuf durations: seconds with an 's' suffix, fractions allowed.
+    """
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    elif isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        pos, seconds = 0, 0.0
+        for m in _DURATION_PART.finditer(text):
+            if m.start() != pos:
+                break
+            seconds += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+            pos = m.end()
+        if pos != len(text) or not text:
+            raise ValueError(f"{value!r} is not a duration (use e.g. '500ms', '2s', '3m', '1h')")
+    else:
+        raise ValueError(f"{value!r} is not a duration")
+    if math.isnan(seconds) or seconds <= 0:
+        raise ValueError(f"duration must be positive, got {value!r}")
+    if seconds < 0.001:
+        raise ValueError(f"duration must be at least 1ms, got {value!r}")
+    return format_seconds(seconds)
+
+
+def format_seconds(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    whole, frac = divmod(millis, 1000)
+    return f"{whole}s" if frac == 0 else f"{whole}.{frac:03d}".rstrip("0") + "s"
+
+
+def duration_seconds(duration: str) -> float:
+    """Seconds in a duration string this module produced."""
+    return float(duration.removesuffix("s"))
+
+
+DNSLabel = Annotated[str, BeforeValidator(_dns_label)]
+DNSSubdomain = Annotated[str, BeforeValidator(_dns_subdomain)]
+Hostname = Annotated[str, BeforeValidator(_hostname)]
+Duration = Annotated[str, BeforeValidator(parse_duration)]

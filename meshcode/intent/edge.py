@@ -1,0 +1,136 @@
+"""Edge intent: ingress gateways into the mesh, external services out of it, sidecar scope."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from meshcode.intent.base import DNSLabel, Hostname, IntentModel
+from meshcode.intent.resilience import ClientTLS
+from meshcode.intent.service import Port
+from meshcode.intent.traffic import Route
+
+
+class ServerTLS(IntentModel):
+    """TLS the gateway terminates: SIMPLE (server cert) or MUTUAL (also verifies clients)."""
+
+    positional = ("credential_name",)
+    credential_name: str
+    mode: Literal["SIMPLE", "MUTUAL"] = "SIMPLE"
+    min_protocol_version: Literal["TLSV1_2", "TLSV1_3"] | None = None
+
+
+class Ingress(IntentModel):
+    """Expose services on hosts through an ingress gateway (Gateway + bound VirtualService)."""
+
+    positional = ("name",)
+    name: DNSLabel
+    namespace: DNSLabel = "default"
+    hosts: tuple[Hostname, ...] = Field(min_length=1)
+    routes: tuple[Route, ...] = Field(min_length=1)
+    selector: dict[str, str] = Field(default_factory=lambda: {"istio": "ingressgateway"})
+    tls: ServerTLS | None = None
+    http_redirect: bool = False
+    port: int | None = Field(default=None, ge=1, le=65535)
+    gateway_namespace: DNSLabel | None = None  # where the gateway workload's namespace is
+    clusters: tuple[DNSLabel, ...] | None = None
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _hosts(cls, v: Any) -> Any:
+        return (v,) if isinstance(v, str) else v
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _routes(cls, v: Any) -> Any:
+        return (v,) if isinstance(v, Route) else v
+
+    @model_validator(mode="after")
+    def _redirect_needs_tls(self) -> "Ingress":
+        if self.http_redirect and self.tls is None:
+            raise ValueError("http_redirect needs tls (it redirects HTTP to HTTPS)")
+        if any(h == "*" for h in self.hosts) and self.tls:
+            raise ValueError("a TLS ingress needs concrete hosts, not '*'")
+        return self
+
+    @property
+    def listen_port(self) -> int:
+        return self.port or (443 if self.tls else 80)
+
+
+class OriginateTLS(IntentModel):
+    """Let apps call plain HTTP on `port` while the sidecar opens TLS to `target_port`."""
+
+    port: int = Field(default=80, ge=1, le=65535)
+    target_port: int = Field(default=443, ge=1, le=65535)
+    mode: Literal["SIMPLE", "MUTUAL"] = "SIMPLE"
+    credential_name: str | None = None
+    sni: str | None = None
+
+    @model_validator(mode="after")
+    def _mutual(self) -> "OriginateTLS":
+        if self.mode == "MUTUAL" and not self.credential_name:
+            raise ValueError("MUTUAL TLS origination needs credential_name (the client certificate)")
+        return self
+
+
+class ExternalService(IntentModel):
+    """A service outside the mesh (ServiceEntry), optionally with TLS originated by the sidecar."""
+
+    positional = ("name",)
+    name: DNSLabel
+    namespace: DNSLabel = "default"
+    hosts: tuple[Hostname, ...] = Field(min_length=1)
+    ports: tuple[Port, ...] = Field(min_length=1)
+    resolution: Literal["DNS", "STATIC", "NONE", "DNS_ROUND_ROBIN"] = "DNS"
+    location: Literal["MESH_EXTERNAL", "MESH_INTERNAL"] = "MESH_EXTERNAL"
+    addresses: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = ()
+    originate_tls: OriginateTLS | None = None
+    tls: ClientTLS | None = None
+    export_to: tuple[str, ...] = ()
+    clusters: tuple[DNSLabel, ...] | None = None
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _hosts(cls, v: Any) -> Any:
+        return (v,) if isinstance(v, str) else v
+
+    @field_validator("ports", mode="before")
+    @classmethod
+    def _ports(cls, v: Any) -> Any:
+        if isinstance(v, (Port, int)):
+            v = (v,)
+        return tuple(Port(p) if isinstance(p, int) else p for p in v)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ExternalService":
+        if self.resolution == "STATIC" and not self.endpoints:
+            raise ValueError("resolution STATIC needs endpoints (IP addresses)")
+        if self.originate_tls and self.tls:
+            raise ValueError("use originate_tls or tls, not both")
+        if self.originate_tls and self.originate_tls.target_port not in {p.number for p in self.ports}:
+            raise ValueError(
+                f"originate_tls.target_port {self.originate_tls.target_port} must be one of the ports")
+        return self
+
+    @property
+    def host(self) -> str:
+        return self.hosts[0]
+
+
+class SidecarScope(IntentModel):
+    """A namespace-wide Sidecar: which hosts the namespace's proxies know about."""
+
+    positional = ("namespace",)
+    namespace: DNSLabel
+    egress_hosts: tuple[str, ...] = ("./*", "istio-system/*")
+    outbound: Literal["REGISTRY_ONLY", "ALLOW_ANY"] | None = None
+
+    @model_validator(mode="after")
+    def _hosts(self) -> "SidecarScope":
+        for h in self.egress_hosts:
+            ns, sep, host = h.partition("/")
+            if not sep or not ns or not host:
+                raise ValueError(f"egress host {h!r} must be 'namespace/host' (e.g. './*', 'istio-system/*')")
+        return self

@@ -1,0 +1,98 @@
+"""Resilience intent: connection pools, outlier detection, load balancing, client TLS."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from meshcode.intent.base import Duration, IntentModel
+
+
+class CircuitBreaker(IntentModel):
+    """Connection-pool limits; requests past them fail fast with 503 instead of queueing."""
+
+    max_connections: int | None = Field(default=None, ge=1)
+    max_pending_requests: int | None = Field(default=None, ge=1)
+    max_requests: int | None = Field(default=None, ge=1)
+    max_requests_per_connection: int | None = Field(default=None, ge=1)
+    max_retries: int | None = Field(default=None, ge=0)
+    connect_timeout: Duration | None = None
+
+
+class OutlierDetection(IntentModel):
+    """Eject hosts that keep failing: required for locality failover to do anything."""
+
+    consecutive_5xx_errors: int | None = Field(default=None, ge=0)
+    consecutive_gateway_errors: int | None = Field(default=None, ge=0)
+    interval: Duration | None = None
+    base_ejection_time: Duration | None = None
+    max_ejection_percent: int | None = Field(default=None, ge=0, le=100)
+
+
+class LocalityFailover(IntentModel):
+    positional = ("from_", "to")
+    from_: str
+    to: str
+
+
+class LocalityDistribute(IntentModel):
+    positional = ("from_", "to")
+    from_: str
+    to: dict[str, int]
+
+    @model_validator(mode="after")
+    def _sum(self) -> "LocalityDistribute":
+        if sum(self.to.values()) != 100:
+            raise ValueError(f"locality weights from {self.from_!r} must sum to 100, got {sum(self.to.values())}")
+        return self
+
+
+class Locality(IntentModel):
+    """Locality-aware load balancing: failover order, weighted distribution, or priority labels."""
+
+    failover: tuple[LocalityFailover, ...] = ()
+    distribute: tuple[LocalityDistribute, ...] = ()
+    failover_priority: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _exclusive(self) -> "Locality":
+        if self.failover and self.distribute:
+            raise ValueError("use failover or distribute, not both (Istio allows only one)")
+        return self
+
+
+class LoadBalancer(IntentModel):
+    """Either a simple policy or consistent hashing on one key."""
+
+    positional = ("policy",)
+    policy: Literal["ROUND_ROBIN", "RANDOM", "LEAST_REQUEST", "PASSTHROUGH"] | None = None
+    hash_header: str | None = None
+    hash_cookie: str | None = None
+    hash_cookie_ttl: Duration | None = None
+    hash_source_ip: bool = False
+    hash_query_param: str | None = None
+    locality: Locality | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "LoadBalancer":
+        hashes = [self.hash_header, self.hash_cookie, self.hash_source_ip or None, self.hash_query_param]
+        n_hash = sum(1 for h in hashes if h)
+        if n_hash > 1:
+            raise ValueError("choose one consistent-hash key (header, cookie, source IP or query param)")
+        if n_hash and self.policy:
+            raise ValueError("a load balancer is either a simple policy or consistent hashing, not both")
+        if self.hash_cookie_ttl and not self.hash_cookie:
+            raise ValueError("hash_cookie_ttl needs hash_cookie")
+        return self
+
+
+class ClientTLS(IntentModel):
+    """TLS a client sidecar uses toward a destination (DestinationRule trafficPolicy.tls)."""
+
+    positional = ("mode",)
+    mode: Literal["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"]
+    sni: str | None = None
+    credential_name: str | None = None
+    ca_certificates: str | None = None
+    subject_alt_names: tuple[str, ...] = ()
+    insecure_skip_verify: bool = False

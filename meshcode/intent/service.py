@@ -1,0 +1,138 @@
+"""A service in the mesh: its ports, versions, and the traffic and resilience intent on it."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from meshcode.intent.base import DNSLabel, Duration, IntentModel
+from meshcode.intent.resilience import CircuitBreaker, ClientTLS, LoadBalancer, OutlierDetection
+from meshcode.intent.traffic import Canary, Fault, Mirror, Protocol, Retries, Route
+
+HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC"})
+
+
+class Port(IntentModel):
+    """A service port. The name defaults to '<protocol>-<number>' so Istio detects the protocol."""
+
+    positional = ("number", "protocol")
+    number: int = Field(ge=1, le=65535)
+    protocol: Protocol = "HTTP"
+    name: DNSLabel | None = None
+    target_port: int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+    @property
+    def port_name(self) -> str:
+        return self.name or f"{self.protocol.lower()}-{self.number}"
+
+    @property
+    def is_http(self) -> bool:
+        return self.protocol in HTTP_PROTOCOLS
+
+
+class Version(IntentModel):
+    """A subset: pods carrying `labels` (default version=<name>), with optional own policy."""
+
+    positional = ("name",)
+    name: DNSLabel
+    labels: dict[str, str] = Field(default_factory=dict)
+    load_balancer: LoadBalancer | None = None
+    circuit_breaker: CircuitBreaker | None = None
+    outlier_detection: OutlierDetection | None = None
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        return self.labels or {"version": self.name}
+
+
+class Service(IntentModel):
+    """A Kubernetes service in the mesh and everything about how traffic reaches it.
+
+    Routing is ordered: explicit `routes` first, then canary testers, then the default
+    split (the canary's, a route without match, or all traffic to the only/first version).
+    """
+
+    positional = ("name",)
+    name: DNSLabel
+    namespace: DNSLabel = "default"
+    ports: tuple[Port, ...] = Field(min_length=1)
+    versions: tuple[Version, ...] = ()
+    service_account: DNSLabel | None = None
+    routes: tuple[Route, ...] = ()
+    canary: Canary | None = None
+    mirror: Mirror | None = None
+    timeout: Duration | None = None
+    retries: Retries | None = None
+    fault: Fault | None = None
+    circuit_breaker: CircuitBreaker | None = None
+    outlier_detection: OutlierDetection | None = None
+    load_balancer: LoadBalancer | None = None
+    tls: ClientTLS | None = None
+    clusters: tuple[DNSLabel, ...] | None = None
+    cluster_local: bool = False
+    calls: tuple[Any, ...] = ()  # declared dependencies (see meshcode.intent.security.Call)
+
+    @field_validator("ports", mode="before")
+    @classmethod
+    def _ports(cls, v: Any) -> Any:
+        if isinstance(v, (Port, int)):
+            v = (v,)
+        return tuple(Port(p) if isinstance(p, int) else p for p in v)
+
+    @field_validator("versions", mode="before")
+    @classmethod
+    def _versions(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return tuple(Version(name=k, labels=labels or {}) for k, labels in v.items())
+        return tuple(Version(x) if isinstance(x, str) else x for x in v)
+
+    @field_validator("calls", mode="before")
+    @classmethod
+    def _calls(cls, v: Any) -> Any:
+        from meshcode.intent.security import Call
+
+        if not isinstance(v, (list, tuple)):
+            v = (v,)
+        return tuple(x if isinstance(x, Call) else Call(x) for x in v)
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _routes(cls, v: Any) -> Any:
+        return (v,) if isinstance(v, Route) else v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Service":
+        names = [p.port_name for p in self.ports]
+        if len(set(names)) != len(names):
+            raise ValueError(f"port names must be unique, got {names}")
+        numbers = [p.number for p in self.ports]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"port numbers must be unique, got {numbers}")
+        vnames = [v.name for v in self.versions]
+        if len(set(vnames)) != len(vnames):
+            raise ValueError(f"version names must be unique, got {vnames}")
+        return self
+
+    @property
+    def host(self) -> str:
+        return f"{self.name}.{self.namespace}.svc.cluster.local"
+
+    @property
+    def account(self) -> str:
+        return self.service_account or self.name
+
+    @property
+    def http_ports(self) -> tuple[Port, ...]:
+        return tuple(p for p in self.ports if p.is_http)
+
+    @property
+    def tcp_ports(self) -> tuple[Port, ...]:
+        return tuple(p for p in self.ports if not p.is_http)
+
+    def version(self, name: str) -> Version | None:
+        return next((v for v in self.versions if v.name == name), None)

@@ -1,0 +1,86 @@
+"""Topology intent: the mesh, its clusters, networks and localities."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from meshcode.intent.base import DNSLabel, IntentModel
+from meshcode.intent.edge import ExternalService, Ingress, SidecarScope
+from meshcode.intent.service import Service
+
+
+class Cluster(IntentModel):
+    """One Kubernetes cluster; output for it lands in generated/<name>/."""
+
+    positional = ("name",)
+    name: DNSLabel
+    network: DNSLabel = "network1"
+    region: str | None = None
+    zones: tuple[str, ...] = ()
+    role: Literal["primary", "remote", "config"] = "primary"
+    primary: DNSLabel | None = None  # for role="remote": the primary whose istiod serves it
+    revision: str | None = None  # e.g. "1-30-3"; None: default revision (istio-injection=enabled)
+    revision_tags: dict[str, str] = Field(default_factory=dict)  # e.g. {"prod-stable": "1-30-3"}
+    injection: str | None = None  # revision or tag namespaces use; default: revision
+    remote_pilot_address: str | None = None
+
+    @model_validator(mode="after")
+    def _role(self) -> "Cluster":
+        if self.role == "remote" and not self.primary:
+            raise ValueError("a remote cluster needs primary=<name of its primary cluster>")
+        if self.role != "remote" and self.primary:
+            raise ValueError("only a remote cluster has a primary")
+        if self.injection and self.injection != self.revision and self.injection not in self.revision_tags:
+            raise ValueError(f"injection {self.injection!r} is neither the revision nor one of its tags")
+        return self
+
+
+class Patch(IntentModel):
+    """RFC 6902 operations applied to one generated object: the escape hatch."""
+
+    positional = ("kind", "name", "ops")
+    kind: str
+    name: DNSLabel
+    ops: tuple[dict[str, Any], ...]
+    namespace: DNSLabel | None = None
+    cluster: DNSLabel | None = None
+
+
+class ApiVersions(IntentModel):
+    """Output API versions; v1 needs Istio ≥ 1.22, older control planes can ask for v1beta1."""
+
+    networking: Literal["v1", "v1beta1", "v1alpha3"] = "v1"
+    security: Literal["v1", "v1beta1"] = "v1"
+    telemetry: Literal["v1", "v1alpha1"] = "v1"
+
+
+class Mesh(IntentModel):
+    """The whole intent: topology plus every service, edge and policy in it."""
+
+    positional = ("name",)
+    name: DNSLabel
+    clusters: tuple[Cluster, ...] = Field(min_length=1)
+    services: tuple[Service, ...] = ()
+    ingresses: tuple[Ingress, ...] = ()
+    external_services: tuple[ExternalService, ...] = ()
+    sidecars: tuple[SidecarScope, ...] = ()
+    patches: tuple[Patch, ...] = ()
+    trust_domain: str = "cluster.local"
+    mesh_id: DNSLabel | None = None
+    api_versions: ApiVersions = Field(default_factory=ApiVersions)
+    root_namespace: DNSLabel = "istio-system"
+
+    @field_validator("clusters", mode="before")
+    @classmethod
+    def _clusters(cls, v: Any) -> Any:
+        if isinstance(v, (Cluster, str)):
+            v = (v,)
+        return tuple(Cluster(c) if isinstance(c, str) else c for c in v)
+
+    @property
+    def id(self) -> str:
+        return self.mesh_id or self.name
+
+    def cluster(self, name: str) -> Cluster | None:
+        return next((c for c in self.clusters if c.name == name), None)

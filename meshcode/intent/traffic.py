@@ -1,0 +1,203 @@
+"""Traffic intent: how requests are matched, split, mirrored, delayed and retried."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from meshcode.intent.base import DNSLabel, Duration, IntentModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from meshcode.intent.service import Service
+
+
+class Exact(IntentModel):
+    """Match a string exactly (a plain str in a match means the same)."""
+
+    positional = ("value",)
+    value: str
+
+
+class Prefix(IntentModel):
+    positional = ("value",)
+    value: str
+
+
+class Regex(IntentModel):
+    """RE2 regular expression, as Envoy evaluates it."""
+
+    positional = ("value",)
+    value: str
+
+
+StringMatch = Union[Exact, Prefix, Regex, str]
+
+
+class Match(IntentModel):
+    """One HTTP request condition; every field given must hold (AND)."""
+
+    uri: StringMatch | None = None
+    headers: dict[str, StringMatch] = Field(default_factory=dict)
+    query: dict[str, StringMatch] = Field(default_factory=dict)
+    method: StringMatch | None = None
+    source_labels: dict[str, str] = Field(default_factory=dict)
+    source_namespace: DNSLabel | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    ignore_uri_case: bool = False
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "Match":
+        if not (self.uri or self.headers or self.query or self.method or self.source_labels
+                or self.source_namespace or self.port):
+            raise ValueError("a Match needs at least one condition (omit match= for a default route)")
+        return self
+
+
+class Dest(IntentModel):
+    """A destination: a version of this service, or another service (by object or name)."""
+
+    positional = ("service",)
+    service: Any = None  # Service | str | None (None: the service that owns the route)
+    version: DNSLabel | None = None
+    namespace: DNSLabel | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    weight: int | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("service")
+    @classmethod
+    def _service_ref(cls, v: Any) -> Any:
+        from meshcode.intent.edge import ExternalService
+        from meshcode.intent.service import Service
+
+        if v is None or isinstance(v, (Service, ExternalService)):
+            return v
+        if isinstance(v, str) and v:
+            return v
+        raise ValueError(f"service must be a Service, an ExternalService or a name, got {v!r}")
+
+    @property
+    def service_name(self) -> str | None:
+        if self.service is None or isinstance(self.service, str):
+            return self.service
+        return self.service.name
+
+
+# What a route may point at: "v2"; {"v1": 90, "v2": 10}; Dest(...); a Service; a list of Dest.
+Target = Any
+
+
+class Delay(IntentModel):
+    positional = ("fixed",)
+    fixed: Duration
+    percent: float = Field(default=100.0, ge=0, le=100)
+
+
+class Abort(IntentModel):
+    positional = ("status",)
+    status: int = Field(ge=200, le=599)
+    percent: float = Field(default=100.0, ge=0, le=100)
+
+
+class Fault(IntentModel):
+    """Fault injection; combine with a Route's match to hit only some users."""
+
+    delay: Delay | None = None
+    abort: Abort | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> "Fault":
+        if self.delay is None and self.abort is None:
+            raise ValueError("a Fault needs a delay, an abort, or both")
+        return self
+
+
+class Retries(IntentModel):
+    positional = ("attempts",)
+    attempts: int = Field(ge=0, le=100)
+    per_try_timeout: Duration | None = None
+    retry_on: tuple[str, ...] = ()
+
+    @field_validator("retry_on")
+    @classmethod
+    def _known_conditions(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        known = {
+            "5xx", "gateway-error", "reset", "reset-before-request", "connect-failure", "envoy-ratelimited",
+            "retriable-4xx", "refused-stream", "retriable-status-codes", "retriable-headers",
+            "http3-post-connect-failure", "cancelled", "deadline-exceeded", "internal",
+            "resource-exhausted", "unavailable",
+        }
+        for cond in v:
+            if cond not in known and not cond.isdigit():
+                raise ValueError(f"unknown retry_on condition {cond!r}; known: {', '.join(sorted(known))}")
+        return v
+
+
+class Mirror(IntentModel):
+    """Shadow a share of live traffic to another version or service; responses are dropped."""
+
+    positional = ("to",)
+    to: Any  # "v2" | Dest | Service
+    percent: float = Field(default=100.0, gt=0, le=100)
+
+
+class Route(IntentModel):
+    """An ordered HTTP (or, without a match, TCP) rule: match → destinations, with extras."""
+
+    match: tuple[Match, ...] = ()
+    to: Target = None
+    name: DNSLabel | None = None
+    timeout: Duration | None = None
+    retries: Retries | None = None
+    fault: Fault | None = None
+    mirror: Mirror | None = None
+    rewrite_uri: str | None = None
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        if v is None:
+            return ()
+        if isinstance(v, Match):
+            return (v,)
+        return v
+
+
+class Canary(IntentModel):
+    """Split traffic between a stable and a candidate version.
+
+    `weight` is the candidate's share when no rollout state exists yet; with a `rollout`
+    plan the progressive-delivery controller moves it, and the committed state decides.
+    `testers` are requests that always reach the candidate (e.g. header end-user: jason).
+    """
+
+    stable: DNSLabel
+    candidate: DNSLabel
+    weight: int = Field(default=0, ge=0, le=100)
+    testers: tuple[Match, ...] = ()
+    name: DNSLabel | None = None
+    rollout: Any = None  # meshcode.intent.rollout.Rollout | None
+
+    @field_validator("testers", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        if isinstance(v, Match):
+            return (v,)
+        return v
+
+    @field_validator("rollout")
+    @classmethod
+    def _rollout(cls, v: Any) -> Any:
+        from meshcode.intent.rollout import Rollout
+
+        if v is not None and not isinstance(v, Rollout):
+            raise ValueError("rollout must be a Rollout")
+        return v
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "Canary":
+        if self.stable == self.candidate:
+            raise ValueError("stable and candidate must be different versions")
+        return self
+
+
+Protocol = Literal["HTTP", "HTTP2", "GRPC", "TCP", "TLS", "HTTPS", "MONGO", "REDIS", "MYSQL"]

@@ -1,0 +1,103 @@
+"""The Plan: every resource for every cluster, each remembering the intent line behind it.
+
+Resources are plain dicts (the manifest as it will be written) so that compiled output and
+YAML loaded from disk flow through the same analysis code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from meshcode.errors import Finding, SourceLocation
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+STACK_ANNOTATION = "meshcode.dev/stack"
+CLUSTER_SCOPED = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"})
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One Kubernetes object and where it came from (a stack line, or a YAML file line)."""
+
+    obj: dict[str, Any]
+    origin: SourceLocation | None = None
+
+    @property
+    def api_version(self) -> str:
+        return self.obj.get("apiVersion", "")
+
+    @property
+    def kind(self) -> str:
+        return self.obj.get("kind", "")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.obj.get("metadata") or {}
+
+    @property
+    def name(self) -> str:
+        return self.metadata.get("name", "")
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.get("namespace", "")
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.obj.get("spec") or {}
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.name)
+
+
+def make_resource(
+    api_version: str,
+    kind: str,
+    name: str,
+    namespace: str | None,
+    spec: dict[str, Any] | None,
+    origin: SourceLocation | None,
+    stack: str | None,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> Resource:
+    """Build a manifest in meshcode's fixed key order, with the ownership label and stack annotation."""
+    metadata: dict[str, Any] = {"name": name}
+    if namespace and kind not in CLUSTER_SCOPED:
+        metadata["namespace"] = namespace
+    metadata["labels"] = {**(labels or {}), MANAGED_BY: "meshcode"}
+    notes = dict(annotations or {})
+    if stack:
+        notes[STACK_ANNOTATION] = stack
+    if notes:
+        metadata["annotations"] = notes
+    obj: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": metadata}
+    if spec is not None:
+        obj["spec"] = spec
+    return Resource(obj, origin)
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a compile produced: resources per output folder (a cluster, or `argocd`), plus notes.
+
+    The same Resource object may sit in several clusters' lists: it is never mutated after
+    the compile, and rendering reuses its bytes.
+    """
+
+    folders: dict[str, list[Resource]] = field(default_factory=dict)
+    notes: list[Finding] = field(default_factory=list)
+
+    def add(self, folder: str, resource: Resource) -> None:
+        self.folders.setdefault(folder, []).append(resource)
+
+    def resources(self) -> Iterator[tuple[str, Resource]]:
+        for folder in sorted(self.folders):
+            for r in self.folders[folder]:
+                yield folder, r
+
+    def merge(self, other: "Plan") -> None:
+        for folder, items in other.folders.items():
+            self.folders.setdefault(folder, []).extend(items)
+        self.notes.extend(other.notes)

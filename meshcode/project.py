@@ -1,0 +1,88 @@
+"""The I/O edge around the pure core: find the project, load stacks and state, write output."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from meshcode.analyze import analyze_plan
+from meshcode.compile import compile_meshes
+from meshcode.delivery.state import CanaryState
+from meshcode.delivery.store import load_states
+from meshcode.errors import CompileError, Finding, MeshcodeError
+from meshcode.gitops.tree import TreeChange, write_tree
+from meshcode.intent.topology import Mesh
+from meshcode.loader import load_stacks
+from meshcode.plan import Plan
+from meshcode.render import render_tree
+from meshcode.settings import Settings, find_root, load_settings
+
+
+class LockedError(MeshcodeError):
+    code = "MC4002"
+
+
+@dataclass(frozen=True)
+class Build:
+    """One compile's results, before anything is written."""
+
+    meshes: list[Mesh]
+    plan: Plan
+    files: dict[str, bytes]
+    notes: list[Finding]
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    settings: Settings
+
+    @classmethod
+    def open(cls, start: Path | str | None = None) -> "Project":
+        root = find_root(Path(start or os.getcwd()))
+        return cls(root, load_settings(root))
+
+    @property
+    def stacks_dir(self) -> Path:
+        return self.root / self.settings.stacks
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / self.settings.output
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / self.settings.state
+
+    def lock(self, wait: float = 0) -> FileLock:
+        """One writer at a time per repository; a second gets a clear error instead of interleaving."""
+        path = self.root / ".meshcode" / "lock"
+        path.parent.mkdir(exist_ok=True)
+        return FileLock(str(path), timeout=wait)
+
+    def locked(self, wait: float = 0):
+        lock = self.lock(wait)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise LockedError(f"another meshcode command holds {lock.lock_file}; "
+                              "wait for it to finish (compiles in one repository never interleave)") from None
+        return lock
+
+    def build(self, states: dict[str, CanaryState] | None = None) -> Build:
+        """load stacks → compile → analyze → render; raises before anything is written."""
+        meshes = load_stacks(self.stacks_dir)
+        if states is None:
+            states = load_states(self.state_dir)
+        plan = compile_meshes(meshes, states=states, root=str(self.root))
+        findings = analyze_plan(plan)
+        errors = [f for f in findings if f.level == "error"]
+        if errors:
+            raise CompileError(errors)
+        files = render_tree(plan)
+        return Build(meshes, plan, files, plan.notes + findings)
+
+    def write(self, build: Build, dry_run: bool = False) -> TreeChange:
+        return write_tree(self.output_dir, build.files, dry_run=dry_run)

@@ -1,4 +1,7 @@
-"""The `meshcode` command: parses, calls the project layer, prints. Exit 1 on any error."""
+"""The `meshcode` command: parses, calls the project layer, prints. Exit 1 on any error.
+
+Each command group lives in its own module here and registers itself on `app`.
+"""
 from __future__ import annotations
 
 import sys
@@ -67,6 +70,9 @@ def compile(
     clusters = sorted(build.plan.folders)
     typer.echo(f"compiled {len(build.meshes)} mesh(es) into {out}/ for {', '.join(clusters)}: {change.summary()}")
 
+
+# Command modules register on `app` when imported (kept last: they import `app` from here).
+from meshcode.cli import commands  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -1,0 +1,3 @@
+from meshcode.cli import app
+
+app(prog_name="meshcode")

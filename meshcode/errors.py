@@ -33,12 +33,23 @@ class SourceLocation:
             return self
 
 
+_INTERNAL: dict[str, bool] = {}
+
+
+def _is_internal(filename: str) -> bool:
+    internal = _INTERNAL.get(filename)
+    if internal is None:
+        internal = _INTERNAL[filename] = filename.startswith(_SKIP_PREFIXES) or any(
+            p in filename for p in _SKIP_PARTS)
+    return internal
+
+
 def caller_location() -> SourceLocation | None:
     """The first stack frame outside meshcode and pydantic: the line that built the object."""
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith(_SKIP_PREFIXES) and not any(p in filename for p in _SKIP_PARTS):
+        if not _is_internal(filename):
             return SourceLocation(filename, frame.f_lineno)
         frame = frame.f_back
     return None

@@ -366,8 +366,7 @@ def virtual_service(ctx: CompileContext, s: Service) -> Resource | None:
         default_route = next((r for r in s.routes if not r.match), None)
         mirror = s.mirror
         if routing and routing.mirror and s.canary:
-            mirror = Mirror.model_construct(to=s.canary.candidate, percent=100.0)
-            mirror._origin = s.canary.origin
+            mirror = Mirror.model_construct(to=s.canary.candidate, percent=100.0).with_origin(s.canary.origin)
         if target is not None:
             rule = http_route(ctx, dests, s, default_route, (), target, target_origin, mirror)
             failed |= rule is None

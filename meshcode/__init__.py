@@ -17,9 +17,12 @@ from meshcode.intent.resilience import (
     OutlierDetection,
 )
 from meshcode.intent.rollout import Baseline, LatencyP99, PromQL, Rollout, SuccessRate, Webhook
-from meshcode.intent.security import Call
+from meshcode.intent.security import Call, DenyRule, IngressGateway, Jwt, MtlsMigration, ZeroTrust
 from meshcode.intent.service import Port, Service, Version
-from meshcode.intent.topology import ApiVersions, Cluster, Mesh, Patch
+from meshcode.intent.telemetry import (
+    AccessLog, EnvoyLog, EnvTag, HeaderTag, Jaeger, Metrics, OpenTelemetry, OtelLog, Tracing, Zipkin,
+)
+from meshcode.intent.topology import ApiVersions, ArgoCD, Cluster, Mesh, Patch
 from meshcode.intent.traffic import Abort, Canary, Delay, Dest, Exact, Fault, Match, Mirror, Prefix, Regex, Retries, Route
 from meshcode.plan import Plan, Resource
 from meshcode.render import render_tree
@@ -27,11 +30,16 @@ from meshcode.render import render_tree
 __version__ = "0.1.0"
 
 __all__ = [
-    "Abort", "ApiVersions", "Baseline", "Call", "Canary", "CanaryState", "CircuitBreaker", "ClientTLS",
+    "Abort", "ApiVersions", "ArgoCD", "Baseline", "Call", "Canary", "CanaryState", "CircuitBreaker", "ClientTLS",
     "Cluster", "CompileError", "Delay", "Dest", "Exact", "ExternalService", "Fault", "Finding", "Ingress",
     "IntentError", "LatencyP99", "LoadBalancer", "Locality", "LocalityDistribute", "LocalityFailover", "Match",
     "Mesh", "MeshcodeError", "Mirror", "OriginateTLS", "OutlierDetection", "Patch", "Plan", "Port", "Prefix",
     "PromQL", "Regex", "Resource", "Retries", "Rollout", "Route", "ServerTLS", "Service", "SidecarScope",
     "SourceLocation", "StackError", "SuccessRate", "Version", "Webhook", "compile_mesh", "compile_meshes",
     "render_tree",
+]
+__all__ += ["DenyRule", "IngressGateway", "Jwt", "MtlsMigration", "ZeroTrust"]  # zero trust
+__all__ += [  # observability
+    "AccessLog", "EnvTag", "EnvoyLog", "HeaderTag", "Jaeger", "Metrics", "OpenTelemetry", "OtelLog",
+    "Tracing", "Zipkin",
 ]

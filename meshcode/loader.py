@@ -10,13 +10,26 @@ from meshcode.errors import IntentError, MeshcodeError, SourceLocation, StackErr
 from meshcode.intent.topology import Mesh
 
 
+_LOADED: set[str] = set()  # module names earlier loads imported from a stacks folder (any project)
+
+
 def _forget_modules(folder: Path) -> None:
-    """Drop modules loaded from `folder` before, so a second load runs the stacks afresh."""
+    """Drop stack modules loaded before (from this folder or another project's), so a second
+    load runs the stacks afresh and never mistakes an old project's `bookinfo` for this one's."""
     prefix = str(folder)
     for name, mod in list(sys.modules.items()):
         f = getattr(mod, "__file__", None)
-        if f and str(Path(f).resolve()).startswith(prefix + "/"):
+        if name in _LOADED or (f and str(Path(f).resolve()).startswith(prefix + "/")):
             del sys.modules[name]
+    _LOADED.clear()
+
+
+def _remember_modules(folder: Path) -> None:
+    prefix = str(folder) + "/"
+    for name, mod in list(sys.modules.items()):
+        f = getattr(mod, "__file__", None)
+        if f and str(Path(f).resolve()).startswith(prefix):
+            _LOADED.add(name)
 
 
 def _user_frame(tb: traceback.StackSummary, folder: Path) -> SourceLocation | None:
@@ -26,12 +39,21 @@ def _user_frame(tb: traceback.StackSummary, folder: Path) -> SourceLocation | No
     return None
 
 
-def load_stacks(folder: Path) -> list[Mesh]:
+def load_stacks(folder: Path, root: Path | None = None) -> list[Mesh]:
     """Import every `*.py` in `folder` (not `_*.py`) and return the Mesh objects they define.
 
-    Stacks may import each other by module name; each Mesh is returned once.
+    Stacks may import each other by module name; each Mesh is returned once. Errors name the
+    stack file relative to `root` (when given), as compile errors do.
     """
-    folder = folder.resolve()
+    try:
+        return _load_stacks(folder.resolve())
+    except MeshcodeError as e:
+        if root is not None and e.location is not None:
+            e.location = e.location.relative_to(root)
+        raise
+
+
+def _load_stacks(folder: Path) -> list[Mesh]:
     if not folder.is_dir():
         raise StackError(f"no stacks folder at {folder}")
     files = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
@@ -48,7 +70,7 @@ def load_stacks(folder: Path) -> list[Mesh]:
                 raise
             except SyntaxError as e:
                 raise StackError(f"syntax error: {e.msg}", SourceLocation(str(path), e.lineno or 0)) from None
-            except Exception as e:  # the user's code raised: point at their line
+            except (Exception, SystemExit) as e:  # the user's code raised: point at their line
                 loc = _user_frame(traceback.extract_tb(e.__traceback__), folder)
                 raise StackError(f"{type(e).__name__}: {e}", loc or SourceLocation(str(path), 0)) from None
             if getattr(module, "__file__", None) and Path(module.__file__).resolve() != path:
@@ -59,6 +81,7 @@ def load_stacks(folder: Path) -> list[Mesh]:
                     meshes.setdefault(id(value), value)
     finally:
         sys.path.remove(str(folder))
+        _remember_modules(folder)
     if not meshes:
         raise StackError(f"the stacks in {folder} define no Mesh (assign one to a module-level name)")
     return sorted(meshes.values(), key=lambda m: m.name)

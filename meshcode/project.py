@@ -8,10 +8,15 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from meshcode.analyze import analyze_plan
+from meshcode.analyze.workloads import analyze_workloads, load_workloads
 from meshcode.compile import compile_meshes
+from meshcode.compile.security_checks import mtls_step_findings
 from meshcode.delivery.state import CanaryState
 from meshcode.delivery.store import load_states
 from meshcode.errors import CompileError, Finding, MeshcodeError
+from meshcode.gitops.argocd import GitOpsDefaults
+from meshcode.gitops.deployed import deployed_mtls_modes
+from meshcode.gitops.repo import output_path_in_repo
 from meshcode.gitops.tree import TreeChange, write_tree
 from meshcode.intent.topology import Mesh
 from meshcode.loader import load_stacks
@@ -60,6 +65,9 @@ class Project:
         """One writer at a time per repository; a second gets a clear error instead of interleaving."""
         path = self.root / ".meshcode" / "lock"
         path.parent.mkdir(exist_ok=True)
+        ignore = path.parent / ".gitignore"  # the lock is local, never part of a commit
+        if not ignore.exists():
+            ignore.write_text("*\n")
         return FileLock(str(path), timeout=wait)
 
     def locked(self, wait: float = 0):
@@ -71,13 +79,29 @@ class Project:
                               "wait for it to finish (compiles in one repository never interleave)") from None
         return lock
 
-    def build(self, states: dict[str, CanaryState] | None = None) -> Build:
-        """load stacks → compile → analyze → render; raises before anything is written."""
-        meshes = load_stacks(self.stacks_dir)
+    def gitops_defaults(self) -> GitOpsDefaults:
+        """What the Argo CD output needs from outside the stacks: [tool.meshcode] and the git layout."""
+        return GitOpsDefaults(self.settings.repo_url, self.settings.target_revision,
+                              output_path_in_repo(self.root, self.output_dir, self.settings.output))
+
+    def workloads_path(self, override: Path | str | None = None) -> Path | None:
+        """Workload manifests to check against: `--workloads` (from the cwd), else the setting (from the root)."""
+        if override is not None:
+            return Path(override)
+        return self.root / self.settings.workloads if self.settings.workloads else None
+
+    def build(self, states: dict[str, CanaryState] | None = None,
+              workloads: Path | str | None = None) -> Build:
+        """load stacks → compile → analyze (+ workloads) → render; raises before anything is written."""
+        meshes = load_stacks(self.stacks_dir, self.root)
         if states is None:
             states = load_states(self.state_dir)
-        plan = compile_meshes(meshes, states=states, root=str(self.root))
+        plan = compile_meshes(meshes, states=states, root=str(self.root), gitops=self.gitops_defaults())
         findings = analyze_plan(plan)
+        findings = findings + mtls_step_findings(plan, deployed_mtls_modes(self.output_dir))
+        workloads_path = self.workloads_path(workloads)
+        if workloads_path is not None:
+            findings = findings + analyze_workloads(plan, load_workloads(workloads_path), self.root)
         errors = [f for f in findings if f.level == "error"]
         if errors:
             raise CompileError(errors)

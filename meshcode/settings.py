@@ -19,7 +19,7 @@ class Settings(BaseModel):
     state: str = "state"
     repo_url: str | None = None
     target_revision: str = "HEAD"
-    prometheus: str | None = None
+    prometheus: str | dict[str, str] | None = None  # URL, or {cluster = URL} per cluster (canary gates)
     workloads: str | None = None
 
 

@@ -2,13 +2,16 @@
 
 This is the stack `meshcode compile` turns into generated/prod/. It shows the everyday
 intent: versions, a canary with a tester, fault injection for one user, retries, timeouts,
-a circuit breaker, traffic mirroring, a TCP split, an HTTPS ingress and an external API.
+a circuit breaker, traffic mirroring, a TCP split, an HTTPS ingress and an external API,
+all under ZeroTrust (mTLS, least privilege from the declared calls, egress lock-down).
 """
 from meshcode import (
     Abort, Canary, CircuitBreaker, Cluster, Delay, Dest, ExternalService, Fault, Ingress, Match,
     Mesh, Mirror, OriginateTLS, OutlierDetection, Port, Prefix, Retries, Route, ServerTLS, Service,
     SidecarScope, Rollout, SuccessRate, LatencyP99,
 )
+from meshcode import AccessLog, EnvoyLog, OpenTelemetry, Tracing
+from meshcode import Call, DenyRule, Jwt, Version, ZeroTrust
 
 NS = "bookinfo"
 jason = Match(headers={"end-user": "jason"})
@@ -16,16 +19,20 @@ jason = Match(headers={"end-user": "jason"})
 productpage = Service(
     "productpage", namespace=NS, ports=[Port(9080)], versions=["v1"],
     service_account="bookinfo-productpage",
+    calls=[Call("details", methods=["GET"], paths=["/details/*"]),
+           Call("reviews", methods=["GET"], paths=["/reviews/*"])],
 )
 
 details = Service(
     "details", namespace=NS, ports=[Port(9080)], versions=["v1"],
     service_account="bookinfo-details",
+    calls=["httpbin-org"],
 )
 
 reviews = Service(
     "reviews", namespace=NS, ports=[Port(9080)], versions=["v1", "v2", "v3"],
     service_account="bookinfo-reviews",
+    calls=[Call("ratings", methods=["GET"], paths=["/ratings/*"])],
     timeout="0.5s",
     routes=[Route(match=Match(headers={"end-user": "qa-team"}), to="v2")],
     canary=Canary(
@@ -38,11 +45,14 @@ reviews = Service(
 )
 
 ratings = Service(
-    "ratings", namespace=NS, ports=[Port(9080)], versions=["v1"],
+    "ratings", namespace=NS, ports=[Port(9080)],
+    versions=["v1", Version("v2", service_account="bookinfo-ratings-v2", calls=[Call("mongodb", ports=[27017])])],
     service_account="bookinfo-ratings",
     routes=[Route(match=jason, to="v1", fault=Fault(delay=Delay("7s", percent=100)))],
     retries=Retries(3, per_try_timeout="2s", retry_on=["5xx", "connect-failure"]),
 )
+
+mongodb = Service("mongodb", namespace=NS, ports=[Port(27017, "MONGO")], service_account="bookinfo-mongodb")
 
 httpbin = Service(
     "httpbin", namespace=NS, ports=[Port(8000)], versions=["v1", "v2"],
@@ -80,11 +90,32 @@ httpbin_org = ExternalService(
     originate_tls=OriginateTLS(port=80, target_port=443),
 )
 
+# Observability: JSON access logs from every bookinfo proxy, and 10% of requests traced to the
+# OpenTelemetry collector (one Telemetry for the namespace; the providers go into the mesh config).
+otel_collector = OpenTelemetry("opentelemetry-collector.observability.svc.cluster.local", 4317)
+observability = [
+    AccessLog(EnvoyLog(encoding="JSON"), namespace=NS),
+    Tracing(otel_collector, sampling=10, namespace=NS),
+]
+
+# Zero trust: STRICT mTLS, and each workload accepts exactly the calls declared above (plus the
+# ingress routes) and reaches only its declared dependencies; nothing from outside bookinfo and
+# istio-system gets in; productpage's users must carry a JWT from the Istio test issuer in group1.
+zero_trust = [
+    ZeroTrust(namespace=NS, mtls="STRICT", deny=[DenyRule(not_namespaces=[NS, "istio-system"])]),
+    ZeroTrust(service=productpage, jwt=Jwt(
+        "testing@secure.istio.io",
+        "https://raw.githubusercontent.com/istio/istio/release-1.30/security/tools/jwt/samples/jwks.json",
+        required_claims={"groups": "group1"})),
+]
+
 mesh = Mesh(
     "bookinfo",
     clusters=[Cluster("prod", network="network1", region="us-east1")],
-    services=[productpage, details, reviews, ratings, httpbin, tcp_echo],
+    services=[productpage, details, reviews, ratings, mongodb, httpbin, tcp_echo],
     ingresses=[bookinfo_ingress, api_ingress],
     external_services=[httpbin_org],
     sidecars=[SidecarScope(NS, egress_hosts=["./*", "istio-system/*"])],
+    zero_trust=zero_trust,
+    telemetry=observability,
 )

@@ -18,6 +18,9 @@ app = typer.Typer(help="Service-mesh configuration as code: compile Python inten
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 RootOption = typer.Option(None, "--root", help="Project root (default: nearest folder with pyproject.toml).")
+WorkloadsOption = typer.Option(
+    None, "--workloads", help="Kubernetes YAML (file or folder, e.g. a cdk8s dist/) to check the mesh against; "
+    "default: [tool.meshcode] workloads.")
 
 
 def fail(error: MeshcodeError) -> None:
@@ -45,15 +48,27 @@ def main(version: bool = typer.Option(False, "--version", callback=version_callb
 @app.command()
 def compile(
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if generated/ is not up to date."),
+    workloads: Optional[Path] = WorkloadsOption,
+    commit: bool = typer.Option(False, "--commit", help="Then git-commit what meshcode owns (generated/, canary state)."),
+    message: Optional[str] = typer.Option(None, "--message", "-m", help="Commit subject (with --commit)."),
+    force: bool = typer.Option(False, "--force", help="With --commit: overwrite generated files edited by hand."),
     root: Optional[Path] = RootOption,
 ) -> None:
     """Compile every stack in stacks/ into generated/<cluster>/."""
+    if (commit and check) or ((message is not None or force) and not commit):
+        fail(MeshcodeError("--commit cannot go with --check; -m/--force need --commit"))
+    committed = None
     try:
         project = Project.open(root)
         with project.locked():
-            build = project.build()
+            if commit:  # logic in meshcode/gitops/commit.py; checks hand edits before anything is written
+                from meshcode.gitops.commit import prepare_commit
+                pending = prepare_commit(project, force=force)
+            build = project.build(workloads=workloads)
             print_notes(build.notes)
             change = project.write(build, dry_run=check)
+            if commit:
+                committed = pending.commit(message)
     except MeshcodeError as e:
         fail(e)
         return
@@ -69,6 +84,9 @@ def compile(
         raise typer.Exit(1)
     clusters = sorted(build.plan.folders)
     typer.echo(f"compiled {len(build.meshes)} mesh(es) into {out}/ for {', '.join(clusters)}: {change.summary()}")
+    if commit:
+        typer.echo(f"committed {committed.sha[:12]}: {committed.message.splitlines()[0]}" if committed
+                   else f"nothing to commit: {out}/ and canary state match HEAD")
 
 
 # Command modules register on `app` when imported (kept last: they import `app` from here).

@@ -7,9 +7,13 @@ import jsonpatch
 
 from meshcode.compile.context import CompileContext
 from meshcode.compile.edge import compile_external, compile_ingress, compile_sidecar
+from meshcode.compile.multicluster import check_topology, multicluster, routing_placement
 from meshcode.compile.routing import compile_service
+from meshcode.compile.security import security
+from meshcode.compile.telemetry import compile_telemetry
 from meshcode.delivery.state import CanaryState
 from meshcode.errors import CompileError, Finding
+from meshcode.gitops.argocd import ARGOCD_FOLDER, GitOpsDefaults, argocd_resources, check_argocd
 from meshcode.intent.topology import Cluster, Mesh
 from meshcode.plan import Plan, Resource, make_resource
 
@@ -38,8 +42,9 @@ def _memo(ctx: CompileContext, key: object, build: Callable[[], list[Resource]])
 def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     served = served_clusters(ctx.mesh, cluster)
     out: list[Resource] = []
-    for s in ctx.services.values():
-        if placed(s.clusters, served):
+    reach = routing_placement(ctx)
+    for key, s in ctx.services.items():
+        if placed(reach[key], served):
             out += _memo(ctx, ("svc", id(s)), lambda s=s: compile_service(ctx, s))
     for ing in ctx.mesh.ingresses:
         if placed(ing.clusters, served):
@@ -56,7 +61,8 @@ def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
 def namespaces(ctx: CompileContext, cluster: Cluster, resources: list[Resource]) -> list[Resource]:
     """Namespaces the cluster's objects live in, labelled for sidecar injection (one scheme only)."""
     if cluster.role == "remote":
-        names = {s.namespace: s.origin for s in ctx.services.values() if placed(s.clusters, {cluster.name})}
+        names = {s.namespace: s.origin for s in ctx.services.values()
+                 if placed(s.clusters, {cluster.name}) and s.namespace != ctx.mesh.root_namespace}
     else:
         names = {}
         for r in resources:
@@ -68,7 +74,7 @@ def namespaces(ctx: CompileContext, cluster: Cluster, resources: list[Resource])
             for ns, origin in sorted(names.items())]
 
 
-CONCERNS: list[Concern] = [traffic]
+CONCERNS: list[Concern] = [traffic, multicluster, compile_telemetry, security]
 
 
 def check_conflicts(ctx: CompileContext) -> None:
@@ -77,18 +83,21 @@ def check_conflicts(ctx: CompileContext) -> None:
     for ext in ctx.externals.values():
         for h in ext.hosts:
             if h in claimed:
-                ctx.error("MC2002", f"host {h} is claimed twice (first at {ctx.rel(claimed[h].origin)})",
+                ctx.error("MC2002", f"host {h} is claimed twice (first at {ctx.where(claimed[h].origin)})",
                           ext.origin, "ServiceEntry", ext.namespace, ext.name)
             claimed[h] = ext
     edge: dict[tuple, object] = {}
     for ing in ctx.mesh.ingresses:
         sel = tuple(sorted(ing.selector.items()))
-        for h in ing.hosts:
-            key = (sel, ing.listen_port, h)
-            if key in edge:
-                ctx.error("MC2002", f"ingress host {h} on port {ing.listen_port} is claimed twice "
-                          f"(first at {ctx.rel(edge[key].origin)})", ing.origin, "Gateway", ing.namespace, ing.name)
-            edge[key] = ing
+        ports = (ing.listen_port, 80) if ing.http_redirect and ing.listen_port != 80 else (ing.listen_port,)
+        for port in ports:  # the HTTP→HTTPS redirect server claims port 80 for the same hosts
+            for h in ing.hosts:
+                key = (sel, port, h)
+                if key in edge:
+                    ctx.error("MC2002", f"ingress host {h} on port {port} is claimed twice "
+                              f"(first at {ctx.where(edge[key].origin)})", ing.origin, "Gateway",
+                              ing.namespace, ing.name)
+                edge[key] = ing
 
 
 def check_unique(ctx: CompileContext, plan: Plan) -> None:
@@ -99,7 +108,7 @@ def check_unique(ctx: CompileContext, plan: Plan) -> None:
             first = seen.setdefault(r.key, r)
             if first is not r:
                 ctx.error("MC2004", f"{r.kind} {r.namespace}/{r.name} is generated twice (first from "
-                          f"{ctx.rel(first.origin)}:{first.origin.line if first.origin else '?'}); rename one",
+                          f"{ctx.where(first.origin)}); rename one",
                           r.origin, r.kind, r.namespace, r.name, folder)
 
 
@@ -126,8 +135,9 @@ def apply_patches(ctx: CompileContext, plan: Plan) -> None:
                       "is not generated", p.origin, p.kind, p.namespace or "", p.name)
 
 
-def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None, root: str = ".") -> Plan:
-    """Compile one mesh into a Plan with a folder per cluster; raise CompileError on any error."""
+def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None, root: str = ".",
+                 gitops: GitOpsDefaults | None = None) -> Plan:
+    """Compile one mesh into a Plan with a folder per cluster (+ `argocd`); raise CompileError on any error."""
     ctx = CompileContext(mesh, root=root, states=states or {})
     seen: set[str] = set()
     for c in mesh.clusters:
@@ -135,6 +145,8 @@ def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None,
             ctx.error("MC2003", f"cluster {c.name!r} is declared twice", c.origin)
         seen.add(c.name)
     check_conflicts(ctx)
+    check_topology(ctx)
+    check_argocd(ctx)
     plan = Plan()
     for cluster in mesh.clusters:
         resources: list[Resource] = []
@@ -142,6 +154,9 @@ def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None,
             resources += concern(ctx, cluster)
         plan.folders[cluster.name] = namespaces(ctx, cluster, resources) + resources
     check_unique(ctx, plan)
+    argocd = argocd_resources(ctx, plan.folders, gitops)
+    if argocd:
+        plan.folders[ARGOCD_FOLDER] = argocd
     apply_patches(ctx, plan)
     errors = [f for f in ctx.findings if f.level == "error"]
     if errors:
@@ -151,18 +166,32 @@ def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None,
 
 
 def compile_meshes(meshes: Iterable[Mesh], *, states: Mapping[str, CanaryState] | None = None,
-                   root: str = ".") -> Plan:
-    """Compile several meshes into one Plan; a cluster may belong to one mesh only."""
+                   root: str = ".", gitops: GitOpsDefaults | None = None) -> Plan:
+    """Compile several meshes into one Plan; a cluster may belong to one mesh only.
+
+    The `argocd` folder is shared: each mesh adds its own AppProject and ApplicationSet to it.
+    """
     plan = Plan()
     owner: dict[str, Mesh] = {}
+    shared: dict[tuple[str, str, str], Mesh] = {}
     errors: list[Finding] = []
     for mesh in meshes:
         try:
-            part = compile_mesh(mesh, states=states, root=root)
+            part = compile_mesh(mesh, states=states, root=root, gitops=gitops)
         except CompileError as e:
             errors += e.findings
             continue
         for folder in part.folders:
+            if folder == ARGOCD_FOLDER:
+                for r in part.folders[folder]:
+                    first = shared.setdefault(r.key, mesh)
+                    if first is not mesh:
+                        ctx = CompileContext(mesh, root=root)
+                        ctx.error("MC2404", f"{r.kind} {r.namespace}/{r.name} in {folder}/ is generated by meshes "
+                                  f"{first.name!r} and {mesh.name!r}; rename a mesh or set ArgoCD(project=...)",
+                                  mesh.origin, r.kind, r.namespace, r.name, folder)
+                        errors += ctx.findings
+                continue
             if folder in owner and owner[folder] is not mesh:
                 ctx = CompileContext(mesh, root=root)
                 ctx.error("MC2003", f"output folder {folder!r} is produced by meshes {owner[folder].name!r} "

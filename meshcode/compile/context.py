@@ -31,13 +31,14 @@ class CompileContext:
             if key in self.services:
                 first = self.services[key]
                 self.error("MC2001", f"service {s.namespace}/{s.name} is declared twice "
-                           f"(first at {self.rel(first.origin)})", s.origin, "Service", s.namespace, s.name)
+                           f"(first at {self.where(first.origin)})", s.origin, "Service", s.namespace, s.name)
                 continue
             self.services[key] = s
         for e in self.mesh.external_services:
             key = (e.namespace, e.name)
             if key in self.externals:
-                self.error("MC2001", f"external service {e.namespace}/{e.name} is declared twice",
+                self.error("MC2001", f"external service {e.namespace}/{e.name} is declared twice "
+                           f"(first at {self.where(self.externals[key].origin)})",
                            e.origin, "ServiceEntry", e.namespace, e.name)
                 continue
             self.externals[key] = e
@@ -68,6 +69,10 @@ class CompileContext:
                 path = path if rel.startswith("..") else rel
             cached = self._stack_cache[origin.file] = path.replace(os.sep, "/")
         return cached
+
+    def where(self, origin: SourceLocation | None) -> str:
+        """'file:line' of an intent object, relative to the project root, for messages."""
+        return f"{self.rel(origin)}:{origin.line}" if origin else "?"
 
     def find_service(self, ref: Any, namespace: str) -> Service | ExternalService | None:
         """Resolve a Service/ExternalService object or a name ('name' or 'namespace/name')."""

@@ -22,12 +22,18 @@ def gateway(ctx: CompileContext, ing: Ingress) -> Resource:
                                  "protocol": "HTTPS"}, "hosts": hosts, "tls": tls})
         if ing.http_redirect:
             servers.append({"port": {"number": 80, "name": "http-80", "protocol": "HTTP"},
-                            "hosts": hosts, "tls": {"httpsRedirect": True}})
+                            "hosts": list(hosts), "tls": {"httpsRedirect": True}})
     else:
         servers.append({"port": {"number": ing.listen_port, "name": f"http-{ing.listen_port}",
                                  "protocol": "HTTP"}, "hosts": hosts})
     spec = {"selector": dict(ing.selector), "servers": servers}
-    return ctx.resource("networking", "Gateway", ing.name, ing.namespace, spec, ing.origin)
+    return ctx.resource("networking", "Gateway", ing.name, gateway_namespace(ing), spec, ing.origin)
+
+
+def gateway_namespace(ing: Ingress) -> str:
+    """The Gateway object sits beside the gateway workload when asked (credentialName secrets live
+    there); the bound VirtualService stays in the ingress namespace."""
+    return ing.gateway_namespace or ing.namespace
 
 
 def ingress_target(ctx: CompileContext, ing: Ingress, to: Any) -> Any:
@@ -54,7 +60,7 @@ def ingress_target(ctx: CompileContext, ing: Ingress, to: Any) -> Any:
 
 
 def ingress_virtual_service(ctx: CompileContext, ing: Ingress) -> Resource | None:
-    dests = Destinations(ctx, None, ing.namespace)
+    dests = Destinations(ctx, None, ing.namespace, ing.name)
     http: list[dict[str, Any]] = []
     failed = False
     for r in ing.routes:
@@ -70,7 +76,7 @@ def ingress_virtual_service(ctx: CompileContext, ing: Ingress) -> Resource | Non
             http.append(rule)
     if failed:
         return None
-    spec = {"hosts": list(ing.hosts), "gateways": [f"{ing.namespace}/{ing.name}"], "http": http}
+    spec = {"hosts": list(ing.hosts), "gateways": [f"{gateway_namespace(ing)}/{ing.name}"], "http": http}
     return ctx.resource("networking", "VirtualService", ing.name, ing.namespace, spec, ing.origin)
 
 

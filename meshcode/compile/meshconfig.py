@@ -8,9 +8,24 @@ from __future__ import annotations
 from typing import Any
 
 from meshcode.compile.context import CompileContext
+from meshcode.compile.telemetry import extension_providers
 from meshcode.intent.topology import Cluster
 
 
 def mesh_config(ctx: CompileContext, cluster: Cluster) -> dict[str, Any]:
     """The meshConfig fields meshcode's intent implies for this cluster."""
-    return {"trustDomain": ctx.mesh.trust_domain}
+    config = {"trustDomain": ctx.mesh.trust_domain, **cluster_local_settings(ctx)}
+    providers = extension_providers(ctx, cluster)  # every provider this cluster's Telemetry names
+    if providers:
+        config["extensionProviders"] = providers
+    return config
+
+
+def cluster_local_settings(ctx: CompileContext) -> dict[str, Any]:
+    """`serviceSettings` for cluster-local services: Istio keeps calls to them in the caller's cluster."""
+    cache = ctx.__dict__.setdefault("_memo", {})
+    if "cluster_local" not in cache:
+        hosts = sorted(s.host for s in ctx.services.values() if s.cluster_local)
+        cache["cluster_local"] = {"serviceSettings": [{"settings": {"clusterLocal": True}, "hosts": hosts}]} \
+            if hosts else {}
+    return cache["cluster_local"]

@@ -174,14 +174,14 @@ def traffic_policy(cb: CircuitBreaker | None, od: OutlierDetection | None,
 class Destinations:
     """Resolves a route's `to` into Istio route destinations, reporting bad references."""
 
-    def __init__(self, ctx: CompileContext, owner: Service | None, namespace: str):
+    def __init__(self, ctx: CompileContext, owner: Service | None, namespace: str, name: str | None = None):
         self.ctx = ctx
         self.owner = owner
         self.namespace = namespace
+        self.name = name or (owner.name if owner else "")  # the VirtualService the routes end up in
 
     def _fail(self, message: str, origin: SourceLocation | None) -> None:
-        kind, name = ("VirtualService", self.owner.name) if self.owner else ("VirtualService", "")
-        self.ctx.error("MC2101", message, origin, kind, self.namespace, name)
+        self.ctx.error("MC2101", message, origin, "VirtualService", self.namespace, self.name)
 
     def one(self, dest: Dest | str | Service | ExternalService, origin: SourceLocation | None,
             weight: int | None = None) -> dict[str, Any] | None:
@@ -192,6 +192,11 @@ class Destinations:
                 dest = Dest.model_construct(service=None, version=dest, namespace=None, port=None, weight=None)
         elif isinstance(dest, (Service, ExternalService)):
             dest = Dest.model_construct(service=dest, version=None, namespace=None, port=None, weight=None)
+        elif not isinstance(dest, Dest):
+            self._fail(f"a destination must be a version or service name, a Dest or a Service, got {dest!r}",
+                       origin)
+            return None
+        origin = dest.origin or origin  # a Dest written on its own line is the offending object
         target: Service | ExternalService | None
         if dest.service is None:
             target = self.owner
@@ -203,13 +208,17 @@ class Destinations:
                 else f"{dest.namespace}/{dest.service}"
             target = self.ctx.find_service(ref, self.namespace)
             if target is None:
-                self._fail(f"destination service {dest.service_name!r} is not declared in mesh "
-                           f"{self.ctx.mesh.name!r}", origin)
+                self._fail(self._unknown(ref), origin)
+                return None
+            if not isinstance(ref, str) and (target.namespace, target.name) not in (
+                    self.ctx.externals if isinstance(target, ExternalService) else self.ctx.services):
+                self._fail(f"destination service {target.namespace}/{target.name} is not part of mesh "
+                           f"{self.ctx.mesh.name!r} (add it to Mesh(services=[...]))", origin)
                 return None
         out: dict[str, Any] = {"host": target.host}
         if dest.version:
             if not isinstance(target, Service) or target.version(dest.version) is None:
-                known = ", ".join(v.name for v in target.versions) if isinstance(target, Service) else "none"
+                known = (", ".join(v.name for v in target.versions) if isinstance(target, Service) else "") or "none"
                 self._fail(f"version {dest.version!r} of {target.name} does not exist "
                            f"(versions: {known})", origin)
                 return None
@@ -229,8 +238,21 @@ class Destinations:
             result["weight"] = w
         return result
 
+    def _unknown(self, ref: str) -> str:
+        """Why a service name did not resolve: not declared, or declared in several namespaces."""
+        if "/" not in ref:
+            spaces = sorted({ns for (ns, n) in (*self.ctx.services, *self.ctx.externals) if n == ref})
+            if len(spaces) > 1:
+                return (f"destination service {ref!r} is ambiguous: it exists in namespaces "
+                        f"{', '.join(spaces)}; write Dest({ref!r}, namespace=...) or '<namespace>/{ref}'")
+        return f"destination service {ref!r} is not declared in mesh {self.ctx.mesh.name!r}"
+
     def many(self, to: Any, origin: SourceLocation | None) -> list[dict[str, Any]] | None:
         """`to` → route destinations with weights that sum to 100 (when more than one)."""
+        if to is None:
+            self._fail("this route has no destination: give to= (the service has no versions to "
+                       "send traffic to by default)", origin)
+            return None
         if isinstance(to, dict):
             items = [(Dest.model_construct(service=None, version=k, namespace=None, port=None, weight=None)
                       if self.owner else k, w) for k, w in to.items()]
@@ -272,7 +294,7 @@ def default_split(ctx: CompileContext, s: Service) -> tuple[Any, SourceLocation 
     if s.canary:
         c = s.canary
         state = ctx.canary_state(s.namespace, c.name or s.name)
-        routing = canary_routing(c.weight, state)
+        routing = canary_routing(c.weight, state, c.stable, c.candidate)
         target = {c.stable: 100 - routing.weight, c.candidate: routing.weight}
         return target, c.origin, {"routing": routing}
     for r in s.routes:
@@ -344,6 +366,7 @@ def virtual_service(ctx: CompileContext, s: Service) -> Resource | None:
     routing = canary_info["routing"] if canary_info else None
     http: list[dict[str, Any]] = []
     tcp: list[dict[str, Any]] = []
+    tls: list[dict[str, Any]] = []
     failed = False
     if s.http_ports:
         for r in s.routes:
@@ -390,13 +413,24 @@ def virtual_service(ctx: CompileContext, s: Service) -> Resource | None:
             if s.http_ports or len(tcp_only) > 1:
                 rule = {"match": [{"port": p.number}], **rule}
             tcp.append(rule)
-    if failed or not (http or tcp):
+        # TLS passthrough ports (TLS, HTTPS): Istio routes them by SNI, which must be the service host.
+        for p in (p for p in s.tcp_ports if p.protocol in ("TLS", "HTTPS")):
+            route = dests.many(target, target_origin)
+            if route is None:
+                failed = True
+                break
+            for d in route:
+                d["destination"]["port"] = {"number": p.number}
+            tls.append({"match": [{"port": p.number, "sniHosts": [s.host]}], "route": route})
+    if failed or not (http or tcp or tls):
         return None
     spec: dict[str, Any] = {"hosts": [s.host]}
     if s.cluster_local:
         spec["exportTo"] = ["."]
     if http:
         spec["http"] = http
+    if tls:
+        spec["tls"] = tls
     if tcp:
         spec["tcp"] = tcp
     return ctx.resource("networking", "VirtualService", s.name, s.namespace, spec, s.origin)
@@ -404,7 +438,10 @@ def virtual_service(ctx: CompileContext, s: Service) -> Resource | None:
 
 def subset_spec(v: Version, locality_default: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"name": v.name, "labels": dict(v.pod_labels)}
-    policy = traffic_policy(v.circuit_breaker, v.outlier_detection, v.load_balancer, None)
+    od = v.outlier_detection
+    if locality_default and od is None and v.load_balancer and v.load_balancer.locality:
+        od = DEFAULT_LOCALITY_OUTLIER  # nothing to inherit from the DestinationRule's own policy
+    policy = traffic_policy(v.circuit_breaker, od, v.load_balancer, None)
     if policy:
         out["trafficPolicy"] = policy
     return out
@@ -426,7 +463,12 @@ def destination_rule(ctx: CompileContext, s: Service) -> Resource | None:
     if policy:
         spec["trafficPolicy"] = policy
     if s.versions:
-        spec["subsets"] = [subset_spec(v, False) for v in s.versions]
+        spec["subsets"] = [subset_spec(v, od is None) for v in s.versions]
+        for v in s.versions:
+            if od is None and v.outlier_detection is None and v.load_balancer and v.load_balancer.locality:
+                ctx.note("MC0101", f"{s.name}: subset {v.name}: locality load balancing needs outlier "
+                         "detection to fail over; added the default (5 consecutive 5xx, 10s interval, "
+                         "30s ejection)", v.load_balancer.origin, "DestinationRule", s.namespace, s.name)
     return ctx.resource("networking", "DestinationRule", s.name, s.namespace, spec, s.origin)
 
 

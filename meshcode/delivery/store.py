@@ -14,6 +14,17 @@ def state_path(state_dir: Path, key: str) -> Path:
     return state_dir / "canaries" / mesh / namespace / f"{name}.json"
 
 
+def load_state(state_dir: Path, key: str) -> CanaryState | None:
+    """One canary's committed state, or None before its rollout has begun."""
+    path = state_path(state_dir, key)
+    try:
+        return CanaryState.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValueError as e:
+        raise StateError(f"canary state {path} is not valid: {e}") from None
+
+
 def load_states(state_dir: Path) -> dict[str, CanaryState]:
     """Every committed canary state, keyed '<mesh>/<namespace>/<name>'."""
     out: dict[str, CanaryState] = {}

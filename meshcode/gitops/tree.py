@@ -148,13 +148,16 @@ def write_tree(out: Path, files: dict[str, bytes], dry_run: bool = False) -> Tre
             target.write_bytes(data)
         else:
             os.link(out / path, target)
-    if out.is_dir():  # keep every file meshcode does not own
-        for dirpath, _dirs, names in os.walk(out):
-            for n in names:
+    if out.is_dir():  # keep every file, symlink and empty folder meshcode does not own
+        for dirpath, dirs, names in os.walk(out):
+            if dirpath != str(out) and not dirs and not names:
+                place(os.path.join(os.path.relpath(dirpath, out), ".")).mkdir(parents=True, exist_ok=True)
+            links = [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]
+            for n in names + links:
                 rel = os.path.relpath(os.path.join(dirpath, n), out)
                 if rel == MANIFEST or rel in files or rel in owned:
                     continue
-                os.link(os.path.join(dirpath, n), place(rel))
+                os.link(os.path.join(dirpath, n), place(rel), follow_symlinks=False)
     (stage / MANIFEST).write_bytes(manifest_bytes(files))
     if out.exists():
         if not _exchange(stage, out):

@@ -11,6 +11,14 @@ from meshcode.intent.service import Port
 from meshcode.intent.traffic import Route
 
 
+def _unique_hosts(hosts: tuple[str, ...]) -> None:
+    seen: set[str] = set()
+    for h in hosts:
+        if h in seen:
+            raise ValueError(f"host {h!r} is listed twice")
+        seen.add(h)
+
+
 class ServerTLS(IntentModel):
     """TLS the gateway terminates: SIMPLE (server cert) or MUTUAL (also verifies clients)."""
 
@@ -51,6 +59,7 @@ class Ingress(IntentModel):
             raise ValueError("http_redirect needs tls (it redirects HTTP to HTTPS)")
         if any(h == "*" for h in self.hosts) and self.tls:
             raise ValueError("a TLS ingress needs concrete hosts, not '*'")
+        _unique_hosts(self.hosts)
         return self
 
     @property
@@ -107,6 +116,10 @@ class ExternalService(IntentModel):
     def _consistent(self) -> "ExternalService":
         if self.resolution == "STATIC" and not self.endpoints:
             raise ValueError("resolution STATIC needs endpoints (IP addresses)")
+        _unique_hosts(self.hosts)
+        if self.resolution.startswith("DNS") and not self.endpoints and any("*" in h for h in self.hosts):
+            raise ValueError("DNS resolution without endpoints resolves the hosts themselves: "
+                             "wildcard hosts need resolution='NONE' (or endpoints)")
         if self.originate_tls and self.tls:
             raise ValueError("use originate_tls or tls, not both")
         if self.originate_tls and self.originate_tls.target_port not in {p.number for p in self.ports}:

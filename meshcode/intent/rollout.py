@@ -1,9 +1,9 @@
 """Progressive-delivery intent: how a canary's weight moves and what must hold at each step."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, HttpUrl, model_validator
+from pydantic import Field, HttpUrl, field_validator, model_validator
 
 from meshcode.intent.base import Duration, IntentModel
 from meshcode.intent.traffic import Match
@@ -26,7 +26,13 @@ class LatencyP99(IntentModel):
 
 
 class PromQL(IntentModel):
-    """A custom query; template variables: {namespace} {service} {workload} {version} {interval}."""
+    """A custom query and the range its value must fall in.
+
+    Template variables (written `{name}`, PromQL's own braces are left alone): {namespace}
+    {service} {workload} {version} {stable_workload} {stable_version} {cluster}, and {window}
+    (alias {interval}): the check's own window, e.g. `37s`. `requests_query` gives the request
+    count `min_requests` is checked against; without it the candidate's Istio request count is used.
+    """
 
     positional = ("name", "query")
     name: str
@@ -38,14 +44,28 @@ class PromQL(IntentModel):
 
 
 class Baseline(IntentModel):
-    """Candidate vs stable error rate over the same window, with false alarms controlled."""
+    """Candidate vs stable error rate over the same window, with false alarms controlled.
+
+    Each check is an exact one-sided test (errors conditioned on their total: binomial) of
+    "candidate error rate > max_error_ratio × stable's"; `alpha` is the false-alarm rate for
+    the whole rollout, split evenly (Bonferroni) over the checks the plan can make.
+    `max_latency_ratio` adds a plain bound on candidate p99 / stable p99.
+    """
 
     alpha: float = Field(default=0.05, gt=0, lt=1)
     min_requests: int = Field(default=100, ge=1)
+    max_error_ratio: float = Field(default=1.0, ge=1)
     max_latency_ratio: float | None = Field(default=None, gt=1)
 
 
 class Webhook(IntentModel):
+    """An HTTP call at a point of the rollout; non-2xx or no answer within `timeout` = failed check.
+
+    pre-rollout: before the first step; rollout: every check (e.g. start a load test);
+    confirm-promotion: before promoting (holds, does not count towards rollback);
+    post-rollout: after success or rollback; rollback: after a rollback (both informational).
+    """
+
     positional = ("name", "url")
     name: str
     url: HttpUrl
@@ -67,6 +87,12 @@ class Rollout(IntentModel):
     ab_intervals: int = Field(default=0, ge=0)
     ab_match: tuple[Match, ...] = ()
     manual_approval: bool = False
+    workload: str = "{service}-{version}"  # Istio's destination_workload (the Deployment's name)
+
+    @field_validator("steps", "gates", "webhooks", "ab_match", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return (v,) if isinstance(v, (int, IntentModel)) else v
 
     @model_validator(mode="after")
     def _steps(self) -> "Rollout":
@@ -78,6 +104,15 @@ class Rollout(IntentModel):
             raise ValueError(f"steps must be strictly increasing weights in 1..100, got {list(self.steps)}")
         if self.ab_intervals and not self.ab_match:
             raise ValueError("ab_intervals needs ab_match (which requests see the candidate)")
+        if self.max_weight and self.step_weight and self.step_weight > self.max_weight:
+            raise ValueError(f"step_weight {self.step_weight} is above max_weight {self.max_weight}")
+        for label, names in (("gate", [gate_name(g) for g in self.gates]), ("webhook", [w.name for w in self.webhooks])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{label} names must be unique, got {', '.join(dupes)} more than once")
+        if "{version}" not in self.workload:
+            raise ValueError(f"workload {self.workload!r} must contain {{version}} (e.g. '{{service}}-{{version}}') "
+                             "so stable and candidate are told apart")
         return self
 
     @property
@@ -91,3 +126,13 @@ class Rollout(IntentModel):
             w = min(w + (self.step_weight or top), top)
             out.append(w)
         return tuple(out)
+
+
+Gate = SuccessRate | LatencyP99 | PromQL | Baseline
+
+
+def gate_name(gate: Gate) -> str:
+    """The name a gate's checks carry in the canary's history."""
+    if isinstance(gate, PromQL):
+        return gate.name
+    return {SuccessRate: "success-rate", LatencyP99: "latency-p99", Baseline: "baseline"}[type(gate)]

@@ -35,6 +35,15 @@ class Port(IntentModel):
         return self.protocol in HTTP_PROTOCOLS
 
 
+def _to_calls(v: Any) -> tuple[Any, ...]:
+    """A Service, ExternalService or name stands for a `Call` to it without restrictions."""
+    from meshcode.intent.security import Call
+
+    if not isinstance(v, (list, tuple)):
+        v = (v,)
+    return tuple(x if isinstance(x, Call) else Call(x) for x in v)
+
+
 class Version(IntentModel):
     """A subset: pods carrying `labels` (default version=<name>), with optional own policy."""
 
@@ -44,6 +53,13 @@ class Version(IntentModel):
     load_balancer: LoadBalancer | None = None
     circuit_breaker: CircuitBreaker | None = None
     outlier_detection: OutlierDetection | None = None
+    service_account: DNSLabel | None = None  # this version's own identity (default: the service's)
+    calls: tuple[Any, ...] = ()  # dependencies of this version only (needs its own service_account)
+
+    @field_validator("calls", mode="before")
+    @classmethod
+    def _calls(cls, v: Any) -> Any:
+        return _to_calls(v)
 
     @property
     def pod_labels(self) -> dict[str, str]:
@@ -94,11 +110,7 @@ class Service(IntentModel):
     @field_validator("calls", mode="before")
     @classmethod
     def _calls(cls, v: Any) -> Any:
-        from meshcode.intent.security import Call
-
-        if not isinstance(v, (list, tuple)):
-            v = (v,)
-        return tuple(x if isinstance(x, Call) else Call(x) for x in v)
+        return _to_calls(v)
 
     @field_validator("routes", mode="before")
     @classmethod
@@ -125,6 +137,10 @@ class Service(IntentModel):
     @property
     def account(self) -> str:
         return self.service_account or self.name
+
+    def version_account(self, version: Version) -> str:
+        """The service account a version's pods run as (its own, else the service's)."""
+        return version.service_account or self.account
 
     @property
     def http_ports(self) -> tuple[Port, ...]:

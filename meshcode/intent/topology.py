@@ -7,7 +7,9 @@ from pydantic import Field, field_validator, model_validator
 
 from meshcode.intent.base import DNSLabel, IntentModel
 from meshcode.intent.edge import ExternalService, Ingress, SidecarScope
+from meshcode.intent.security import ZeroTrust
 from meshcode.intent.service import Service
+from meshcode.intent.telemetry import TelemetryItem
 
 
 class Cluster(IntentModel):
@@ -55,6 +57,25 @@ class ApiVersions(IntentModel):
     telemetry: Literal["v1", "v1alpha1"] = "v1"
 
 
+class ArgoCD(IntentModel):
+    """How Argo CD delivers this mesh: an AppProject and an ApplicationSet in generated/argocd/.
+
+    The ApplicationSet makes one Application per cluster folder; its destination is the Argo CD
+    cluster whose `name` is the meshcode cluster's name (map others in `cluster_names`).
+    `repo_url`/`target_revision` default to `[tool.meshcode]` in pyproject.toml.
+    """
+
+    repo_url: str | None = None
+    target_revision: str | None = None
+    namespace: DNSLabel = "argocd"  # where Argo CD runs; the AppProject and ApplicationSet live there
+    project: DNSLabel | None = None  # AppProject name; default: the mesh name
+    automated: bool = True  # automated sync; False: Argo CD shows drift and waits for a manual sync
+    prune: bool = True
+    self_heal: bool = True
+    sync_options: tuple[str, ...] = ()  # extra Argo CD sync options (ServerSideApply=true is always set)
+    cluster_names: dict[str, str] = Field(default_factory=dict)  # meshcode cluster → Argo CD cluster name
+
+
 class Mesh(IntentModel):
     """The whole intent: topology plus every service, edge and policy in it."""
 
@@ -66,6 +87,9 @@ class Mesh(IntentModel):
     external_services: tuple[ExternalService, ...] = ()
     sidecars: tuple[SidecarScope, ...] = ()
     patches: tuple[Patch, ...] = ()
+    telemetry: tuple[TelemetryItem, ...] = ()  # AccessLog, Tracing, Metrics (and providers to declare)
+    argocd: ArgoCD | None = Field(default_factory=ArgoCD)  # None: no generated/argocd/ for this mesh
+    zero_trust: tuple[ZeroTrust, ...] = ()  # mTLS, least-privilege authz, egress lock-down
     trust_domain: str = "cluster.local"
     mesh_id: DNSLabel | None = None
     api_versions: ApiVersions = Field(default_factory=ApiVersions)
@@ -77,6 +101,11 @@ class Mesh(IntentModel):
         if isinstance(v, (Cluster, str)):
             v = (v,)
         return tuple(Cluster(c) if isinstance(c, str) else c for c in v)
+
+    @field_validator("zero_trust", mode="before")
+    @classmethod
+    def _zero_trust(cls, v: Any) -> Any:
+        return (v,) if isinstance(v, ZeroTrust) else v
 
     @property
     def id(self) -> str:

@@ -1,6 +1,7 @@
 """Traffic intent: how requests are matched, split, mirrored, delayed and retried."""
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
@@ -29,6 +30,24 @@ class Regex(IntentModel):
     positional = ("value",)
     value: str
 
+    @field_validator("value")
+    @classmethod
+    def _re2(cls, v: str) -> str:
+        if not v:
+            raise ValueError("a regex match must not be empty")
+        if _NOT_RE2.search(v):
+            raise ValueError(f"{v!r} uses look-around or back-references, which RE2 (Envoy) does not support")
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"{v!r} is not a valid regular expression: {e}") from None
+        return v
+
+
+# Perl features Python accepts but RE2 rejects: look-ahead/behind and numbered back-references.
+_NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]")
+_HEADER_NAME = re.compile(r"^:?[a-z0-9!#$%&'*+\-.^_`|~]+$")
+
 
 StringMatch = Union[Exact, Prefix, Regex, str]
 
@@ -44,6 +63,23 @@ class Match(IntentModel):
     source_namespace: DNSLabel | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     ignore_uri_case: bool = False
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for name in v:
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"header name {name!r} must be lower-case (Istio matches header keys "
+                                 "in lower case, e.g. 'end-user')")
+        return v
+
+    @field_validator("method")
+    @classmethod
+    def _method_case(cls, v: Any) -> Any:
+        text = v if isinstance(v, str) else v.value if isinstance(v, (Exact, Prefix)) else None
+        if text is not None and text != text.upper():
+            raise ValueError(f"HTTP methods are case-sensitive and upper-case: use {text.upper()!r}")
+        return v
 
     @model_validator(mode="after")
     def _not_empty(self) -> "Match":
@@ -132,12 +168,45 @@ class Retries(IntentModel):
         return v
 
 
+def _is_single_target(v: Any) -> bool:
+    from meshcode.intent.edge import ExternalService
+    from meshcode.intent.service import Service
+
+    return (isinstance(v, str) and bool(v)) or isinstance(v, (Dest, Service, ExternalService))
+
+
+def check_target(v: Any) -> Any:
+    """A route's `to`: a name, a Dest/Service, {version or name: weight}, or a list of those."""
+    if v is None or _is_single_target(v):
+        return v
+    if isinstance(v, dict):
+        if not v:
+            raise ValueError("to={} names no destination")
+        for key, weight in v.items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"weight keys must be version (or service) names, got {key!r}")
+            if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
+                raise ValueError(f"weights must be whole numbers 0..100, got {key}: {weight!r}")
+        return dict(v)
+    if isinstance(v, (list, tuple)) and v and all(_is_single_target(x) for x in v):
+        return tuple(v)
+    raise ValueError(f"to= must be a version or service name, a Dest, a Service, a dict of weights "
+                     f"or a list of Dest, got {v!r}")
+
+
 class Mirror(IntentModel):
     """Shadow a share of live traffic to another version or service; responses are dropped."""
 
     positional = ("to",)
     to: Any  # "v2" | Dest | Service
     percent: float = Field(default=100.0, gt=0, le=100)
+
+    @field_validator("to")
+    @classmethod
+    def _single(cls, v: Any) -> Any:
+        if not _is_single_target(v):
+            raise ValueError(f"a mirror goes to one version name, Dest or Service, got {v!r}")
+        return v
 
 
 class Route(IntentModel):
@@ -160,6 +229,11 @@ class Route(IntentModel):
         if isinstance(v, Match):
             return (v,)
         return v
+
+    @field_validator("to")
+    @classmethod
+    def _target(cls, v: Any) -> Any:
+        return check_target(v)
 
 
 class Canary(IntentModel):

@@ -1,0 +1,82 @@
+"""Every code the analysis reports, with its level and a one-line description.
+
+Where a check is the same as one of `istioctl analyze`'s, it carries Istio's code, name and level
+(from istio/istio `pkg/config/analysis/msg/messages.yaml`) so users can look it up on istio.io.
+meshcode's own checks use MC5xxx. SARIF output lists these as its rules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from meshcode.errors import Level
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    code: str
+    level: Level
+    name: str
+    description: str
+
+    @property
+    def help_uri(self) -> str:
+        if self.code.startswith("IST"):
+            return f"https://istio.io/latest/docs/reference/config/analysis/{self.code.lower()}/"
+        return "https://github.com/meshcode-dev/meshcode#linting-existing-yaml"
+
+
+CODES: dict[str, Code] = {c.code: c for c in (
+    # -- istioctl analyze's codes (same check, same level) ------------------------------------
+    Code("IST0101", "error", "ReferencedResourceNotFound", "A resource being referenced does not exist."),
+    Code("IST0106", "error", "SchemaValidationError", "The resource has a schema validation error."),
+    Code("IST0109", "error", "ConflictingMeshGatewayVirtualServiceHosts",
+         "Conflicting hosts on VirtualServices associated with mesh gateway"),
+    Code("IST0111", "error", "MultipleSidecarsWithoutWorkloadSelectors",
+         "More than one sidecar resource in a namespace has no workload selector"),
+    Code("IST0112", "error", "VirtualServiceDestinationPortSelectorRequired",
+         "A VirtualService routes to a service with more than one port exposed, "
+         "but does not specify which to use."),
+    Code("IST0128", "warning", "NoServerCertificateVerificationDestinationLevel",
+         "No caCertificates are set in DestinationRule, this results in no verification of "
+         "presented server certificate."),
+    Code("IST0129", "warning", "NoServerCertificateVerificationPortLevel",
+         "No caCertificates are set in DestinationRule, this results in no verification of "
+         "presented server certificate for traffic to a given port."),
+    Code("IST0130", "warning", "VirtualServiceUnreachableRule",
+         "A VirtualService rule will never be used because a previous rule uses the same match."),
+    Code("IST0131", "info", "VirtualServiceIneffectiveMatch",
+         "A VirtualService rule match duplicates a match in a previous rule."),
+    Code("IST0132", "warning", "VirtualServiceHostNotFoundInGateway",
+         "Host defined in VirtualService not found in Gateway."),
+    Code("IST0134", "warning", "ServiceEntryAddressesRequired",
+         "Virtual IP addresses are required for ports serving TCP (or unset) protocol"),
+    Code("IST0145", "error", "ConflictingGateways",
+         "Gateway should not have the same selector, port and matched hosts of server"),
+    Code("IST0160", "error", "MultipleTelemetriesWithoutWorkloadSelectors",
+         "More than one telemetry resource in a namespace has no workload selector"),
+    Code("IST0174", "warning", "UnknownDestinationRuleHost",
+         "The host of a DestinationRule does not match any service in the mesh."),
+    Code("IST0177", "warning", "ConflictingServiceEntryProtocol",
+         "ServiceEntries visible in one namespace define the same host and port with different protocols."),
+    # -- meshcode's own -------------------------------------------------------------------------
+    Code("MC5001", "error", "InvalidYaml", "A file given to lint is not valid YAML."),
+    Code("MC5002", "warning", "NotAKubernetesObject",
+         "A YAML document has no apiVersion, kind or metadata.name, so it was not checked."),
+    Code("MC5003", "info", "CelNotEvaluated",
+         "CEL validation rules were not evaluated (cel-python is not installed: pip install 'meshcode[lint]')."),
+    Code("MC5101", "error", "RouteWeightsDoNotSum",
+         "The weights of a route with more than one destination do not sum to 100."),
+    Code("MC5102", "warning", "SingleDestinationWeightIgnored",
+         "A route with one destination sends it all traffic whatever its weight says."),
+    Code("MC5111", "error", "MtlsModeConflict",
+         "A DestinationRule's TLS mode and the PeerAuthentication of its host's namespace disagree, "
+         "so requests fail."),
+    Code("MC5112", "warning", "TlsOriginationToStrictMtls",
+         "A DestinationRule originates plain TLS to a mesh service whose PeerAuthentication is STRICT."),
+    Code("MC5121", "warning", "LocalityFailoverWithoutOutlierDetection",
+         "Locality failover never happens without outlierDetection in the same traffic policy."),
+)}
+
+
+def level_of(code: str) -> Level:
+    return CODES[code].level

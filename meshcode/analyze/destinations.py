@@ -1,0 +1,93 @@
+"""DestinationRule checks: the host exists, TLS verifies the server, locality failover can fire."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from meshcode.analyze.index import MeshIndex, as_dict, as_list, namespace_of, spec_of
+from meshcode.errors import Finding
+
+VERIFYING_MODES = ("SIMPLE", "MUTUAL")
+
+
+def traffic_policies(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """(where, policy, has outlier detection in an enclosing policy) for every traffic policy of a
+    DestinationRule: top level, its port levels, each subset and the subset's port levels."""
+    top = as_dict(spec.get("trafficPolicy"))
+    top_od = "outlierDetection" in top
+    yield "trafficPolicy", top, False
+    for i, p in enumerate(as_list(top.get("portLevelSettings"))):
+        yield f"trafficPolicy.portLevelSettings[{i}]", as_dict(p), top_od
+    for s in as_list(spec.get("subsets")):
+        s = as_dict(s)
+        policy = as_dict(s.get("trafficPolicy"))
+        name = s.get("name", "?")
+        sub_od = top_od or "outlierDetection" in policy
+        yield f"subsets[{name}].trafficPolicy", policy, top_od
+        for i, p in enumerate(as_list(policy.get("portLevelSettings"))):
+            yield f"subsets[{name}].trafficPolicy.portLevelSettings[{i}]", as_dict(p), sub_od
+
+
+def check_host_exists(ix: MeshIndex) -> Iterator[Finding]:
+    """IST0174: the DestinationRule's host matches no Service or ServiceEntry visible to it."""
+    for r in ix.of("DestinationRule"):
+        spec = spec_of(r)
+        host = spec.get("host")
+        if not isinstance(host, str) or not host:
+            continue
+        export_to = [e for e in as_list(spec.get("exportTo")) if isinstance(e, str)]
+        if ix.resolve(host, namespace_of(r), export_to, referrer=r) is None:
+            yield ix.finding("IST0174", r, f"The host {host} defined in the DestinationRule does not match any "
+                             "services in the mesh.")
+
+
+def _unverified(tls: dict[str, Any]) -> str | None:
+    """The TLS mode when it originates TLS without a CA to verify the server, else None.
+
+    Like istioctl: SIMPLE/MUTUAL without caCertificates; a credentialName (whose secret may carry
+    ca.crt) or an explicit insecureSkipVerify is taken as a deliberate choice.
+    """
+    mode = tls.get("mode")
+    if mode not in VERIFYING_MODES or tls.get("caCertificates") or tls.get("credentialName") \
+            or tls.get("insecureSkipVerify") is True:
+        return None
+    return str(mode)
+
+
+def check_ca_certificates(ix: MeshIndex) -> Iterator[Finding]:
+    """IST0128 / IST0129: TLS origination that does not verify the server's certificate."""
+    for r in ix.of("DestinationRule"):
+        spec = spec_of(r)
+        host = spec.get("host", "")
+        ns = namespace_of(r)
+        top = as_dict(spec.get("trafficPolicy"))
+        mode = _unverified(as_dict(top.get("tls")))
+        if mode:
+            yield ix.finding("IST0128", r, f"DestinationRule {ns}/{r.name} in namespace {ns} has TLS mode set to "
+                             f"{mode} but no caCertificates are set to validate server identity for host: {host}")
+        for p in as_list(top.get("portLevelSettings")):
+            p = as_dict(p)
+            mode = _unverified(as_dict(p.get("tls")))
+            if mode:
+                port = as_dict(p.get("port")).get("number", "?")
+                yield ix.finding("IST0129", r, f"DestinationRule {ns}/{r.name} in namespace {ns} has TLS mode set to "
+                                 f"{mode} but no caCertificates are set to validate server identity for host: "
+                                 f"{host} at port number:{port}")
+
+
+def _needs_outlier_detection(lb: dict[str, Any]) -> bool:
+    """Locality failover (explicit or by priority) is on; `distribute` alone needs no health signal."""
+    locality = as_dict(lb.get("localityLbSetting"))
+    if not locality or locality.get("enabled") is False:
+        return False
+    return bool(locality.get("failover") or locality.get("failoverPriority")) or not locality.get("distribute")
+
+
+def check_locality_failover(ix: MeshIndex) -> Iterator[Finding]:
+    """MC5121: locality failover only moves traffic when outlier detection ejects endpoints."""
+    for r in ix.of("DestinationRule"):
+        for where, policy, inherited_od in traffic_policies(spec_of(r)):
+            lb = as_dict(policy.get("loadBalancer"))
+            if _needs_outlier_detection(lb) and not inherited_od and "outlierDetection" not in policy:
+                yield ix.finding("MC5121", r, f"{where}.loadBalancer.localityLbSetting fails over between "
+                                 "localities but no outlierDetection is set, so unhealthy endpoints are never "
+                                 "ejected and failover never happens; add outlierDetection")

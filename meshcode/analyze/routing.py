@@ -1,0 +1,280 @@
+"""VirtualService checks: destinations, subsets, ports, weights, rule order, gateways, mesh hosts."""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+from meshcode.analyze.hosts import ALL, fqdn, gateway_host, matches, wildcard_key, wildcard_keys
+from meshcode.analyze.index import (
+    ASSUMED, MeshIndex, as_dict, as_list, namespace_of, port_number, spec_of,
+)
+from meshcode.errors import Finding
+from meshcode.plan import Resource
+
+ROUTE_SECTIONS = ("http", "tcp", "tls")
+
+
+def route_destinations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(where, what, destination) for every route and mirror destination of a VirtualService."""
+    for section in ROUTE_SECTIONS:
+        for i, rule in enumerate(as_list(spec.get(section))):
+            rule = as_dict(rule)
+            for j, rd in enumerate(as_list(rule.get("route"))):
+                d = as_dict(rd).get("destination")
+                if isinstance(d, dict):
+                    yield f"{section}[{i}].route[{j}]", "host", d
+            if section != "http":
+                continue
+            if isinstance(rule.get("mirror"), dict):
+                yield f"http[{i}].mirror", "mirror host", rule["mirror"]
+            for j, m in enumerate(as_list(rule.get("mirrors"))):
+                d = as_dict(m).get("destination")
+                if isinstance(d, dict):
+                    yield f"http[{i}].mirrors[{j}]", "mirror host", d
+
+
+def check_destinations(ix: MeshIndex) -> Iterator[Finding]:
+    """IST0101 / IST0112: route and mirror hosts must resolve (exportTo-aware), with a valid port
+    and a subset some DestinationRule for that host defines."""
+    for r in ix.of("VirtualService"):
+        spec = spec_of(r)
+        ns = namespace_of(r)
+        export_to = [e for e in as_list(spec.get("exportTo")) if isinstance(e, str)]
+        for where, what, d in route_destinations(spec):
+            host = d.get("host")
+            if not isinstance(host, str) or not host:
+                continue
+            entry = ix.resolve(host, ns, export_to, referrer=r)
+            if entry is None:
+                yield ix.finding("IST0101", r, f'Referenced {what} not found: "{host}" ({where})')
+                continue
+            port = port_number(d.get("port"))
+            if entry is not ASSUMED and entry.ports:
+                if port is None and len(entry.ports) > 1:
+                    ports = " ".join(str(p) for p in sorted(entry.ports))
+                    yield ix.finding("IST0112", r, f'This VirtualService routes to a service "{host}" that exposes '
+                                     f"multiple ports [{ports}]. Specifying a port in the destination is "
+                                     f"required to disambiguate. ({where})")
+                elif port is not None and port not in entry.ports:
+                    yield ix.finding("IST0101", r, f'Referenced host:port not found: "{host}:{port}" ({where})')
+            subset = d.get("subset")
+            if isinstance(subset, str) and subset and subset not in ix.subsets.get(fqdn(host, ns, ix.domain), ()):
+                yield ix.finding("IST0101", r, "Referenced host+subset in destinationrule not found: "
+                                 f'"{host}+{subset}" ({where})')
+
+
+def check_weights(ix: MeshIndex) -> Iterator[Finding]:
+    """MC5101 / MC5102: a split's weights sum to 100; a lone destination's weight means nothing."""
+    for r in ix.of("VirtualService"):
+        spec = spec_of(r)
+        for section in ROUTE_SECTIONS:
+            for i, rule in enumerate(as_list(spec.get(section))):
+                route = [as_dict(rd) for rd in as_list(as_dict(rule).get("route"))]
+                weights = [rd.get("weight") for rd in route]
+                if len(route) > 1:
+                    total = sum(w for w in weights if isinstance(w, int))
+                    if total != 100:
+                        shown = " + ".join(str(w if isinstance(w, int) else 0) for w in weights)
+                        yield ix.finding("MC5101", r, f"{section}[{i}]: destination weights sum to {shown} = "
+                                         f"{total}, not 100")
+                elif len(route) == 1 and isinstance(weights[0], int) and weights[0] != 100:
+                    yield ix.finding("MC5102", r, f"{section}[{i}]: the only destination has weight {weights[0]} "
+                                     "but receives all traffic; remove the weight or add the other destinations")
+
+
+def _rule_name(rule: dict[str, Any], i: int) -> str:
+    name = rule.get("name")
+    return f'"{name}"' if isinstance(name, str) and name else f"#{i}"
+
+
+def _match_name(match: dict[str, Any], i: int) -> str:
+    name = match.get("name")
+    return f'"{name}"' if isinstance(name, str) and name else f"#{i}"
+
+
+def _key(match: dict[str, Any], drop: tuple[str, ...]) -> str:
+    return json.dumps({k: v for k, v in match.items() if k not in drop}, sort_keys=True, default=str)
+
+
+def _uri_prefix(match: dict[str, Any]) -> str | None:
+    """The URI prefix a match accepts ('' for any URI), or None when it is exact/regex."""
+    uri = match.get("uri")
+    if uri is None:
+        return ""
+    uri = as_dict(uri)
+    prefix = uri.get("prefix")
+    return prefix if isinstance(prefix, str) and len(uri) == 1 else None
+
+
+def _uri_value(match: dict[str, Any]) -> str | None:
+    uri = as_dict(match.get("uri"))
+    value = uri.get("prefix", uri.get("exact"))
+    return value if isinstance(value, str) and "regex" not in uri else None
+
+
+def _unreachable(ix: MeshIndex, r: Resource, section: str, rules: list[Any]) -> Iterator[Finding]:
+    """IST0130 / IST0131, as Istio's validation finds them, plus prefix-covered matches for HTTP.
+
+    A later match is covered when an earlier rule has a match with the same conditions apart
+    from the URI and a URI prefix the later URI starts with: looked up by every prefix of the
+    later URI, so the check stays linear in the number of matches.
+    """
+    seen: dict[str, int] = {}
+    covering: dict[tuple[str, str], int] = {}
+    catch_all = -1
+    for i, rule in enumerate(rules):
+        rule = as_dict(rule)
+        ruleno = f"{section}{_rule_name(rule, i)}" if section != "http" else _rule_name(rule, i)
+        match_list = [as_dict(m) for m in as_list(rule.get("match"))]
+        if not match_list:
+            if catch_all >= 0:
+                yield ix.finding("IST0130", r, f"VirtualService rule {ruleno} not used "
+                                 "(only the last rule can have no matches).")
+            catch_all = i
+            continue
+        if catch_all >= 0:
+            yield ix.finding("IST0130", r, f"VirtualService rule {ruleno} not used "
+                             "(route without matches defined before).")
+            continue
+        used = 0
+        for j, m in enumerate(match_list):
+            key = _key(m, ("name",))
+            if key in seen:
+                dup = seen[key]
+                yield ix.finding("IST0131", r, f"VirtualService rule {ruleno} match {_match_name(m, j)} is not used "
+                                 f"(duplicate/overlapping match in rule {_rule_name(as_dict(rules[dup]), dup)}).")
+                used += 1
+                continue
+            seen[key] = i
+            if section == "http":
+                rest = _key(m, ("name", "uri"))
+                value = _uri_value(m) if "uri" in m else None
+                if value is not None:
+                    for k in range(len(value) + 1):
+                        by = covering.get((rest, value[:k]))
+                        if by is not None and by != i:
+                            yield ix.finding("IST0131", r, f"VirtualService rule {ruleno} match {_match_name(m, j)} "
+                                             f"is not used (duplicate/overlapping match in rule "
+                                             f"{_rule_name(as_dict(rules[by]), by)}: prefix {value[:k]!r}).")
+                            used += 1
+                            break
+                prefix = _uri_prefix(m)
+                if prefix is not None:
+                    covering.setdefault((rest, prefix), i)
+        if used == len(match_list):
+            yield ix.finding("IST0130", r, f"VirtualService rule {ruleno} not used (all matches used by prior rules).")
+
+
+def check_rule_order(ix: MeshIndex) -> Iterator[Finding]:
+    for r in ix.of("VirtualService"):
+        spec = spec_of(r)
+        for section in ROUTE_SECTIONS:
+            rules = as_list(spec.get(section))
+            if len(rules) > 1:
+                yield from _unreachable(ix, r, section, rules)
+
+
+class GatewayHosts:
+    """The hosts one Gateway serves, indexed so a VirtualService host is matched in O(labels)."""
+
+    def __init__(self, gw: Resource):
+        gw_ns = namespace_of(gw)
+        self.exact: dict[str, set[str]] = {}
+        self.wild: dict[str, set[str]] = {}
+        self.suffixes: dict[str, set[str]] = {}
+        for server in as_list(spec_of(gw).get("servers")):
+            for h in as_list(as_dict(server).get("hosts")):
+                if not isinstance(h, str):
+                    continue
+                scope, host = gateway_host(h, gw_ns)
+                if host.startswith("*"):
+                    key = wildcard_key(host)
+                    self.wild.setdefault(key, set()).add(scope)
+                    for k in wildcard_keys("*" + key):
+                        self.suffixes.setdefault(k, set()).add(scope)
+                else:
+                    self.exact.setdefault(host, set()).add(scope)
+                    for k in wildcard_keys(host):
+                        self.suffixes.setdefault(k, set()).add(scope)
+
+    def serves(self, host: str, namespace: str) -> bool:
+        def ok(scopes: set[str] | None) -> bool:
+            return bool(scopes) and (ALL in scopes or namespace in scopes)  # type: ignore[operator]
+
+        if not host.startswith("*") and ok(self.exact.get(host)):
+            return True
+        if any(ok(self.wild.get(k)) for k in wildcard_keys(host)):
+            return True
+        return host.startswith("*") and ok(self.suffixes.get(wildcard_key(host)))
+
+
+def gateway_ref(ref: str, namespace: str) -> tuple[str, str]:
+    ns, sep, name = ref.partition("/")
+    return (ns, name) if sep else (namespace, ref)
+
+
+def check_gateways(ix: MeshIndex) -> Iterator[Finding]:
+    """IST0101 / IST0132: a bound Gateway exists and serves the VirtualService's hosts
+    (`ns/host`, `./host`, `*/host` and wildcard forms)."""
+    cache: dict[int, GatewayHosts] = {}
+    for r in ix.of("VirtualService"):
+        spec = spec_of(r)
+        refs = [g for g in as_list(spec.get("gateways")) if isinstance(g, str)]
+        if not refs:
+            continue
+        ns = namespace_of(r)
+        hosts = [h for h in as_list(spec.get("hosts")) if isinstance(h, str)]
+        served_any: set[str] = set()
+        bound: list[str] = []
+        for ref in refs:
+            if ref == "mesh":
+                continue
+            gns, gname = gateway_ref(ref, ns)
+            gw = ix.by_name.get(("Gateway", gns, gname))
+            if gw is None:
+                yield ix.finding("IST0101", r, f'Referenced gateway not found: "{ref}"')
+                continue
+            index = cache.get(id(gw))
+            if index is None:
+                index = cache[id(gw)] = GatewayHosts(gw)
+            served = {h for h in hosts if index.serves(h, ns)}
+            bound.append(f"{gns}/{gname}")
+            if hosts and not served:
+                yield ix.finding("IST0132", r, f"one or more host [{' '.join(hosts)}] defined in VirtualService "
+                                 f"{ns}/{r.name} not found in Gateway {gns}/{gname}.")
+            served_any |= served
+        if "mesh" in refs or not served_any:
+            continue
+        missing = [h for h in hosts if h not in served_any]
+        if missing:
+            yield ix.finding("IST0132", r, f"one or more host [{' '.join(missing)}] defined in VirtualService "
+                             f"{ns}/{r.name} not found in any of its Gateways ({', '.join(bound)}).")
+
+
+def check_mesh_host_conflicts(ix: MeshIndex) -> Iterator[Finding]:
+    """IST0109: two VirtualServices bound to the mesh gateway claim the same host in one scope.
+
+    Definitions with the same namespace and name are one object applied twice, not a conflict.
+    """
+    claims: dict[tuple[str, str], dict[tuple[str, str], list[Resource]]] = {}
+    for r in ix.of("VirtualService"):
+        spec = spec_of(r)
+        gateways = as_list(spec.get("gateways"))
+        if gateways and "mesh" not in gateways:
+            continue
+        ns = namespace_of(r)
+        export_to = [e for e in as_list(spec.get("exportTo")) if isinstance(e, str)]
+        scopes = {ALL} if not export_to or ALL in export_to else {ns if e == "." else e for e in export_to}
+        for h in as_list(spec.get("hosts")):
+            if isinstance(h, str):
+                for scope in scopes:
+                    claims.setdefault((scope, fqdn(h, ns, ix.domain)), {}).setdefault((ns, r.name), []).append(r)
+    for (scope, host), owners in claims.items():
+        if len(owners) < 2:
+            continue
+        names = ",".join(f"{ns}/{name}" for ns, name in sorted(owners))
+        for docs in owners.values():
+            for r in docs:
+                yield ix.finding("IST0109", r, f"The VirtualServices {names} associated with mesh gateway define the "
+                                 f"same host {host} which can lead to undefined behavior. This can be fixed by "
+                                 "merging the conflicting VirtualServices into a single resource.")

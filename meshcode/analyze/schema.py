@@ -1,0 +1,318 @@
+"""Validate objects against CRD schemas the way a Kubernetes API server does.
+
+The structural OpenAPI v3 schema of the object's (group, version, kind) is compiled once into a
+tree of `Node`s. Validating an object then: prunes nulls of non-nullable fields, applies
+`default`s (copy-on-write: the loaded object is never changed), rejects fields the schema does not
+declare (strict field validation), checks types (`x-kubernetes-int-or-string`,
+`x-kubernetes-preserve-unknown-fields`), value constraints, `oneOf`/`anyOf`/`allOf`/`not`,
+list-type uniqueness, and finally evaluates the CEL `x-kubernetes-validations` rules.
+
+Used by `meshcode lint --crds`; never on the compile path (that stays fast; generated output is
+valid by construction and checked by tests).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from meshcode.analyze.cel import CelRules
+from meshcode.analyze.codes import level_of
+from meshcode.analyze.loader import load_paths
+from meshcode.errors import Finding
+from meshcode.plan import Resource
+
+_TYPE_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+
+
+def _json_type(value: Any) -> str:
+    return "null" if value is None else _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _is_type(value: Any, t: str) -> bool:
+    if t == "object":
+        return isinstance(value, dict)
+    if t == "array":
+        return isinstance(value, list)
+    if t == "string":
+        return isinstance(value, str)
+    if t == "boolean":
+        return isinstance(value, bool)
+    if t == "integer":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer())
+    if t == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return True
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: 1 and True differ, 1 and 1.0 do not."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+class Node:
+    """One compiled schema node. `structural` nodes default and prune; value-validation nodes
+    (inside oneOf/anyOf/allOf/not) only test."""
+
+    __slots__ = ("type", "nullable", "props", "required", "additional", "items", "enum", "pattern",
+                 "min_length", "max_length", "minimum", "maximum", "exclusive_min", "exclusive_max",
+                 "min_items", "max_items", "min_props", "max_props", "one_of", "any_of", "all_of", "not_",
+                 "int_or_string", "preserve", "defaults", "rules", "list_type", "map_keys", "structural")
+
+    def __init__(self, schema: dict[str, Any], structural: bool = True):
+        s = schema if isinstance(schema, dict) else {}
+        self.structural = structural
+        self.type: str | None = s.get("type")
+        self.nullable = bool(s.get("nullable"))
+        self.int_or_string = bool(s.get("x-kubernetes-int-or-string"))
+        self.preserve = bool(s.get("x-kubernetes-preserve-unknown-fields"))
+        props = s.get("properties")
+        self.props: dict[str, Node] | None = (
+            {k: Node(v, structural) for k, v in props.items()} if isinstance(props, dict) else None)
+        self.defaults = {k: v["default"] for k, v in (props or {}).items()
+                         if structural and isinstance(v, dict) and "default" in v}
+        self.required: tuple[str, ...] = tuple(s.get("required") or ())
+        add = s.get("additionalProperties")
+        self.additional: Node | bool | None = Node(add, structural) if isinstance(add, dict) else add
+        self.items = Node(s["items"], structural) if isinstance(s.get("items"), dict) else None
+        self.enum: list[Any] | None = s.get("enum")
+        self.pattern = re.compile(s["pattern"]) if isinstance(s.get("pattern"), str) else None
+        self.min_length, self.max_length = s.get("minLength"), s.get("maxLength")
+        self.minimum, self.maximum = s.get("minimum"), s.get("maximum")
+        self.exclusive_min, self.exclusive_max = bool(s.get("exclusiveMinimum")), bool(s.get("exclusiveMaximum"))
+        self.min_items, self.max_items = s.get("minItems"), s.get("maxItems")
+        self.min_props, self.max_props = s.get("minProperties"), s.get("maxProperties")
+        self.one_of = [Node(x, False) for x in s.get("oneOf") or ()]
+        self.any_of = [Node(x, False) for x in s.get("anyOf") or ()]
+        self.all_of = [Node(x, False) for x in s.get("allOf") or ()]
+        self.not_ = Node(s["not"], False) if isinstance(s.get("not"), dict) else None
+        self.rules = [(r["rule"], r.get("message") or f"failed rule: {r['rule']}", r.get("fieldPath") or "")
+                      for r in s.get("x-kubernetes-validations") or () if structural and isinstance(r, dict)
+                      and isinstance(r.get("rule"), str)]
+        self.list_type: str | None = s.get("x-kubernetes-list-type")
+        self.map_keys: tuple[str, ...] = tuple(s.get("x-kubernetes-list-map-keys") or ())
+
+    # -- validation ------------------------------------------------------------------------------
+    def check(self, value: Any, path: str, errors: list[str], cel: CelRules | None) -> Any:
+        """Validate `value`; returns it with defaults applied (a new container only where changed)."""
+        if value is None:
+            if not self.nullable and self.type is not None:
+                errors.append(f"{path or '<root>'}: must be of type {self.type}, got null")
+            return value
+        if self.int_or_string:
+            if not (isinstance(value, (int, str)) and not isinstance(value, bool)):
+                errors.append(f"{path}: must be an integer or a string, got {_json_type(value)}")
+                return value
+        elif self.type is not None and not _is_type(value, self.type):
+            errors.append(f"{path or '<root>'}: must be of type {self.type}, got {_json_type(value)}")
+            return value
+        if isinstance(value, dict):
+            value = self._check_object(value, path, errors, cel)
+        elif isinstance(value, list):
+            value = self._check_array(value, path, errors, cel)
+        self._check_scalar(value, path, errors)
+        self._check_combinators(value, path, errors)
+        if cel is not None and self.rules:
+            for rule, message, field_path in self.rules:
+                why = cel.check(rule, value)
+                if why is not None:
+                    where = path + field_path if field_path else path
+                    errors.append(f"{where or '<root>'}: Invalid value: {message}"
+                                  + (f" ({why})" if why != "rule failed" else ""))
+        return value
+
+    def _child(self, key: str) -> "Node | None":
+        if self.props is not None and key in self.props:
+            return self.props[key]
+        return self.additional if isinstance(self.additional, Node) else None
+
+    def _check_object(self, value: dict[str, Any], path: str, errors: list[str], cel: CelRules | None
+                      ) -> dict[str, Any]:
+        out: dict[str, Any] | None = None
+        for key, child_value in value.items():
+            child = self._child(key)
+            if child is None:
+                if self.structural and not self.preserve and self.additional is not True \
+                        and (self.props is not None or self.additional is False):
+                    errors.append(f"{_join(path, key)}: unknown field (not declared in the schema)")
+                continue
+            if child_value is None and self.structural and not child.nullable:
+                out = dict(value) if out is None else out  # the API server prunes it, then defaults
+                del out[key]
+                continue
+            checked = child.check(child_value, _join(path, key), errors, cel)
+            if checked is not child_value:
+                out = dict(value) if out is None else out
+                out[key] = checked
+        current = value if out is None else out
+        for key, default in self.defaults.items():
+            if key not in current:
+                out = dict(value) if out is None else out
+                out[key] = self.props[key].check(copy.deepcopy(default), _join(path, key), errors, cel)  # type: ignore[index]
+                current = out
+        for key in self.required:
+            if key not in current:
+                errors.append(f"{_join(path, key)}: Required value")
+        if self.min_props is not None and len(current) < self.min_props:
+            errors.append(f"{path}: must have at least {self.min_props} properties")
+        if self.max_props is not None and len(current) > self.max_props:
+            errors.append(f"{path}: must have at most {self.max_props} properties")
+        return current
+
+    def _check_array(self, value: list[Any], path: str, errors: list[str], cel: CelRules | None) -> list[Any]:
+        out: list[Any] | None = None
+        if self.items is not None:
+            for i, item in enumerate(value):
+                checked = self.items.check(item, f"{path}[{i}]", errors, cel)
+                if checked is not item:
+                    out = list(value) if out is None else out
+                    out[i] = checked
+        current = value if out is None else out
+        if self.min_items is not None and len(current) < self.min_items:
+            errors.append(f"{path}: must have at least {self.min_items} items")
+        if self.max_items is not None and len(current) > self.max_items:
+            errors.append(f"{path}: must have at most {self.max_items} items")
+        if self.list_type in ("set", "map"):
+            seen: set[str] = set()
+            for i, item in enumerate(current):
+                key = item if self.list_type == "set" else {k: item.get(k) for k in self.map_keys} \
+                    if isinstance(item, dict) else item
+                text = json.dumps(key, sort_keys=True, default=str)
+                if text in seen:
+                    errors.append(f"{path}[{i}]: Duplicate value: {text}")
+                seen.add(text)
+        return current
+
+    def _check_scalar(self, value: Any, path: str, errors: list[str]) -> None:
+        if self.enum is not None and not any(_same(value, e) for e in self.enum):
+            shown = ", ".join(json.dumps(e) for e in self.enum)
+            errors.append(f"{path}: Unsupported value: {json.dumps(value, default=str)}: supported values: {shown}")
+        if isinstance(value, str):
+            if self.pattern is not None and not self.pattern.search(value):
+                errors.append(f"{path}: must match the pattern {self.pattern.pattern!r}")
+            if self.min_length is not None and len(value) < self.min_length:
+                errors.append(f"{path}: must be at least {self.min_length} characters long")
+            if self.max_length is not None and len(value) > self.max_length:
+                errors.append(f"{path}: may not be longer than {self.max_length} characters")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if self.minimum is not None and (value < self.minimum or (self.exclusive_min and value == self.minimum)):
+                errors.append(f"{path}: should be greater than {'' if self.exclusive_min else 'or equal to '}"
+                              f"{self.minimum}")
+            if self.maximum is not None and (value > self.maximum or (self.exclusive_max and value == self.maximum)):
+                errors.append(f"{path}: should be less than {'' if self.exclusive_max else 'or equal to '}"
+                              f"{self.maximum}")
+            if isinstance(value, float) and not math.isfinite(value):
+                errors.append(f"{path}: must be a finite number")
+
+    def _passes(self, value: Any) -> bool:
+        errors: list[str] = []
+        self.check(value, "", errors, None)
+        return not errors
+
+    def _check_combinators(self, value: Any, path: str, errors: list[str]) -> None:
+        where = path or "<root>"
+        if self.one_of:
+            passing = sum(1 for n in self.one_of if n._passes(value))
+            if passing != 1:
+                errors.append(f"{where}: must match exactly one schema in oneOf (matches {passing})")
+        if self.any_of and not any(n._passes(value) for n in self.any_of):
+            errors.append(f"{where}: must match at least one schema in anyOf")
+        for n in self.all_of:
+            if not n._passes(value):
+                errors.append(f"{where}: must match every schema in allOf")
+                break
+        if self.not_ is not None and self.not_._passes(value):
+            errors.append(f"{where}: must not match the schema in not")
+
+
+ENVELOPE = {"apiVersion": Node({"type": "string"}), "kind": Node({"type": "string"}),
+            "metadata": Node({"type": "object", "x-kubernetes-preserve-unknown-fields": True})}
+
+
+@dataclass
+class CrdSchemas:
+    """The schemas of every loaded CRD version, and their compiled validators (built on first use)."""
+
+    schemas: dict[tuple[str, str, str], tuple[dict[str, Any], bool]] = field(default_factory=dict)
+    groups: set[str] = field(default_factory=set)
+    cel: CelRules = field(default_factory=CelRules)
+    _compiled: dict[tuple[str, str, str], Node] = field(default_factory=dict)
+    checked: int = 0
+
+    def add_crd(self, crd: dict[str, Any]) -> None:
+        spec = crd.get("spec") or {}
+        group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
+        if not isinstance(group, str) or not isinstance(kind, str):
+            return
+        self.groups.add(group)
+        for v in spec.get("versions") or ():
+            schema = ((v.get("schema") or {}).get("openAPIV3Schema"))
+            if isinstance(schema, dict) and isinstance(v.get("name"), str):
+                self.schemas[(group, v["name"], kind)] = (schema, v.get("served", True) is not False)
+
+    def validator(self, key: tuple[str, str, str]) -> Node:
+        node = self._compiled.get(key)
+        if node is None:
+            node = self._compiled[key] = Node(self.schemas[key][0])
+            # The envelope is the API server's own business (ObjectMeta is validated by it, not
+            # by the CRD schema), so the root always accepts it, whatever the schema declares.
+            node.props = {**(node.props or {}), **ENVELOPE}
+        return node
+
+    def validate(self, obj: dict[str, Any]) -> list[str] | None:
+        """Problems with `obj`, or None when no loaded CRD governs its API group."""
+        api, kind = obj.get("apiVersion", ""), obj.get("kind", "")
+        group, _, version = str(api).rpartition("/")
+        key = (group, version, kind)
+        if key not in self.schemas:
+            return [f"no CRD serves {api} {kind}"] if group in self.groups else None
+        self.checked += 1
+        schema, served = self.schemas[key]
+        errors: list[str] = [] if served else [f"{api} {kind} is not served by this CRD version"]
+        metadata = obj.get("metadata")
+        if not isinstance(metadata, dict) or not (metadata.get("name") or metadata.get("generateName")):
+            errors.append("metadata.name: Required value")
+        self.validator(key).check(obj, "", errors, self.cel)
+        return errors
+
+
+def load_crds(paths: Iterable[Path | str]) -> CrdSchemas:
+    """Every CustomResourceDefinition in the given files or folders (e.g. `kubectl get crd -o yaml`)."""
+    crds = CrdSchemas()
+    resources, _ = load_paths(paths)
+    for r in resources:
+        if r.kind == "CustomResourceDefinition":
+            crds.add_crd(r.obj)
+    return crds
+
+
+def check_schemas(resources: Iterable[Resource], crds: CrdSchemas, cluster: str = "") -> list[Finding]:
+    """IST0106 for every object a loaded CRD rejects; MC5003 once when CEL rules could not run."""
+    findings: list[Finding] = []
+    for r in resources:
+        problems = crds.validate(r.obj)
+        for problem in problems or ():
+            findings.append(Finding("IST0106", level_of("IST0106"), f"Schema validation error: {problem}",
+                                    r.kind, r.namespace, r.name, r.origin, cluster))
+    if crds.cel.skipped and not crds.cel.run and crds.checked and not _cel_available():
+        findings.append(Finding("MC5003", level_of("MC5003"),
+                                f"{crds.cel.skipped} CEL validation rules were not evaluated: "
+                                "install cel-python (pip install 'meshcode[lint]')"))
+    return findings
+
+
+def _cel_available() -> bool:
+    from meshcode.analyze.cel import available
+
+    return available()

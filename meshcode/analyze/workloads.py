@@ -1,0 +1,339 @@
+"""Checks of mesh config against the workloads that really run: Deployments, StatefulSets, Services.
+
+No schema catches a subset whose labels select no pod, or a route to a Service nobody
+deployed; the workload manifests (plain Kubernetes YAML, or a cdk8s app's `dist/`) do.
+Loading is the I/O edge (`load_workloads`); every check is a pure function
+`(resources, workloads) -> findings`, shared by `meshcode compile` and `meshcode lint`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from meshcode.analyze.loader import load_paths, parse_text
+from meshcode.errors import Finding, MeshcodeError
+from meshcode.plan import Plan, Resource
+
+Check = Callable[[list[Resource], list[Resource]], list[Finding]]
+
+#: kind → path from the object to its pod template (the labels pods will carry)
+POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+    "Pod": (),
+}
+WORKLOAD_KINDS = frozenset(POD_TEMPLATE_PATHS) | {"Service"}
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
+
+# Istio's protocol selection (pkg/config/kube ConvertProtocol): the port name's prefix before
+# the first '-', or the whole `appProtocol`, names one of these (case-insensitive).
+ISTIO_PROTOCOLS = frozenset({"tcp", "udp", "grpc", "grpc-web", "http", "http_proxy", "http2", "https", "tls",
+                             "mongo", "redis", "mysql"})
+WELL_KNOWN_TCP_PORTS = frozenset({25, 53, 3306, 27017})  # Istio treats these as TCP whatever the name
+
+IST0173_TEXT = ("The Subset {subset} defined in the DestinationRule does not select any pods. "
+                "Which may lead to 503 UH (NoHealthyUpstream).")
+IST0118_TEXT = "Port name {name} (port: {port}, targetPort: {target}) doesn't follow the naming convention of Istio port."
+
+
+class WorkloadsError(MeshcodeError):
+    """The workload manifests could not be read."""
+
+    code = "MC6000"
+
+
+# -- loading (the I/O edge) ------------------------------------------------------------------
+
+def _workloads_only(resources: list[Resource], findings: list[Finding]) -> list[Resource]:
+    """Services and pod-owning objects; unreadable YAML is an error (a check on half the input misleads)."""
+    errors = [f for f in findings if f.level == "error"]
+    if errors:
+        raise WorkloadsError(errors[0].message, errors[0].location)
+    return [r for r in resources if r.kind in WORKLOAD_KINDS]
+
+
+def parse_workloads(text: str, source: str) -> list[Resource]:
+    """Services and workloads in one YAML/JSON text (each with its file and line); other kinds are skipped."""
+    return _workloads_only(*parse_text(text, source))
+
+
+def load_workloads(path: Path | str) -> list[Resource]:
+    """Every Service and workload in a manifest file or folder (recursively), in path order."""
+    path = Path(path)
+    if not path.exists():
+        raise WorkloadsError(f"no workload manifests at {path} (give a YAML file or a folder, e.g. a cdk8s dist/)")
+    return _workloads_only(*load_paths([path]))
+
+
+# -- reading workloads -----------------------------------------------------------------------
+
+def namespace_of(r: Resource) -> str:
+    return r.namespace or "default"
+
+
+def pod_template(r: Resource) -> dict[str, Any] | None:
+    """The pod template of a workload (the object itself for a Pod), or None for other kinds."""
+    path = POD_TEMPLATE_PATHS.get(r.kind)
+    if path is None:
+        return None
+    node: Any = r.obj
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
+def pod_labels(r: Resource) -> dict[str, str] | None:
+    template = pod_template(r)
+    if template is None:
+        return None
+    return dict((template.get("metadata") or {}).get("labels") or {})
+
+
+def service_account(r: Resource) -> str:
+    spec = (pod_template(r) or {}).get("spec") or {}
+    return spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def format_labels(labels: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in labels.items()) or "no labels"
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkloadIndex:
+    """Workloads by namespace and Services by (namespace, name): each check looks up, never scans all."""
+
+    services: dict[tuple[str, str], Resource]
+    pods: dict[str, list[tuple[dict[str, str], Resource]]]
+
+    @classmethod
+    def of(cls, workloads: Iterable[Resource]) -> "WorkloadIndex":
+        services: dict[tuple[str, str], Resource] = {}
+        pods: dict[str, list[tuple[dict[str, str], Resource]]] = {}
+        for w in workloads:
+            if w.kind == "Service":
+                services.setdefault((namespace_of(w), w.name), w)
+                continue
+            labels = pod_labels(w)
+            if labels is not None:
+                pods.setdefault(namespace_of(w), []).append((labels, w))
+        return cls(services, pods)
+
+    def matching(self, namespace: str, selector: dict[str, str]) -> list[Resource]:
+        return [w for labels, w in self.pods.get(namespace, ()) if selects(selector, labels)]
+
+    def any_matching(self, namespace: str, selector: dict[str, str]) -> bool:
+        return any(selects(selector, labels) for labels, _ in self.pods.get(namespace, ()))
+
+
+def service_key(host: str, namespace: str) -> tuple[str, str] | None:
+    """(namespace, name) of the Kubernetes Service a host names, or None for other hosts.
+
+    Like Istio: a short name is relative to the referring object's namespace; otherwise only
+    `<name>.<namespace>.svc[.<domain>]` names a Service.
+    """
+    if not host or host.startswith("*"):
+        return None
+    if "." not in host:
+        return namespace or "default", host
+    parts = host.split(".")
+    if len(parts) >= 3 and parts[2] == "svc":
+        return parts[1], parts[0]
+    return None
+
+
+def _route_hosts(spec: dict[str, Any]) -> Iterator[str]:
+    """Destination hosts of a VirtualService's http/tcp/tls routes and mirrors."""
+    for section in ("http", "tcp", "tls"):
+        for rule in spec.get(section) or ():
+            for dest in rule.get("route") or ():
+                host = (dest.get("destination") or {}).get("host")
+                if host:
+                    yield host
+            mirrors = list(rule.get("mirrors") or ())
+            if rule.get("mirror"):
+                mirrors.append(rule["mirror"])
+            for m in mirrors:
+                host = m.get("host") or (m.get("destination") or {}).get("host")
+                if host:
+                    yield host
+
+
+def _mesh_bound(spec: dict[str, Any]) -> bool:
+    gateways = spec.get("gateways") or ()
+    return not gateways or "mesh" in gateways
+
+
+def _entry_hosts(resources: Iterable[Resource]) -> set[str]:
+    return {h for r in resources if r.kind == "ServiceEntry" for h in r.spec.get("hosts") or ()}
+
+
+def _finding(code: str, level: str, message: str, r: Resource) -> Finding:
+    return Finding(code, level, message, r.kind, r.namespace, r.name, r.origin)  # type: ignore[arg-type]
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+def check_subsets_select_pods(resources: list[Resource], workloads: list[Resource]) -> list[Finding]:
+    """IST0173: a DestinationRule subset whose labels (with the Service's selector) select no pod.
+
+    Traffic routed to such a subset fails with 503 UH. Like istioctl, a host without a
+    Kubernetes Service is skipped here (check_declared_services reports it).
+    """
+    index = WorkloadIndex.of(workloads)
+    entries = _entry_hosts(resources)
+    out: list[Finding] = []
+    for r in resources:
+        if r.kind != "DestinationRule" or not r.spec.get("subsets"):
+            continue
+        host = r.spec.get("host", "")
+        key = service_key(host, namespace_of(r))
+        if key is None or host in entries or key not in index.services:
+            continue
+        base = dict(index.services[key].spec.get("selector") or {})
+        for subset in r.spec["subsets"]:
+            selector = {**base, **(subset.get("labels") or {})}
+            if not index.any_matching(key[0], selector):
+                detail = f" (no pod template in namespace {key[0]} carries {format_labels(selector)})"
+                out.append(_finding("IST0173", "error",
+                                    IST0173_TEXT.format(subset=subset.get("name", "")) + detail, r))
+    return out
+
+
+def istio_protocol(name: str, port: int) -> str | None:
+    """The protocol Istio selects for a Service port from its name or appProtocol, or None."""
+    lowered = name.lower()
+    if lowered.startswith("grpc-web"):
+        return "grpc-web"
+    prefix = lowered.split("-", 1)[0]
+    if prefix in ISTIO_PROTOCOLS:
+        return prefix
+    return "tcp" if port in WELL_KNOWN_TCP_PORTS else None
+
+
+def check_service_ports(resources: list[Resource], workloads: list[Resource]) -> list[Finding]:
+    """IST0118: a Service port whose name (or appProtocol) names no protocol Istio knows.
+
+    Istio then sniffs the protocol, and HTTP routing intent may not apply as declared.
+    """
+    out: list[Finding] = []
+    for w in workloads:
+        if w.kind != "Service" or namespace_of(w) in SYSTEM_NAMESPACES or w.spec.get("type") == "ExternalName":
+            continue
+        labels = w.metadata.get("labels") or {}
+        if "istio" in labels or labels.get("app") == "istiod":  # the control plane's own Services
+            continue
+        for p in w.spec.get("ports") or ():
+            if str(p.get("protocol", "TCP")).upper() == "UDP":
+                continue
+            name = p.get("appProtocol") or p.get("name") or ""
+            if istio_protocol(str(name), int(p.get("port") or 0)) is None:
+                target = p.get("targetPort", p.get("port"))
+                out.append(_finding("IST0118", "info", IST0118_TEXT.format(
+                    name=p.get("name", ""), port=p.get("port"), target=target), w))
+    return out
+
+
+def check_service_selectors(resources: list[Resource], workloads: list[Resource]) -> list[Finding]:
+    """MC6001: a Service whose selector matches no workload in its namespace has no endpoints."""
+    index = WorkloadIndex.of(workloads)
+    out: list[Finding] = []
+    for w in workloads:
+        selector = w.spec.get("selector") if w.kind == "Service" else None
+        if not selector or w.spec.get("type") == "ExternalName":
+            continue
+        ns = namespace_of(w)
+        if not index.any_matching(ns, selector):
+            out.append(_finding("MC6001", "warning",
+                                f"the selector {format_labels(selector)} matches no workload in namespace {ns}; "
+                                "the Service has no endpoints", w))
+    return out
+
+
+def check_declared_services(resources: list[Resource], workloads: list[Resource]) -> list[Finding]:
+    """MC6002: a service the mesh config declares or routes to has no Kubernetes Service.
+
+    A meshcode Service's DestinationRule/VirtualService name its host; routes name their
+    destinations. Hosts of ServiceEntries are not Kubernetes Services and are skipped.
+    """
+    index = WorkloadIndex.of(workloads)
+    entries = _entry_hosts(resources)
+    owner: dict[tuple[str, str], tuple[Resource, str]] = {}
+    referrer: dict[tuple[str, str], tuple[Resource, str]] = {}
+    for r in resources:
+        ns = namespace_of(r)
+        if r.kind == "DestinationRule":
+            own, used = [r.spec.get("host", "")], []
+        elif r.kind == "VirtualService":
+            own = list(r.spec.get("hosts") or ()) if _mesh_bound(r.spec) else []
+            used = list(_route_hosts(r.spec))
+        else:
+            continue
+        for hosts, seen in ((own, owner), (used, referrer)):
+            for host in hosts:
+                key = service_key(host, ns)
+                if key is not None and host not in entries and key not in index.services:
+                    seen.setdefault(key, (r, host))
+    out: list[Finding] = []
+    for key in sorted(owner.keys() | referrer.keys()):
+        r, host = owner.get(key) or referrer[key]
+        ns, name = key
+        verb = "declares" if key in owner else "routes to"
+        out.append(_finding("MC6002", "error",
+                            f"the mesh {verb} {host}, but the workloads have no Kubernetes Service {name} "
+                            f"in namespace {ns}; its traffic has nowhere to go", r))
+    return out
+
+
+WORKLOAD_CHECKS: list[Check] = [
+    check_subsets_select_pods,
+    check_service_ports,
+    check_service_selectors,
+    check_declared_services,
+]
+
+
+def check_workloads(resources: list[Resource], workloads: list[Resource]) -> list[Finding]:
+    """Every workload check, findings in a stable order."""
+    findings: list[Finding] = []
+    for check in WORKLOAD_CHECKS:
+        findings += check(resources, workloads)
+    return sorted(findings, key=Finding.sort_key)
+
+
+def plan_resources(plan: Plan) -> list[Resource]:
+    """Each resource of a plan once (clusters share objects), in folder order."""
+    seen: set[int] = set()
+    out: list[Resource] = []
+    for _, r in plan.resources():
+        if id(r.obj) not in seen:
+            seen.add(id(r.obj))
+            out.append(r)
+    return out
+
+
+def relative_to(findings: Iterable[Finding], root: Path) -> list[Finding]:
+    """Findings with locations relative to the project root, as compile errors print them."""
+    return [dataclasses.replace(f, location=f.location.relative_to(root)) if f.location else f for f in findings]
+
+
+def analyze_workloads(plan: Plan, workloads: list[Resource], root: Path | None = None) -> list[Finding]:
+    """The workload checks over a compiled plan; locations relative to `root` when given."""
+    findings = check_workloads(plan_resources(plan), workloads)
+    return relative_to(findings, root) if root is not None else findings
+
+
+__all__ = [
+    "WORKLOAD_CHECKS", "WorkloadIndex", "WorkloadsError", "analyze_workloads", "check_declared_services",
+    "check_service_ports", "check_service_selectors", "check_subsets_select_pods", "check_workloads",
+    "istio_protocol", "load_workloads", "parse_workloads", "pod_labels", "service_account", "service_key",
+]

@@ -1,0 +1,189 @@
+"""`meshcode canary ...`: the progressive-delivery controller's commands (each change a git commit)."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from meshcode.cli import RootOption, app, fail
+from meshcode.delivery.decide import due
+from meshcode.delivery.runner import Job, Outcome, command, replay_canary, run, status, step, utcnow
+from meshcode.delivery.state import CanaryState
+from meshcode.delivery.targets import CanaryTarget
+from meshcode.errors import MeshcodeError
+from meshcode.project import Project
+
+canary_app = typer.Typer(help="Progressive delivery: step canary weights from metric gates, one commit per step.",
+                         no_args_is_help=True)
+app.add_typer(canary_app, name="canary")
+
+PrometheusOption = typer.Option(
+    None, "--prometheus", envvar="MESHCODE_PROMETHEUS",
+    help="Prometheus URL, or CLUSTER=URL (repeat per cluster); default: [tool.meshcode] prometheus.")
+PushOption = typer.Option(False, "--push", help="Push the commit; on a non-fast-forward, fetch and re-decide.")
+WaitOption = typer.Option(0.0, "--wait", help="Seconds to wait for another job on this canary (default: exit).")
+NowOption = typer.Option(None, "--now", help="Decide as of this ISO time instead of the clock (replays, tests).")
+
+
+def _now(value: Optional[str]) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO time") from None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _job(name: str, root: Optional[Path], prometheus: Optional[List[str]], push: bool, wait: float) -> Job:
+    return Job(Project.open(root), name, tuple(prometheus or ()), push, wait)
+
+
+def _stage(target: CanaryTarget, state: CanaryState | None) -> str:
+    n = len(target.plan.stages)
+    if state is None or state.step < 0:
+        return f"-/{n}"
+    return f"{state.step + 1}/{n} {target.plan.stages[min(state.step, n - 1)].label}"
+
+
+def _describe(outcome: Outcome) -> str:
+    a = outcome.action
+    text = f"{outcome.key}: {a.kind}"
+    text += f" {a.weight_from}% → {a.weight_to}%" if a.weight_from != a.weight_to else f" at {a.weight_to}%"
+    text += f" — {a.reason}"
+    if outcome.recovered:
+        text = f"{outcome.key}: committed a decision an earlier job wrote but did not commit " \
+               f"({outcome.recovered[:10]})\n" + text
+    if outcome.commit:
+        text += f"\n  committed {outcome.commit[:10]}" + (", pushed" if outcome.pushed else "")
+    return text
+
+
+@canary_app.command("status")
+def status_cmd(name: Optional[str] = typer.Argument(None, help="Canary (default: all)."),
+               root: Optional[Path] = RootOption) -> None:
+    """Table of canaries: phase, weight, step, failed checks, last decision."""
+    try:
+        rows = status(Project.open(root), name)
+    except MeshcodeError as e:
+        fail(e)
+        return
+    if not rows:
+        typer.echo("no canary has a rollout plan (Canary(rollout=Rollout(...)))")
+        return
+    table = [("CANARY", "PHASE", "WEIGHT", "STEP", "FAILED", "LAST")]
+    for target, state in rows:
+        last = "-"
+        if state is not None and state.history:
+            e = state.history[-1]
+            last = f"{e.time.strftime('%Y-%m-%d %H:%M:%S')} {e.action}: {e.reason}"
+            if len(last) > 110:
+                last = last[:109] + "…"
+        phase = state.phase if state else "waiting"
+        weight = f"{state.weight}%" if state else f"{target.canary.weight}% (static)"
+        failed = f"{state.failed_checks if state else 0}/{target.plan.threshold}"
+        table.append((target.key, phase, weight, _stage(target, state), failed, last))
+    widths = [max(len(r[i]) for r in table) for i in range(5)]
+    for r in table:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5])
+
+
+@canary_app.command("step")
+def step_cmd(name: str = typer.Argument(..., help="Canary: name, namespace/name or mesh/namespace/name."),
+             prometheus: Optional[List[str]] = PrometheusOption, push: bool = PushOption,
+             wait: float = WaitOption, now: Optional[str] = NowOption, root: Optional[Path] = RootOption) -> None:
+    """One tick: query gates, decide, write state, compile, commit (nothing if no check is due)."""
+    try:
+        outcome = step(_job(name, root, prometheus, push, wait), _now(now))
+    except MeshcodeError as e:
+        fail(e)
+        return
+    typer.echo(_describe(outcome))
+
+
+def _bar(weight: int, width: int = 20) -> str:
+    filled = round(width * weight / 100)
+    return "█" * filled + "░" * (width - filled)
+
+
+@canary_app.command("run")
+def run_cmd(name: str = typer.Argument(..., help="Canary to drive until it succeeds or fails."),
+            prometheus: Optional[List[str]] = PrometheusOption, push: bool = PushOption,
+            root: Optional[Path] = RootOption) -> None:
+    """Tick every interval until the rollout succeeds (exit 0) or fails (exit 1)."""
+    def show(o: Outcome) -> None:
+        stamp = utcnow().strftime("%H:%M:%S")
+        typer.echo(f"{stamp} {_bar(o.state.weight)} {o.state.weight:>3}% {o.state.phase:<11} "
+                   f"{o.action.kind}: {o.action.reason}" + (f" [{o.commit[:10]}]" if o.commit else ""))
+
+    try:
+        job = _job(name, root, prometheus, push, 0.0)
+        final = run(job, show, time.sleep)
+    except MeshcodeError as e:
+        fail(e)
+        return
+    except KeyboardInterrupt:
+        typer.echo("stopped; the rollout stays where it is (its state is committed)", err=True)
+        raise typer.Exit(130)
+    typer.echo(f"{final.key}: {final.state.phase}")
+    if final.state.phase == "failed":
+        raise typer.Exit(1)
+
+
+def _command(what: str):
+    def cmd(name: str = typer.Argument(..., help="Canary."),
+            reason: str = typer.Option("", "--reason", help="Recorded in the history and the commit."),
+            push: bool = PushOption, wait: float = WaitOption, now: Optional[str] = NowOption,
+            root: Optional[Path] = RootOption) -> None:
+        try:
+            outcome = command(_job(name, root, None, push, wait), what, _now(now), reason)  # type: ignore[arg-type]
+        except MeshcodeError as e:
+            fail(e)
+            return
+        typer.echo(_describe(outcome))
+        if not outcome.action.changed:
+            raise typer.Exit(1)
+
+    cmd.__doc__ = {
+        "promote": "Promote now: candidate 100%, phase succeeded (also the manual approval).",
+        "abort": "Roll back now: stable 100%, phase failed.",
+        "pause": "Hold the rollout where it is until resumed.",
+        "resume": "Continue a paused rollout with a fresh evidence window.",
+    }[what]
+    return cmd
+
+
+for _what in ("promote", "abort", "pause", "resume"):
+    canary_app.command(_what)(_command(_what))
+
+
+@canary_app.command("replay")
+def replay_cmd(name: str = typer.Argument(..., help="Canary whose recorded history to re-run."),
+               root: Optional[Path] = RootOption) -> None:
+    """Re-run every recorded decision through decide(); exit 1 if any does not reproduce."""
+    try:
+        target, state, (results, final) = replay_canary(Project.open(root), name)
+    except MeshcodeError as e:
+        fail(e)
+        return
+    bad = 0
+    for r in results:
+        e = r.recorded
+        mark = "ok  " if r.ok else "DIFF"
+        typer.echo(f"{mark} {r.index + 1:>3} {e.time.isoformat()} {e.kind:<7} {e.action:<14} {e.weight:>3}% "
+                   f"{e.reason}")
+        for d in r.differences:
+            typer.echo(f"       {d}")
+        bad += not r.ok
+    if final != state:
+        typer.echo("DIFF final state differs from the recorded one")
+        bad += 1
+    typer.echo(f"{target.key}: {len(results) - bad}/{len(results)} decisions reproduce")
+    if bad:
+        raise typer.Exit(1)
+
+
+__all__ = ["canary_app", "due"]

@@ -1,0 +1,119 @@
+"""`meshcode diff`: what a compile would change, per cluster, against the working tree or a git ref."""
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from meshcode.cli import RootOption, app, fail, print_notes
+from meshcode.errors import MeshcodeError
+from meshcode.gitops.diff import ObjectChange, TreeDiff, diff_json, diff_trees
+from meshcode.project import Project
+
+_MARK = {"added": ("+", "green"), "changed": ("~", "yellow"), "removed": ("-", "red")}
+_OP_COLOUR = {"add": "green", "remove": "red", "replace": "yellow", "move": "cyan", "copy": "cyan", "test": None}
+
+
+class DiffFormat(str, Enum):
+    patch = "patch"
+    yaml = "yaml"
+    json = "json"
+
+
+def _old_tree(project: Project, against: str | None) -> tuple[str, dict[str, bytes]]:
+    """(label, owned files) of the side being compared with: working tree, or a ref read from git objects."""
+    if against is None:
+        from meshcode.gitops.snapshot import owned_on_disk
+        return "working tree", owned_on_disk(project.output_dir)
+    from meshcode.gitops.repo import open_repo, repo_path
+    from meshcode.gitops.snapshot import owned_at_ref
+    repo = open_repo(project.root)
+    try:
+        sha, files = owned_at_ref(repo, against, repo_path(repo, project.output_dir))
+    finally:
+        repo.close()
+    return f"{against} ({sha[:12]})", files
+
+
+def _summary_table(diff: TreeDiff) -> list[str]:
+    rows = [(s.folder, s.added, s.changed, s.removed, s.unchanged) for s in diff.summary()]
+    width = max([len("cluster")] + [len(r[0]) for r in rows])
+    lines = [f"{'cluster':<{width}}  added  changed  removed  unchanged"]
+    for folder, a, c, r, u in rows:
+        lines.append(f"{folder:<{width}}  {a:>5}  {c:>7}  {r:>7}  {u:>9}")
+    return lines
+
+
+def _heading(c: ObjectChange, out: str) -> str:
+    mark, colour = _MARK[c.change]
+    return typer.style(f"{mark} {c.key.folder}: {c.key.describe()}  ({out}/{c.path})", fg=colour, bold=True)
+
+
+def _show_patch(c: ObjectChange) -> None:
+    for op in c.patch():
+        typer.echo("    " + typer.style(json.dumps(op, sort_keys=False), fg=_OP_COLOUR.get(op.get("op"))))
+
+
+def _show_yaml(c: ObjectChange, out: str) -> None:
+    for line in c.yaml_diff(prefix=f"{out}/"):
+        colour = None
+        if line.startswith(("+++", "---")):
+            colour = "bright_white"
+        elif line.startswith("@@"):
+            colour = "cyan"
+        elif line.startswith("+"):
+            colour = "green"
+        elif line.startswith("-"):
+            colour = "red"
+        typer.echo(typer.style(line, fg=colour) if colour else line)
+
+
+@app.command()
+def diff(
+    against: Optional[str] = typer.Option(None, "--against", metavar="REF",
+                                          help="Compare with generated/ at this git ref (read from git, "
+                                               "not the checkout); default: the working tree."),
+    fmt: DiffFormat = typer.Option(DiffFormat.patch, "--format", "-f",
+                                   help="patch: RFC 6902 JSON patch per changed object; yaml: unified YAML diff; "
+                                        "json: everything, for machines."),
+    root: Optional[Path] = RootOption,
+) -> None:
+    """Show what `meshcode compile` would change, per cluster (writes nothing)."""
+    try:
+        project = Project.open(root)
+        build = project.build()
+        label, old = _old_tree(project, against)
+    except MeshcodeError as e:
+        fail(e)
+        return
+    result = diff_trees(old, build.files)
+    out = project.settings.output
+    if fmt is DiffFormat.json:
+        typer.echo(json.dumps(diff_json(result, label), indent=2))
+        return
+    print_notes(build.notes)
+    if result.empty:
+        typer.echo(f"no changes: {out}/ in the {label} is what a compile writes"
+                   if against is None else f"no changes against {label}")
+        return
+    typer.echo(f"what a compile changes in {out}/, against {label}:")
+    typer.echo("")
+    for line in _summary_table(result):
+        typer.echo(line)
+    typer.echo("")
+    spaced = True
+    for c in result.changes:
+        body = fmt is DiffFormat.yaml or c.change == "changed"
+        if body and not spaced:
+            typer.echo("")
+        typer.echo(_heading(c, out))
+        if fmt is DiffFormat.yaml:
+            _show_yaml(c, out)
+        elif c.change == "changed":
+            _show_patch(c)
+        if body:
+            typer.echo("")
+        spaced = body

@@ -1,0 +1,183 @@
+"""Metric provider: Istio's standard metrics from Prometheus, turned into `Sample`s (I/O edge).
+
+Every built-in query reads `reporter="destination"` series scoped to the workload and
+namespace it judges, over the check's own window, evaluated at the tick's `now`. When one
+Prometheus serves several of the canary's clusters, queries also filter on
+`destination_cluster`. Whatever goes wrong becomes a sample status ("unreachable", "error",
+"no-data", "nan", "multiple-series") that `decide` turns into a hold, never a promotion.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from meshcode.delivery.state import Sample, SampleStatus
+from meshcode.delivery.targets import CanaryTarget
+from meshcode.intent.rollout import Baseline, LatencyP99, PromQL, SuccessRate, gate_name
+
+TEMPLATE_VARIABLE = re.compile(r"\{(namespace|service|workload|version|stable_workload|stable_version|cluster"
+                               r"|window|interval)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    status: SampleStatus
+    value: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class Prometheus:
+    """A Prometheus HTTP API endpoint; `query` never raises, it reports what went wrong."""
+
+    url: str
+    timeout: float = 10.0
+    _cache: dict[tuple[str, float], QueryResult] = field(default_factory=dict, repr=False)
+
+    def query(self, promql: str, at: datetime) -> QueryResult:
+        key = (promql, at.timestamp())
+        if key not in self._cache:
+            self._cache[key] = self._query(promql, at)
+        return self._cache[key]
+
+    def _query(self, promql: str, at: datetime) -> QueryResult:
+        params = urllib.parse.urlencode({"query": promql, "time": f"{at.timestamp():.3f}"})
+        url = f"{self.url.rstrip('/')}/api/v1/query?{params}"
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as resp:
+                body = json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            if e.code in (400, 422):  # Prometheus: bad query / cannot execute
+                return QueryResult("error", detail=_api_error(e))
+            return QueryResult("unreachable", detail=f"{self.url} answered HTTP {e.code}")
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            return QueryResult("unreachable", detail=f"{self.url}: {reason}")
+        except ValueError:
+            return QueryResult("unreachable", detail=f"{self.url} did not answer with JSON")
+        return parse_result(body)
+
+
+def _api_error(e: urllib.error.HTTPError) -> str:
+    try:
+        return str(json.loads(e.read()).get("error", f"HTTP {e.code}"))
+    except ValueError:
+        return f"HTTP {e.code}"
+
+
+def parse_result(body: dict) -> QueryResult:
+    """One finite number from a Prometheus API answer, or why there is none."""
+    if body.get("status") != "success":
+        return QueryResult("error", detail=str(body.get("error", "query failed")))
+    data = body.get("data", {})
+    kind, result = data.get("resultType"), data.get("result")
+    if kind == "scalar":
+        raw = result[1]
+    elif kind == "vector":
+        if not result:
+            return QueryResult("no-data", detail="empty result")
+        if len(result) > 1:
+            labels = ", ".join(json.dumps(r.get("metric", {}), sort_keys=True) for r in result[:3])
+            return QueryResult("multiple-series", detail=f"{len(result)} series: {labels}")
+        raw = result[0]["value"][1]
+    else:
+        return QueryResult("error", detail=f"unexpected result type {kind!r} (want an instant vector or scalar)")
+    value = float(raw)
+    if not math.isfinite(value):
+        return QueryResult("nan", value=None, detail=raw)
+    return QueryResult("ok", value)
+
+
+# ---- Istio's standard metrics ---------------------------------------------------------------
+def selector(namespace: str, workload: str, cluster: str | None) -> str:
+    sel = f'reporter="destination",destination_workload_namespace="{namespace}",destination_workload="{workload}"'
+    return sel + (f',destination_cluster="{cluster}"' if cluster else "")
+
+
+def requests_query(sel: str, window: str) -> str:
+    return f"sum(increase(istio_requests_total{{{sel}}}[{window}]))"
+
+
+def errors_query(sel: str, window: str) -> str:
+    return f'(sum(increase(istio_requests_total{{{sel},response_code=~"5.."}}[{window}])) or vector(0))'
+
+
+def success_rate_query(sel: str, window: str) -> str:
+    return f"100 * (1 - {errors_query(sel, window)} / {requests_query(sel, window)})"
+
+
+def p99_query(sel: str, window: str) -> str:
+    return ("histogram_quantile(0.99, sum by (le) "
+            f"(rate(istio_request_duration_milliseconds_bucket{{{sel}}}[{window}])))")
+
+
+def render(template: str, variables: dict[str, str]) -> str:
+    """Fill `{name}` template variables; PromQL's own `{label="x"}` braces are left alone."""
+    return TEMPLATE_VARIABLE.sub(lambda m: variables[m.group(1)], template)
+
+
+# ---- samples for a canary -------------------------------------------------------------------
+def collect(target: CanaryTarget, sources: dict[str, Prometheus], now: datetime, window_s: int) -> list[Sample]:
+    """One sample per gate per cluster the canary spans."""
+    window = f"{window_s}s"
+    shared = {c for c in target.plan.clusters
+              if sum(sources[c] is sources[o] for o in target.plan.clusters) > 1}
+    out: list[Sample] = []
+    for cluster in target.plan.clusters:
+        prom = sources[cluster]
+        label = cluster if cluster in shared else None
+        cand = selector(target.namespace, target.workload(target.canary.candidate), label)
+        stable = selector(target.namespace, target.workload(target.canary.stable), label)
+        variables = {
+            "namespace": target.namespace, "service": target.service.name,
+            "workload": target.workload(target.canary.candidate), "version": target.canary.candidate,
+            "stable_workload": target.workload(target.canary.stable), "stable_version": target.canary.stable,
+            "cluster": cluster, "window": window, "interval": window,
+        }
+        for gate in target.rollout.gates:
+            out.append(_gate_sample(gate, prom, cluster, cand, stable, window, variables, now))
+    return out
+
+
+def _gate_sample(gate, prom: Prometheus, cluster: str, cand: str, stable: str, window: str,
+                 variables: dict[str, str], now: datetime) -> Sample:
+    name = gate_name(gate)
+    base = {"check": name, "cluster": cluster, "window": window}
+    reqs_q = requests_query(cand, window)
+    if isinstance(gate, Baseline):
+        queries = {"candidate_requests": reqs_q, "candidate_errors": errors_query(cand, window),
+                   "stable_requests": requests_query(stable, window), "stable_errors": errors_query(stable, window)}
+        if gate.max_latency_ratio is not None:
+            queries |= {"candidate_p99": p99_query(cand, window), "stable_p99": p99_query(stable, window)}
+        results = {k: prom.query(q, now) for k, q in queries.items()}
+        query = "; ".join(f"{k}: {q}" for k, q in queries.items())
+        bad = next((r for k, r in results.items() if r.status != "ok" and k.endswith(("requests", "errors"))), None)
+        if bad is not None:
+            return Sample(**base, query=query, status=bad.status, detail=bad.detail)
+        counts = {k: r.value for k, r in results.items() if r.status == "ok" and r.value is not None}
+        cn, ce = counts["candidate_requests"], counts["candidate_errors"]
+        return Sample(**base, query=query, value=100 * ce / cn if cn > 0 else None, requests=cn, counts=counts)
+    if isinstance(gate, SuccessRate):
+        query = success_rate_query(cand, window)
+    elif isinstance(gate, LatencyP99):
+        query = p99_query(cand, window)
+    else:
+        query = render(gate.query, variables)
+        if gate.requests_query:
+            reqs_q = render(gate.requests_query, variables)
+    result = prom.query(query, now)
+    requests = None
+    if gate.min_requests or not isinstance(gate, PromQL):
+        r = prom.query(reqs_q, now)
+        if r.status in ("unreachable", "error", "multiple-series"):
+            return Sample(**base, query=query, status=r.status, detail=f"request count: {r.detail}")
+        requests = r.value if r.status == "ok" else None
+    return Sample(**base, query=query, status=result.status, value=result.value, requests=requests,
+                  detail=result.detail)

@@ -1,0 +1,97 @@
+"""Which canaries the stacks define, where they run, and the decision plan of each."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from meshcode.delivery.plan import DecisionPlan, GateSpec, HookSpec, Stage
+from meshcode.errors import StateError
+from meshcode.intent.base import duration_seconds
+from meshcode.intent.rollout import Baseline, LatencyP99, PromQL, Rollout, SuccessRate, gate_name
+from meshcode.intent.service import Service
+from meshcode.intent.topology import Mesh
+from meshcode.intent.traffic import Canary
+
+
+@dataclass(frozen=True)
+class CanaryTarget:
+    """One canary with a rollout plan: `key` is '<mesh>/<namespace>/<name>' (its state file)."""
+
+    key: str
+    mesh: Mesh
+    service: Service
+    canary: Canary
+    rollout: Rollout
+    plan: DecisionPlan
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[1]
+
+    @property
+    def namespace(self) -> str:
+        return self.service.namespace
+
+    def workload(self, version: str) -> str:
+        """Istio's destination_workload of a version (e.g. reviews-v3)."""
+        return self.rollout.workload.replace("{service}", self.service.name).replace("{version}", version)
+
+
+def running_clusters(mesh: Mesh, service: Service) -> tuple[str, ...]:
+    """Clusters whose pods run the service: its placement, or every cluster that runs workloads."""
+    names = [c.name for c in mesh.clusters if c.role != "config"]
+    if service.clusters is not None:
+        names = [n for n in names if n in service.clusters]
+    return tuple(names)
+
+
+def stages(rollout: Rollout) -> tuple[Stage, ...]:
+    return (*(Stage(kind="mirror") for _ in range(rollout.mirror_intervals)),
+            *(Stage(kind="ab") for _ in range(rollout.ab_intervals)),
+            *(Stage(kind="weight", weight=w) for w in rollout.weights))
+
+
+def gate_spec(gate: SuccessRate | LatencyP99 | PromQL | Baseline) -> GateSpec:
+    name = gate_name(gate)
+    if isinstance(gate, SuccessRate):
+        return GateSpec(name=name, kind="success-rate", min=gate.min, min_requests=gate.min_requests)
+    if isinstance(gate, LatencyP99):
+        return GateSpec(name=name, kind="latency-p99", max=gate.max_ms, min_requests=gate.min_requests)
+    if isinstance(gate, PromQL):
+        return GateSpec(name=name, kind="promql", min=gate.min, max=gate.max, min_requests=gate.min_requests)
+    return GateSpec(name=name, kind="baseline", min_requests=gate.min_requests, alpha=gate.alpha,
+                    max_error_ratio=gate.max_error_ratio, max_latency_ratio=gate.max_latency_ratio)
+
+
+def decision_plan(mesh: Mesh, service: Service, canary: Canary, rollout: Rollout) -> DecisionPlan:
+    return DecisionPlan(
+        stable=canary.stable, candidate=canary.candidate, clusters=running_clusters(mesh, service),
+        stages=stages(rollout), interval=duration_seconds(rollout.interval), threshold=rollout.threshold,
+        gates=tuple(gate_spec(g) for g in rollout.gates),
+        hooks=tuple(HookSpec(name=h.name, type=h.type) for h in rollout.webhooks),
+        manual_approval=rollout.manual_approval,
+    )
+
+
+def find_canaries(meshes: list[Mesh]) -> dict[str, CanaryTarget]:
+    """Every canary with a rollout plan, keyed like its state file."""
+    out: dict[str, CanaryTarget] = {}
+    for mesh in meshes:
+        for s in mesh.services:
+            c = s.canary
+            if c is None or c.rollout is None:
+                continue
+            key = f"{mesh.name}/{s.namespace}/{c.name or s.name}"
+            out.setdefault(key, CanaryTarget(key, mesh, s, c, c.rollout, decision_plan(mesh, s, c, c.rollout)))
+    return out
+
+
+def resolve(targets: dict[str, CanaryTarget], name: str) -> CanaryTarget:
+    """`reviews`, `bookinfo/reviews` (namespace/name) or `mesh/namespace/name`."""
+    hits = [t for k, t in targets.items() if k == name or k.endswith("/" + name)]
+    if len(hits) == 1:
+        return hits[0]
+    known = ", ".join(sorted(targets)) or "none"
+    if not hits:
+        raise StateError(f"no canary with a rollout plan is named {name!r} (canaries: {known})")
+    raise StateError(f"canary name {name!r} is ambiguous: {', '.join(sorted(t.key for t in hits))}; "
+                     "write <namespace>/<name> or <mesh>/<namespace>/<name>")

@@ -1,0 +1,46 @@
+"""Webhooks (I/O edge): POST the canary's situation as JSON; the answer becomes a `Sample`.
+
+Non-2xx is a failed check; no answer within the hook's timeout is one too ("unreachable").
+"""
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from typing import Any
+
+from meshcode.delivery.plan import HookType
+from meshcode.delivery.state import CanaryState, Sample
+from meshcode.delivery.targets import CanaryTarget
+from meshcode.intent.base import duration_seconds
+from meshcode.intent.rollout import Webhook
+
+
+def payload(target: CanaryTarget, state: CanaryState, hook: Webhook) -> dict[str, Any]:
+    """What the hook is told: like Flagger's webhook body, plus meshcode's step and weight."""
+    return {
+        "name": target.name, "namespace": target.namespace, "mesh": target.mesh.name, "type": hook.type,
+        "phase": state.phase, "metadata": {
+            "stable": target.canary.stable, "candidate": target.canary.candidate, "step": str(state.step),
+            "weight": str(state.weight), "clusters": ",".join(target.plan.clusters),
+        },
+    }
+
+
+def call(hook: Webhook, body: dict[str, Any]) -> Sample:
+    url = str(hook.url)
+    request = urllib.request.Request(url, data=json.dumps(body, sort_keys=True).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    base = {"check": f"webhook:{hook.name}", "query": url, "window": ""}
+    try:
+        with urllib.request.urlopen(request, timeout=duration_seconds(hook.timeout)) as resp:
+            return Sample(**base, value=float(resp.status))
+    except urllib.error.HTTPError as e:
+        return Sample(**base, value=float(e.code), detail=e.reason if isinstance(e.reason, str) else "")
+    except (urllib.error.URLError, socket.timeout, TimeoutError, OSError) as e:
+        return Sample(**base, status="unreachable", detail=str(getattr(e, "reason", e)))
+
+
+def call_hooks(target: CanaryTarget, state: CanaryState, hook_types: tuple[HookType, ...]) -> list[Sample]:
+    return [call(h, payload(target, state, h)) for h in target.rollout.webhooks if h.type in hook_types]

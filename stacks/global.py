@@ -7,16 +7,18 @@
   in each primary's istio-system and serves east-2's gateway too.
 - Revisions: all clusters run 1-30-3 behind the `prod-stable` tag that namespaces use; west-1
   also runs 1-31-0 as `prod-canary` (a canary control-plane upgrade: flip the tag to move).
+- payments is a ZeroTrust namespace on both primaries: STRICT mTLS, and only cart's identity
+  (the same trust domain in every cluster) is allowed in, whichever cluster it calls from.
 - cart runs a canary in every cluster (the same split in both primaries) and fails over
   east ↔ west; catalog spreads us-west1 traffic 80/20 across regions.
 """
 from meshcode import (
     Call, Canary, Cluster, Ingress, LoadBalancer, Locality, LocalityDistribute, LocalityFailover,
-    Match, Mesh, OutlierDetection, Port, Prefix, Retries, Route, Service,
+    Match, Mesh, OutlierDetection, Port, Prefix, Retries, Route, Service, ZeroTrust,
 )
 
 SHOP = "shop"
-PAYMENTS = "payments"  # TODO(lead): make this a ZeroTrust namespace once meshcode.intent.security has ZeroTrust
+PAYMENTS = "payments"  # a ZeroTrust namespace spanning east-1 and west-1
 STABLE = {"prod-stable": "1-30-3"}
 
 east_1 = Cluster(
@@ -81,4 +83,5 @@ mesh = Mesh(
     clusters=[east_1, east_2, west_1],
     services=[frontend, cart, catalog, sessions, payments],
     ingresses=[storefront],
+    zero_trust=[ZeroTrust(namespace=PAYMENTS, mtls="STRICT")],  # only cart (any cluster) may call payments
 )

@@ -77,7 +77,7 @@ def test_shared_services_mean_the_same_in_every_control_plane(topology: tuple[Me
     by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
     for folder in planes:
         for r in plan.folders[folder]:
-            if r.kind in ("VirtualService", "DestinationRule") and r.namespace != mesh.root_namespace:
+            if r.kind in ROUTING_KINDS:  # routing and policy alike (ZeroTrust included)
                 first = by_key.setdefault(r.key, r.obj)
                 assert spec_of(first) == spec_of(r.obj), f"{r.key} differs between control planes"
     for s in mesh.services:
@@ -107,6 +107,18 @@ def test_every_cluster_of_a_multi_network_mesh_has_exactly_one_eastwest_gateway(
         else:
             assert len(own) == 1, f"{c.name}: {len(own)} east-west Gateways"
             assert own[0]["metadata"]["namespace"] == mesh.root_namespace
+
+
+def test_zero_trust_namespace_spans_the_primaries_of_the_global_stack() -> None:
+    mesh = global_mesh()
+    plan = compile_mesh(mesh)
+    policies = {f: {r.key: r.obj["spec"] for r in plan.folders[f]
+                    if r.kind in ("AuthorizationPolicy", "PeerAuthentication") and r.namespace == "payments"}
+                for f in plan.folders}
+    assert policies["east-1"] and policies["east-1"] == policies["west-1"]
+    assert not policies["east-2"]
+    allow = policies["east-1"][("AuthorizationPolicy", "payments", "payments-allow")]
+    assert allow["rules"][0]["from"][0]["source"]["principals"] == [f"{mesh.trust_domain}/ns/shop/sa/cart"]
 
 
 def test_no_remote_holds_routing_config(topology: tuple[Mesh, Plan]) -> None:

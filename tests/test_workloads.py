@@ -83,11 +83,10 @@ def test_bad_manifests_are_typed_errors_with_file_and_line(tmp_path: Path) -> No
     with pytest.raises(WorkloadsError) as e:
         load_workloads(bad)
     assert e.value.code == "MC6000" and e.value.location.file == str(bad) and e.value.location.line >= 4
-    scalar = tmp_path / "scalar.yaml"
-    scalar.write_text("---\njust a string\n")
-    with pytest.raises(WorkloadsError, match="mapping") as e:
-        load_workloads(scalar)
-    assert e.value.location.line == 2
+    assert "not valid YAML" in e.value.message
+    scalar = tmp_path / "scalar.yaml"  # not a Kubernetes object: skipped, as `meshcode lint` skips it
+    scalar.write_text("---\njust a string\n---\n" + to_yaml([k8s_service("details", {"app": "details"})]))
+    assert [r.name for r in load_workloads(scalar)] == ["details"]
     with pytest.raises(WorkloadsError, match="no workload manifests"):
         load_workloads(tmp_path / "missing")
 
@@ -196,6 +195,15 @@ def test_declared_service_without_kubernetes_service_is_an_error() -> None:
     assert "routes to" in routed.message and routed.location == productpage.origin  # where the route is
     docs += app("ratings", ["v1"]) + app("details", [])
     assert check_declared_services(compiled(mesh), workloads(docs)) == []
+
+
+def test_routes_to_the_control_plane_are_not_judged_by_app_manifests() -> None:
+    vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+          "metadata": {"name": "istiod-vs", "namespace": "istio-system"},
+          "spec": {"hosts": ["*"], "gateways": ["istiod-gateway"], "tls": [{
+              "match": [{"port": 15012, "sniHosts": ["istiod.istio-system.svc"]}],
+              "route": [{"destination": {"host": "istiod.istio-system.svc.cluster.local"}}]}]}}
+    assert check_declared_services([Resource(vs)], workloads(bookinfo())) == []
 
 
 def test_bookinfo_workloads_satisfy_every_check() -> None:

@@ -5,11 +5,12 @@ on loaded YAML. Both build one index per cluster and run the same CHECKS over it
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Iterable, Iterator
 
 from meshcode.analyze.destinations import check_ca_certificates, check_host_exists, check_locality_failover
 from meshcode.analyze.edge import check_gateway_conflicts, check_service_entry_addresses, check_service_entry_protocols
-from meshcode.analyze.index import MeshIndex, build_index
+from meshcode.analyze.index import MeshIndex, build_index, kind_of
 from meshcode.analyze.routing import (
     check_destinations, check_gateways, check_mesh_host_conflicts, check_rule_order, check_weights,
 )
@@ -61,11 +62,35 @@ def stack_location(r: Resource) -> SourceLocation | None:
     return SourceLocation(stack, origin.line) if stack else origin
 
 
+def _signature(resources: list[Resource]) -> tuple:
+    """Equal for two clusters whose checks must give the same findings: the same shared checked
+    objects (the compiler builds each once), and the same namespaces for everything else (the
+    checks read only the namespace of a Namespace, an IstioOperator, an Application, …)."""
+    return tuple(id(r) if kind_of(r) not in ("", "Namespace") else ("ns", r.name if r.kind == "Namespace" else r.namespace)
+                 for r in resources)
+
+
 def analyze_plan(plan: Plan) -> list[Finding]:
-    """Cross-reference and policy checks over every cluster's resources (each cluster on its own)."""
+    """Cross-reference and policy checks over every cluster's resources (each cluster on its own).
+
+    Kept cheap for the compile path: clusters with the same objects are analysed once, and what
+    a check derives from one object alone is computed once for all clusters sharing it.
+    """
     findings: list[Finding] = []
+    memo: dict = {}
+    done: dict[tuple, str] = {}
+    by_cluster: dict[str, list[Finding]] = {}
     for folder in sorted(plan.folders):
-        findings += run_checks(build_index(plan.folders[folder], folder, locate=stack_location))
+        resources = plan.folders[folder]
+        signature = _signature(resources)
+        same = done.get(signature)
+        if same is not None:
+            found = [replace(f, cluster=folder) for f in by_cluster[same]]
+        else:
+            found = run_checks(build_index(resources, folder, locate=stack_location, memo=memo))
+            done[signature] = folder
+        by_cluster[folder] = found
+        findings += found
     return sorted(findings, key=Finding.sort_key)
 
 

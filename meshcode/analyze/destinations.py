@@ -5,6 +5,7 @@ from typing import Any, Iterator
 
 from meshcode.analyze.index import MeshIndex, as_dict, as_list, namespace_of, spec_of
 from meshcode.errors import Finding
+from meshcode.plan import Resource
 
 VERIFYING_MODES = ("SIMPLE", "MUTUAL")
 
@@ -53,25 +54,31 @@ def _unverified(tls: dict[str, Any]) -> str | None:
     return str(mode)
 
 
+def _ca_problems(r: Resource) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    spec = spec_of(r)
+    host = spec.get("host", "")
+    ns = namespace_of(r)
+    top = as_dict(spec.get("trafficPolicy"))
+    mode = _unverified(as_dict(top.get("tls")))
+    if mode:
+        out.append(("IST0128", f"DestinationRule {ns}/{r.name} in namespace {ns} has TLS mode set to {mode} but no "
+                    f"caCertificates are set to validate server identity for host: {host}"))
+    for p in as_list(top.get("portLevelSettings")):
+        p = as_dict(p)
+        mode = _unverified(as_dict(p.get("tls")))
+        if mode:
+            port = as_dict(p.get("port")).get("number", "?")
+            out.append(("IST0129", f"DestinationRule {ns}/{r.name} in namespace {ns} has TLS mode set to {mode} but "
+                        f"no caCertificates are set to validate server identity for host: {host} at port number:{port}"))
+    return out
+
+
 def check_ca_certificates(ix: MeshIndex) -> Iterator[Finding]:
     """IST0128 / IST0129: TLS origination that does not verify the server's certificate."""
     for r in ix.of("DestinationRule"):
-        spec = spec_of(r)
-        host = spec.get("host", "")
-        ns = namespace_of(r)
-        top = as_dict(spec.get("trafficPolicy"))
-        mode = _unverified(as_dict(top.get("tls")))
-        if mode:
-            yield ix.finding("IST0128", r, f"DestinationRule {ns}/{r.name} in namespace {ns} has TLS mode set to "
-                             f"{mode} but no caCertificates are set to validate server identity for host: {host}")
-        for p in as_list(top.get("portLevelSettings")):
-            p = as_dict(p)
-            mode = _unverified(as_dict(p.get("tls")))
-            if mode:
-                port = as_dict(p.get("port")).get("number", "?")
-                yield ix.finding("IST0129", r, f"DestinationRule {ns}/{r.name} in namespace {ns} has TLS mode set to "
-                                 f"{mode} but no caCertificates are set to validate server identity for host: "
-                                 f"{host} at port number:{port}")
+        for code, message in ix.cached("ca-certificates", r, _ca_problems):
+            yield ix.finding(code, r, message)
 
 
 def _needs_outlier_detection(lb: dict[str, Any]) -> bool:
@@ -82,12 +89,17 @@ def _needs_outlier_detection(lb: dict[str, Any]) -> bool:
     return bool(locality.get("failover") or locality.get("failoverPriority")) or not locality.get("distribute")
 
 
+def _locality_problems(r: Resource) -> list[tuple[str, str]]:
+    return [("MC5121", f"{where}.loadBalancer.localityLbSetting fails over between localities but no "
+             "outlierDetection is set, so unhealthy endpoints are never ejected and failover never happens; "
+             "add outlierDetection")
+            for where, policy, inherited_od in traffic_policies(spec_of(r))
+            if _needs_outlier_detection(as_dict(policy.get("loadBalancer")))
+            and not inherited_od and "outlierDetection" not in policy]
+
+
 def check_locality_failover(ix: MeshIndex) -> Iterator[Finding]:
     """MC5121: locality failover only moves traffic when outlier detection ejects endpoints."""
     for r in ix.of("DestinationRule"):
-        for where, policy, inherited_od in traffic_policies(spec_of(r)):
-            lb = as_dict(policy.get("loadBalancer"))
-            if _needs_outlier_detection(lb) and not inherited_od and "outlierDetection" not in policy:
-                yield ix.finding("MC5121", r, f"{where}.loadBalancer.localityLbSetting fails over between "
-                                 "localities but no outlierDetection is set, so unhealthy endpoints are never "
-                                 "ejected and failover never happens; add outlierDetection")
+        for code, message in ix.cached("locality", r, _locality_problems):
+            yield ix.finding(code, r, message)

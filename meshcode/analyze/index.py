@@ -7,7 +7,7 @@ the number of objects, on the compile path and in `meshcode lint`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from meshcode.analyze.codes import level_of
 from meshcode.analyze.hosts import (
@@ -26,6 +26,7 @@ ISTIO_KINDS = {
 }
 CORE_KINDS = frozenset({"Service", "Namespace"})
 EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"
+T = TypeVar("T")
 # Namespaces every Istio cluster has, whether or not the linted files declare them.
 BUILTIN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease", "istio-system"})
 
@@ -98,35 +99,61 @@ class MeshIndex:
     wildcards: dict[str, list[HostEntry]] = field(default_factory=dict)
     namespaces: set[str] = field(default_factory=lambda: set(BUILTIN_NAMESPACES))
     subsets: dict[str, set[str]] = field(default_factory=dict)
+    memo: dict[tuple[str, int], Any] = field(default_factory=dict)
+    _resolved: dict[tuple, HostEntry | None] = field(default_factory=dict)
     _host_suffixes: set[str] | None = None
+
+    def cached(self, name: str, r: Resource, compute: Callable[[Resource], T]) -> T:
+        """What `compute` derives from one object alone, computed once per object.
+
+        `memo` is shared by the indexes of one analysis run, so a Resource that several clusters
+        share (the compiler builds each object once) is examined once, not once per cluster.
+        """
+        key = (name, id(r))
+        try:
+            return self.memo[key]
+        except KeyError:
+            value = self.memo[key] = compute(r)
+            return value
 
     # -- findings -----------------------------------------------------------------------------
     def finding(self, code: str, r: Resource, message: str) -> Finding:
-        return Finding(code, level_of(code), message, r.kind, r.namespace, r.name, self.locate(r), self.cluster)
+        return Finding(code, level_of(code), message, r.kind, namespace_of(r), r.name, self.locate(r), self.cluster)
 
     def of(self, kind: str) -> list[Resource]:
         return self.by_kind.get(kind, [])
 
     # -- host resolution ----------------------------------------------------------------------
     def resolve(self, host: str, namespace: str, export_to: Iterable[str] | None = None,
-                referrer: Resource | None = None) -> HostEntry | None:
+                referrer: Resource | None = None, assume: bool | None = None) -> HostEntry | None:
         """The Service or ServiceEntry `host` names, as seen from `namespace`; None when nothing does.
 
         Like istioctl: visibility follows the target's exportTo, checked for the referring
         namespace (or for the namespaces the referring object is itself exported to).
         """
+        if assume is None:
+            assume = referrer is not None and managed(referrer)
+        key = (host, namespace, tuple(export_to) if export_to else (), assume)
+        try:
+            return self._resolved[key]
+        except KeyError:
+            found = self._resolved[key] = self._resolve(host, namespace, export_to, assume)
+            return found
+
+    def _resolve(self, host: str, namespace: str, export_to: Iterable[str] | None, assume: bool) -> HostEntry | None:
         name = fqdn(host, namespace, self.domain)
         scopes = [namespace] if not export_to else [namespace if e == "." else e for e in export_to]
         for entry in self.hosts.get(name, ()):
             if any(visible(entry.scopes, s) for s in scopes):
                 return entry
-        for key in wildcard_keys(name):
-            for entry in self.wildcards.get(key, ()):
-                if visible(entry.scopes, namespace):
-                    return entry
+        if self.wildcards:
+            for key in wildcard_keys(name):
+                for entry in self.wildcards.get(key, ()):
+                    if visible(entry.scopes, namespace):
+                        return entry
         if name.startswith("*") and self._covers_known_host(name):
             return ASSUMED
-        if referrer is not None and managed(referrer) and service_of(name, self.domain):
+        if assume and service_of(name, self.domain):
             return ASSUMED
         return None
 
@@ -185,10 +212,13 @@ def _index_destination_rule(ix: MeshIndex, r: Resource) -> None:
 
 def build_index(resources: Iterable[Resource], cluster: str = "", *, domain: str = DEFAULT_DOMAIN,
                 root_namespace: str = "istio-system",
-                locate: Callable[[Resource], SourceLocation | None] | None = None) -> MeshIndex:
+                locate: Callable[[Resource], SourceLocation | None] | None = None,
+                memo: dict[tuple[str, int], Any] | None = None) -> MeshIndex:
     ix = MeshIndex(cluster=cluster, domain=domain, root_namespace=root_namespace)
     if locate is not None:
         ix.locate = locate
+    if memo is not None:
+        ix.memo = memo
     for r in resources:
         kind = kind_of(r)
         if not kind:

@@ -1,12 +1,11 @@
 """VirtualService checks: destinations, subsets, ports, weights, rule order, gateways, mesh hosts."""
 from __future__ import annotations
 
-import json
 from typing import Any, Iterator
 
 from meshcode.analyze.hosts import ALL, fqdn, gateway_host, matches, wildcard_key, wildcard_keys
 from meshcode.analyze.index import (
-    ASSUMED, MeshIndex, as_dict, as_list, namespace_of, port_number, spec_of,
+    ASSUMED, MeshIndex, as_dict, as_list, managed, namespace_of, port_number, spec_of,
 )
 from meshcode.errors import Finding
 from meshcode.plan import Resource
@@ -33,22 +32,34 @@ def route_destinations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[st
                     yield f"http[{i}].mirrors[{j}]", "mirror host", d
 
 
+Destination = tuple[str, str, str, "int | None", "str | None"]
+
+
+def _destinations(r: Resource) -> tuple[list[str], list[Destination]]:
+    """(exportTo, [(where, what, host, port, subset)]) of a VirtualService: read once per object."""
+    spec = spec_of(r)
+    export_to = [e for e in as_list(spec.get("exportTo")) if isinstance(e, str)]
+    out: list[Destination] = []
+    for where, what, d in route_destinations(spec):
+        host = d.get("host")
+        if isinstance(host, str) and host:
+            subset = d.get("subset")
+            out.append((where, what, host, port_number(d.get("port")), subset if isinstance(subset, str) else None))
+    return export_to, out
+
+
 def check_destinations(ix: MeshIndex) -> Iterator[Finding]:
     """IST0101 / IST0112: route and mirror hosts must resolve (exportTo-aware), with a valid port
     and a subset some DestinationRule for that host defines."""
     for r in ix.of("VirtualService"):
-        spec = spec_of(r)
         ns = namespace_of(r)
-        export_to = [e for e in as_list(spec.get("exportTo")) if isinstance(e, str)]
-        for where, what, d in route_destinations(spec):
-            host = d.get("host")
-            if not isinstance(host, str) or not host:
-                continue
-            entry = ix.resolve(host, ns, export_to, referrer=r)
+        export_to, destinations = ix.cached("destinations", r, _destinations)
+        assume = managed(r)
+        for where, what, host, port, subset in destinations:
+            entry = ix.resolve(host, ns, export_to, assume=assume)
             if entry is None:
                 yield ix.finding("IST0101", r, f'Referenced {what} not found: "{host}" ({where})')
                 continue
-            port = port_number(d.get("port"))
             if entry is not ASSUMED and entry.ports:
                 if port is None and len(entry.ports) > 1:
                     ports = " ".join(str(p) for p in sorted(entry.ports))
@@ -57,29 +68,37 @@ def check_destinations(ix: MeshIndex) -> Iterator[Finding]:
                                      f"required to disambiguate. ({where})")
                 elif port is not None and port not in entry.ports:
                     yield ix.finding("IST0101", r, f'Referenced host:port not found: "{host}:{port}" ({where})')
-            subset = d.get("subset")
-            if isinstance(subset, str) and subset and subset not in ix.subsets.get(fqdn(host, ns, ix.domain), ()):
+            if subset and subset not in ix.subsets.get(fqdn(host, ns, ix.domain), ()):
                 yield ix.finding("IST0101", r, "Referenced host+subset in destinationrule not found: "
                                  f'"{host}+{subset}" ({where})')
+
+
+Problem = tuple[str, str]  # (code, message) about one object, whatever cluster it is in
+
+
+def _weight_problems(r: Resource) -> list[Problem]:
+    out: list[Problem] = []
+    spec = spec_of(r)
+    for section in ROUTE_SECTIONS:
+        for i, rule in enumerate(as_list(spec.get(section))):
+            route = [as_dict(rd) for rd in as_list(as_dict(rule).get("route"))]
+            weights = [rd.get("weight") for rd in route]
+            if len(route) > 1:
+                total = sum(w for w in weights if isinstance(w, int))
+                if total != 100:
+                    shown = " + ".join(str(w if isinstance(w, int) else 0) for w in weights)
+                    out.append(("MC5101", f"{section}[{i}]: destination weights sum to {shown} = {total}, not 100"))
+            elif len(route) == 1 and isinstance(weights[0], int) and weights[0] != 100:
+                out.append(("MC5102", f"{section}[{i}]: the only destination has weight {weights[0]} but receives "
+                            "all traffic; remove the weight or add the other destinations"))
+    return out
 
 
 def check_weights(ix: MeshIndex) -> Iterator[Finding]:
     """MC5101 / MC5102: a split's weights sum to 100; a lone destination's weight means nothing."""
     for r in ix.of("VirtualService"):
-        spec = spec_of(r)
-        for section in ROUTE_SECTIONS:
-            for i, rule in enumerate(as_list(spec.get(section))):
-                route = [as_dict(rd) for rd in as_list(as_dict(rule).get("route"))]
-                weights = [rd.get("weight") for rd in route]
-                if len(route) > 1:
-                    total = sum(w for w in weights if isinstance(w, int))
-                    if total != 100:
-                        shown = " + ".join(str(w if isinstance(w, int) else 0) for w in weights)
-                        yield ix.finding("MC5101", r, f"{section}[{i}]: destination weights sum to {shown} = "
-                                         f"{total}, not 100")
-                elif len(route) == 1 and isinstance(weights[0], int) and weights[0] != 100:
-                    yield ix.finding("MC5102", r, f"{section}[{i}]: the only destination has weight {weights[0]} "
-                                     "but receives all traffic; remove the weight or add the other destinations")
+        for code, message in ix.cached("weights", r, _weight_problems):
+            yield ix.finding(code, r, message)
 
 
 def _rule_name(rule: dict[str, Any], i: int) -> str:
@@ -92,8 +111,17 @@ def _match_name(match: dict[str, Any], i: int) -> str:
     return f'"{name}"' if isinstance(name, str) and name else f"#{i}"
 
 
-def _key(match: dict[str, Any], drop: tuple[str, ...]) -> str:
-    return json.dumps({k: v for k, v in match.items() if k not in drop}, sort_keys=True, default=str)
+def _freeze(value: Any) -> Any:
+    """A hashable, key-order-independent form of a JSON value (Istio compares matches as JSON)."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _key(match: dict[str, Any], drop: tuple[str, ...]) -> Any:
+    return tuple(sorted((k, _freeze(v)) for k, v in match.items() if k not in drop))
 
 
 def _uri_prefix(match: dict[str, Any]) -> str | None:
@@ -112,15 +140,15 @@ def _uri_value(match: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) and "regex" not in uri else None
 
 
-def _unreachable(ix: MeshIndex, r: Resource, section: str, rules: list[Any]) -> Iterator[Finding]:
+def _unreachable(section: str, rules: list[Any]) -> Iterator[Problem]:
     """IST0130 / IST0131, as Istio's validation finds them, plus prefix-covered matches for HTTP.
 
     A later match is covered when an earlier rule has a match with the same conditions apart
     from the URI and a URI prefix the later URI starts with: looked up by every prefix of the
     later URI, so the check stays linear in the number of matches.
     """
-    seen: dict[str, int] = {}
-    covering: dict[tuple[str, str], int] = {}
+    seen: dict[Any, int] = {}
+    covering: dict[tuple[Any, str], int] = {}
     catch_all = -1
     for i, rule in enumerate(rules):
         rule = as_dict(rule)
@@ -128,21 +156,19 @@ def _unreachable(ix: MeshIndex, r: Resource, section: str, rules: list[Any]) -> 
         match_list = [as_dict(m) for m in as_list(rule.get("match"))]
         if not match_list:
             if catch_all >= 0:
-                yield ix.finding("IST0130", r, f"VirtualService rule {ruleno} not used "
-                                 "(only the last rule can have no matches).")
+                yield "IST0130", f"VirtualService rule {ruleno} not used (only the last rule can have no matches)."
             catch_all = i
             continue
         if catch_all >= 0:
-            yield ix.finding("IST0130", r, f"VirtualService rule {ruleno} not used "
-                             "(route without matches defined before).")
+            yield "IST0130", f"VirtualService rule {ruleno} not used (route without matches defined before)."
             continue
         used = 0
         for j, m in enumerate(match_list):
             key = _key(m, ("name",))
             if key in seen:
                 dup = seen[key]
-                yield ix.finding("IST0131", r, f"VirtualService rule {ruleno} match {_match_name(m, j)} is not used "
-                                 f"(duplicate/overlapping match in rule {_rule_name(as_dict(rules[dup]), dup)}).")
+                yield "IST0131", (f"VirtualService rule {ruleno} match {_match_name(m, j)} is not used "
+                                  f"(duplicate/overlapping match in rule {_rule_name(as_dict(rules[dup]), dup)}).")
                 used += 1
                 continue
             seen[key] = i
@@ -153,25 +179,33 @@ def _unreachable(ix: MeshIndex, r: Resource, section: str, rules: list[Any]) -> 
                     for k in range(len(value) + 1):
                         by = covering.get((rest, value[:k]))
                         if by is not None and by != i:
-                            yield ix.finding("IST0131", r, f"VirtualService rule {ruleno} match {_match_name(m, j)} "
-                                             f"is not used (duplicate/overlapping match in rule "
-                                             f"{_rule_name(as_dict(rules[by]), by)}: prefix {value[:k]!r}).")
+                            yield "IST0131", (f"VirtualService rule {ruleno} match {_match_name(m, j)} is not used "
+                                              f"(duplicate/overlapping match in rule "
+                                              f"{_rule_name(as_dict(rules[by]), by)}: prefix {value[:k]!r}).")
                             used += 1
                             break
                 prefix = _uri_prefix(m)
                 if prefix is not None:
                     covering.setdefault((rest, prefix), i)
         if used == len(match_list):
-            yield ix.finding("IST0130", r, f"VirtualService rule {ruleno} not used (all matches used by prior rules).")
+            yield "IST0130", f"VirtualService rule {ruleno} not used (all matches used by prior rules)."
+
+
+def _order_problems(r: Resource) -> list[Problem]:
+    spec = spec_of(r)
+    out: list[Problem] = []
+    for section in ROUTE_SECTIONS:
+        rules = as_list(spec.get(section))
+        if len(rules) > 1:
+            out.extend(_unreachable(section, rules))
+    return out
 
 
 def check_rule_order(ix: MeshIndex) -> Iterator[Finding]:
+    """IST0130 / IST0131: rules after a catch-all, duplicate matches, prefix-covered matches."""
     for r in ix.of("VirtualService"):
-        spec = spec_of(r)
-        for section in ROUTE_SECTIONS:
-            rules = as_list(spec.get(section))
-            if len(rules) > 1:
-                yield from _unreachable(ix, r, section, rules)
+        for code, message in ix.cached("rule-order", r, _order_problems):
+            yield ix.finding(code, r, message)
 
 
 class GatewayHosts:
@@ -257,18 +291,23 @@ def check_mesh_host_conflicts(ix: MeshIndex) -> Iterator[Finding]:
     Definitions with the same namespace and name are one object applied twice, not a conflict.
     """
     claims: dict[tuple[str, str], dict[tuple[str, str], list[Resource]]] = {}
-    for r in ix.of("VirtualService"):
+    domain = ix.domain
+
+    def scoped_hosts(r: Resource) -> list[tuple[str, str]]:
         spec = spec_of(r)
         gateways = as_list(spec.get("gateways"))
         if gateways and "mesh" not in gateways:
-            continue
+            return []
         ns = namespace_of(r)
         export_to = [e for e in as_list(spec.get("exportTo")) if isinstance(e, str)]
         scopes = {ALL} if not export_to or ALL in export_to else {ns if e == "." else e for e in export_to}
-        for h in as_list(spec.get("hosts")):
-            if isinstance(h, str):
-                for scope in scopes:
-                    claims.setdefault((scope, fqdn(h, ns, ix.domain)), {}).setdefault((ns, r.name), []).append(r)
+        return [(scope, fqdn(h, ns, domain)) for h in as_list(spec.get("hosts")) if isinstance(h, str)
+                for scope in sorted(scopes)]
+
+    for r in ix.of("VirtualService"):
+        owner = (namespace_of(r), r.name)
+        for claim in ix.cached("mesh-hosts", r, scoped_hosts):
+            claims.setdefault(claim, {}).setdefault(owner, []).append(r)
     for (scope, host), owners in claims.items():
         if len(owners) < 2:
             continue

@@ -30,6 +30,8 @@ POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 }
 WORKLOAD_KINDS = frozenset(POD_TEMPLATE_PATHS) | {"Service"}
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
+# Istio installs its own Services (istiod, gateways): app manifests do not carry them
+CONTROL_PLANE_NAMESPACES = SYSTEM_NAMESPACES | {"istio-system"}
 
 # Istio's protocol selection (pkg/config/kube ConvertProtocol): the port name's prefix before
 # the first '-', or the whole `appProtocol`, names one of these (case-insensitive).
@@ -39,7 +41,8 @@ WELL_KNOWN_TCP_PORTS = frozenset({25, 53, 3306, 27017})  # Istio treats these as
 
 IST0173_TEXT = ("The Subset {subset} defined in the DestinationRule does not select any pods. "
                 "Which may lead to 503 UH (NoHealthyUpstream).")
-IST0118_TEXT = "Port name {name} (port: {port}, targetPort: {target}) doesn't follow the naming convention of Istio port."
+IST0118_TEXT = ("Port name {name} (port: {port}, targetPort: {target}) doesn't follow the naming convention "
+                "of Istio port.")
 
 
 class WorkloadsError(MeshcodeError):
@@ -263,7 +266,8 @@ def check_declared_services(resources: list[Resource], workloads: list[Resource]
     """MC6002: a service the mesh config declares or routes to has no Kubernetes Service.
 
     A meshcode Service's DestinationRule/VirtualService name its host; routes name their
-    destinations. Hosts of ServiceEntries are not Kubernetes Services and are skipped.
+    destinations. Hosts of ServiceEntries are not Kubernetes Services, and the control plane's
+    own Services (istiod, gateways in istio-system) are not in app manifests: both are skipped.
     """
     index = WorkloadIndex.of(workloads)
     entries = _entry_hosts(resources)
@@ -281,7 +285,8 @@ def check_declared_services(resources: list[Resource], workloads: list[Resource]
         for hosts, seen in ((own, owner), (used, referrer)):
             for host in hosts:
                 key = service_key(host, ns)
-                if key is not None and host not in entries and key not in index.services:
+                if (key is not None and host not in entries and key not in index.services
+                        and key[0] not in CONTROL_PLANE_NAMESPACES):
                     seen.setdefault(key, (r, host))
     out: list[Finding] = []
     for key in sorted(owner.keys() | referrer.keys()):

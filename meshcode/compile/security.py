@@ -225,11 +225,17 @@ def _posture(ctx: CompileContext, index: ZeroTrustIndex, s: Service) -> Posture 
 
 
 def _resolve_calls(ctx: CompileContext, index: ZeroTrustIndex) -> None:
+    """Resolve every declared call once; inbound flows are built only when a ZeroTrust needs them."""
+    flows = index.active
     for key, s in ctx.services.items():
+        if not s.calls and not any(v.calls for v in s.versions):
+            continue
         deps: dict[str | None, list[tuple[Call, Service | ExternalService]]] = {}
-        callers: list[tuple[Version | None, tuple[Call, ...]]] = [(None, s.calls)]
+        callers: list[tuple[Version | None, tuple[Call, ...]]] = [(None, s.calls)] if s.calls else []
         callers += [(v, v.calls) for v in s.versions if v.calls]
         for version, calls in callers:
+            principals: tuple[str, ...] = ()
+            who = f"{s.namespace}/{s.name}"
             if version is not None:
                 account = s.version_account(version)
                 shared = [w.name for w in s.versions if w is not version and s.version_account(w) == account]
@@ -239,23 +245,23 @@ def _resolve_calls(ctx: CompileContext, index: ZeroTrustIndex) -> None:
                               "service_account so only its pods are allowed", version.origin,
                               "AuthorizationPolicy", s.namespace, s.name)
                     continue
-                principals = (principal(ctx, s.namespace, account),)
-                who = f"{s.namespace}/{s.name} {version.name}"
-            else:
+                if flows:
+                    principals = (principal(ctx, s.namespace, account),)
+                    who = f"{who} {version.name}"
+            elif flows:
                 principals = service_principals(ctx, s)
-                who = f"{s.namespace}/{s.name}"
+            bucket = deps.setdefault(version.name if version else None, [])
             for call in calls:
                 target = _call_target(ctx, s, call)
                 if target is None:
                     continue
-                deps.setdefault(version.name if version else None, []).append((call, target))
-                if isinstance(target, Service):
-                    ports = tuple(p for p in target.ports if not call.ports or p.number in call.ports)
-                    ops = (Operation(call.methods, call.paths),) if call.is_http_only else ()
+                bucket.append((call, target))
+                if flows and isinstance(target, Service):
+                    ports = tuple(p for p in target.ports if p.number in call.ports) if call.ports else target.ports
+                    ops = (Operation(call.methods, call.paths),) if call.methods or call.paths else ()
                     index.inbound.setdefault((target.namespace, target.name), []).append(Flow(
                         f"call from {who}", principals, s.namespace, ports, bool(call.ports), ops, call.origin))
-        if deps:
-            index.dependencies[key] = deps
+        index.dependencies[key] = deps
 
 
 def _call_target(ctx: CompileContext, s: Service, call: Call) -> Service | ExternalService | None:
@@ -264,16 +270,17 @@ def _call_target(ctx: CompileContext, s: Service, call: Call) -> Service | Exter
         ctx.error("MC2501", f"{s.name} calls {call.target_name!r}, which is not a service or external service "
                   f"of mesh {ctx.mesh.name!r}", call.origin, "AuthorizationPolicy", s.namespace, s.name)
         return None
-    numbers = {p.number for p in target.ports}
-    if isinstance(target, ExternalService) and target.originate_tls:
-        numbers.add(target.originate_tls.port)
-    bad = [p for p in call.ports if p not in numbers]
-    if bad:
-        ctx.error("MC2501", f"{s.name} calls {target.name} on port {', '.join(map(str, bad))}, which is not a "
-                  f"port of {target.name} (ports: {', '.join(map(str, sorted(numbers)))})", call.origin,
-                  "AuthorizationPolicy", s.namespace, s.name)
-        return None
-    if isinstance(target, Service) and call.is_http_only:
+    if call.ports:
+        numbers = {p.number for p in target.ports}
+        if isinstance(target, ExternalService) and target.originate_tls:
+            numbers.add(target.originate_tls.port)
+        bad = [p for p in call.ports if p not in numbers]
+        if bad:
+            ctx.error("MC2501", f"{s.name} calls {target.name} on port {', '.join(map(str, bad))}, which is not a "
+                      f"port of {target.name} (ports: {', '.join(map(str, sorted(numbers)))})", call.origin,
+                      "AuthorizationPolicy", s.namespace, s.name)
+            return None
+    if (call.methods or call.paths) and isinstance(target, Service):
         used = [p for p in target.ports if not call.ports or p.number in call.ports]
         if not any(p.is_http for p in used):
             ctx.error("MC2501", f"{s.name} calls {target.name} with methods/paths, but the port(s) it calls "
@@ -533,7 +540,7 @@ def namespace_resources(ctx: CompileContext, index: ZeroTrustIndex, namespace: s
 
 
 # ---- the concern ------------------------------------------------------------------------------
-def security(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
+def compile_security(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     """The ZeroTrust objects this cluster's control plane serves (after the checks ran once)."""
     from meshcode.compile import _memo, placed, served_clusters
     from meshcode.compile.security_checks import check_zero_trust

@@ -85,7 +85,9 @@ def prometheus_sources(clusters: tuple[str, ...], given: tuple[str, ...],
         per_cluster.update(setting)
     elif setting:
         default = setting
-    for item in given:
+    for item in (g.strip() for g in given):
+        if not item:
+            continue
         m = _CLUSTER_PREFIX.match(item)
         if m and "://" not in m.group(1):
             per_cluster[m.group(1)] = m.group(3)
@@ -216,9 +218,7 @@ def decide_now(job: Job, target: CanaryTarget, state: CanaryState, now: datetime
 Decider = Callable[[CanaryTarget, CanaryState, datetime], tuple[CanaryState, Action]]
 
 
-def _once(job: Job, repo: Repo, decider: Decider, now: datetime) -> Outcome:
-    target = resolve(targets(job.project), job.name)
-    _, paths = _paths(job.project, repo, target.key)
+def _once(job: Job, repo: Repo, target: CanaryTarget, decider: Decider, now: datetime) -> Outcome:
     stacks = gitrepo.dirty(repo, [gitrepo.rel(repo, job.project.stacks_dir)])
     if stacks:
         raise StateError(f"stacks have uncommitted changes ({', '.join(stacks[:3])}); commit them first so the "
@@ -234,31 +234,31 @@ def _once(job: Job, repo: Repo, decider: Decider, now: datetime) -> Outcome:
     return Outcome(target.key, action, new, commit=sha, recovered=recovered)
 
 
-def _with_push(job: Job, decider: Decider, now: datetime) -> Outcome:
-    repo = gitrepo.open_repo(job.project.root)
-    for _attempt in range(PUSH_ATTEMPTS):
-        base = repo.head.commit if repo.head.is_valid() else None
-        outcome = _once(job, repo, decider, now)
-        if not job.push or (outcome.commit is None and outcome.recovered is None):
-            return outcome
-        made = _own_commits(repo, base)
-        while True:
-            result = gitrepo.push(repo)
-            if result.ok:
-                return replace(outcome, pushed=True)
-            if not result.rejected:
-                raise StateError(f"push failed: {result.detail}")
-            upstream = gitrepo.fetch_upstream(repo)
-            state_file, _ = _paths(job.project, repo, outcome.key)
-            moved = gitrepo.file_at(upstream, state_file) != gitrepo.file_at(base, state_file)
-            gitrepo.reset_keep(repo, upstream)
-            if moved:
-                break  # another job moved this canary: decide again on top of what it did
-            base = upstream
-            target = resolve(targets(job.project), job.name)
-            for state, message in made:  # ours still stands: redo the same commits on top
-                outcome = replace(outcome, commit=commit_state(job.project, repo, target, state, message))
-    raise StateError(f"gave up pushing after {PUSH_ATTEMPTS} attempts: the branch keeps moving")
+def _with_push(job: Job, target: CanaryTarget, decider: Decider, now: datetime) -> Outcome:
+    with gitrepo.open_repo(job.project.root) as repo:
+        for _attempt in range(PUSH_ATTEMPTS):
+            base = repo.head.commit if repo.head.is_valid() else None
+            outcome = _once(job, repo, target, decider, now)
+            if not job.push or (outcome.commit is None and outcome.recovered is None):
+                return outcome
+            made = _own_commits(repo, base)
+            while True:
+                result = gitrepo.push(repo)
+                if result.ok:
+                    return replace(outcome, pushed=True)
+                if not result.rejected:
+                    raise StateError(f"push failed: {result.detail}")
+                upstream = gitrepo.fetch_upstream(repo)
+                state_file, _ = _paths(job.project, repo, outcome.key)
+                moved = gitrepo.file_at(upstream, state_file) != gitrepo.file_at(base, state_file)
+                gitrepo.reset_keep(repo, upstream)
+                target = resolve(targets(job.project), job.name)  # upstream may have changed the stacks
+                if moved:
+                    break  # another job moved this canary: decide again on top of what it did
+                base = upstream
+                for state, message in made:  # ours still stands: redo the same commits on top
+                    outcome = replace(outcome, commit=commit_state(job.project, repo, target, state, message))
+        raise StateError(f"gave up pushing after {PUSH_ATTEMPTS} attempts: the branch keeps moving")
 
 
 def _own_commits(repo: Repo, base) -> list[tuple[CanaryState, str]]:
@@ -287,13 +287,13 @@ def step(job: Job, now: datetime | None = None) -> Outcome:
     """One tick: nothing happens unless a check is due; then exactly one decision is committed."""
     target = resolve(targets(job.project), job.name)
     with canary_lock(job.project, target.key, job.wait):
-        return _with_push(job, lambda t, s, n: decide_now(job, t, s, n), now or utcnow())
+        return _with_push(job, target, lambda t, s, n: decide_now(job, t, s, n), now or utcnow())
 
 
 def command(job: Job, what: Command, now: datetime | None = None, reason: str = "") -> Outcome:
     target = resolve(targets(job.project), job.name)
     with canary_lock(job.project, target.key, job.wait):
-        return _with_push(job, lambda t, s, n: apply_command(t.plan, s, what, n, reason), now or utcnow())
+        return _with_push(job, target, lambda t, s, n: apply_command(t.plan, s, what, n, reason), now or utcnow())
 
 
 def status(project: Project, name: str | None = None) -> list[tuple[CanaryTarget, CanaryState | None]]:

@@ -1,0 +1,55 @@
+"""`meshcode lint`: load YAML, check it like a compile would, optionally against CRD schemas.
+
+Files and folders given together form one cluster's worth of objects (so a VirtualService in one
+file sees the Services in another). A meshcode output folder (it holds `.meshcode-manifest`) is a
+folder per cluster: each is checked on its own and its findings carry the cluster's name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from meshcode.analyze import analyze_resources
+from meshcode.analyze.loader import load_paths
+from meshcode.analyze.schema import CrdSchemas, check_schemas, load_crds
+from meshcode.errors import Finding
+
+MANIFEST = ".meshcode-manifest"
+
+
+@dataclass(frozen=True)
+class LintResult:
+    findings: list[Finding]
+    objects: int
+    files: int
+
+
+def cluster_groups(paths: Iterable[Path]) -> dict[str, list[Path]]:
+    """cluster name ('' for plain YAML) → the paths whose objects form that cluster."""
+    groups: dict[str, list[Path]] = {}
+    for path in paths:
+        if path.is_dir() and (path / MANIFEST).is_file():
+            for child in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                groups.setdefault(child.name, []).append(child)
+        else:
+            groups.setdefault("", []).append(path)
+    return groups
+
+
+def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
+         schemas: CrdSchemas | None = None) -> LintResult:
+    """Every check (and, with CRDs, schema validation) over the objects under `paths`."""
+    if schemas is None and crds:
+        schemas = load_crds(crds)
+    findings: list[Finding] = []
+    objects = files = 0
+    for cluster, group in cluster_groups([Path(p) for p in paths]).items():
+        resources, notes = load_paths(group)
+        findings += notes
+        objects += len(resources)
+        files += len({r.origin.file for r in resources if r.origin})
+        findings += analyze_resources(resources, cluster)
+        if schemas is not None:
+            findings += check_schemas(resources, schemas, cluster)
+    return LintResult(sorted(findings, key=Finding.sort_key), objects, files)

@@ -1,0 +1,59 @@
+"""`meshcode lint`: the compile's checks (and CRD schemas) over any Istio YAML. Exit 1 on errors."""
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from meshcode import __version__
+from meshcode.analyze.lint import lint as run_lint
+from meshcode.analyze.report import to_json, to_sarif, to_table
+from meshcode.cli import RootOption, app, fail
+from meshcode.errors import MeshcodeError
+from meshcode.project import Project
+
+
+def _from_cwd(path: Path) -> Path:
+    """Findings name files as the user would type them: relative to the cwd when inside it."""
+    rel = os.path.relpath(path)
+    return Path(rel) if not rel.startswith("..") else path
+
+
+class LintFormat(str, Enum):
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+
+
+@app.command()
+def lint(
+    paths: Optional[list[Path]] = typer.Argument(
+        None, help="YAML files or folders (default: the project's generated/, one cluster per folder)."),
+    crds: Optional[list[Path]] = typer.Option(
+        None, "--crds", help="CRD file or folder (e.g. `kubectl get crd -o yaml`): also validate schemas and CEL rules."),
+    output: LintFormat = typer.Option(LintFormat.table, "--format", help="table, json (array of findings) or sarif."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
+    root: Optional[Path] = RootOption,
+) -> None:
+    """Check Istio YAML for broken references, conflicts and (with --crds) schema errors."""
+    try:
+        targets = list(paths or ()) or [_from_cwd(Project.open(root).output_dir)]
+        missing = [str(p) for p in [*targets, *(crds or ())] if not p.exists()]
+        if missing:
+            raise MeshcodeError(f"no such file or folder: {', '.join(missing)}", code="MC5000")
+        result = run_lint(targets, crds or ())
+    except MeshcodeError as e:
+        fail(e)
+        return
+    if output is LintFormat.json:
+        typer.echo(to_json(result.findings), nl=False)
+    elif output is LintFormat.sarif:
+        typer.echo(to_sarif(result.findings, __version__), nl=False)
+    else:
+        typer.echo(to_table(result.findings, result.objects), nl=False)
+    failing = {"error", "warning"} if strict else {"error"}
+    if any(f.level in failing for f in result.findings):
+        raise typer.Exit(1)

@@ -12,7 +12,10 @@ import keyword
 import re
 from dataclasses import dataclass, field
 
-from meshcode.analyze.workloads import WorkloadIndex, istio_protocol, namespace_of, pod_labels, service_account
+from meshcode.analyze.index import as_dict, as_list, spec_of
+from meshcode.analyze.workloads import (
+    WorkloadIndex, istio_protocol, namespace_of, pod_labels, selector_of, service_account,
+)
 from meshcode.plan import Resource
 
 #: Istio's protocol name → meshcode's Port protocol
@@ -53,14 +56,16 @@ def _natural(text: str) -> list:
 def _version(value: str) -> InferredVersion:
     if _DNS_LABEL.match(value) and len(value) <= 63:
         return InferredVersion(value)
-    name = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:63] or "unversioned"
+    name = re.sub(r"[^a-z0-9-]+", "-", value.lower())[:63].strip("-") or "unversioned"
     return InferredVersion(name, {VERSION_LABEL: value})
 
 
 def infer_port(port: dict) -> tuple[InferredPort | None, str | None]:
     """A meshcode port from a Service port, or None and why it was left out."""
-    number = int(port.get("port") or 0)
-    name = port.get("name") or None
+    number = port.get("port") if isinstance(port.get("port"), int) else 0
+    name = port.get("name") if isinstance(port.get("name"), str) and port.get("name") else None
+    if not 1 <= number <= 65535:
+        return None, f"port {port.get('port')!r} is not a port number; left out"
     if str(port.get("protocol", "TCP")).upper() == "UDP":
         return None, f"port {number} is UDP, which the mesh does not route; left out"
     detected = istio_protocol(str(port.get("appProtocol") or name or ""), number)
@@ -82,19 +87,20 @@ def infer_services(workloads: list[Resource]) -> tuple[list[InferredService], li
     """Services (sorted by namespace and name) and notes about workloads no Service selects."""
     index = WorkloadIndex.of(workloads)
     services: list[InferredService] = []
+    dropped: list[str] = []
     selected: set[int] = set()
     for (ns, name), svc in sorted(index.services.items()):
-        spec = svc.spec
+        spec = spec_of(svc)
         if spec.get("type") == "ExternalName":
             continue
         out = InferredService(name, ns)
-        for p in spec.get("ports") or ():
+        for p in map(as_dict, as_list(spec.get("ports"))):
             port, comment = infer_port(p)
             if port:
                 out.ports.append(port)
             if comment:
                 out.comments.append(comment)
-        selector = spec.get("selector") or {}
+        selector = selector_of(svc)
         pods = index.matching(ns, selector) if selector else []
         selected.update(id(w) for w in pods)
         if not selector:
@@ -106,18 +112,20 @@ def infer_services(workloads: list[Resource]) -> tuple[list[InferredService], li
             out.comments.append(f"some of its workloads have no '{VERSION_LABEL}' label; subsets cannot select them")
         out.versions = [_version(v) for v in versions if v]
         accounts = sorted({service_account(w) for w in pods})
-        if len(accounts) == 1:
+        if len(accounts) == 1 and not _DNS_LABEL.match(accounts[0]):
+            out.comments.append(f"its service account {accounts[0]!r} is not a DNS label meshcode accepts; left out")
+        elif len(accounts) == 1:
             out.service_account = accounts[0] if accounts[0] != name else None
         elif len(accounts) > 1:
             out.comments.append(f"its workloads run as several service accounts ({', '.join(accounts)}); "
                                 "set service_account= to the one callers should trust")
         if not out.ports:
-            out.comments.append("no port the mesh can route; left out")
+            dropped.append(f"Service {ns}/{name} has no port the mesh can route; left out")
             continue
         services.append(out)
     notes = [f"{w.kind} {namespace_of(w)}/{w.name} is selected by no Service; left out"
              for pairs in index.pods.values() for _, w in pairs if id(w) not in selected]
-    return services, sorted(notes)
+    return services, sorted(notes + dropped)
 
 
 def q(text: str) -> str:

@@ -13,8 +13,23 @@
   east ↔ west; catalog spreads us-west1 traffic 80/20 across regions.
 """
 from meshcode import (
-    Call, Canary, Cluster, Ingress, LoadBalancer, Locality, LocalityDistribute, LocalityFailover,
-    Match, Mesh, OutlierDetection, Port, Prefix, Retries, Route, Service, ZeroTrust,
+    Call,
+    Canary,
+    Cluster,
+    Ingress,
+    LoadBalancer,
+    Locality,
+    LocalityDistribute,
+    LocalityFailover,
+    Match,
+    Mesh,
+    OutlierDetection,
+    Port,
+    Prefix,
+    Retries,
+    Route,
+    Service,
+    ZeroTrust,
 )
 
 SHOP = "shop"

@@ -266,3 +266,18 @@ def test_run_loops_until_done(tmp_path):
     assert [ln.split()[4].rstrip(":") for ln in lines[:-1]] == ["start", "advance", "promote"]
     assert "██████" in lines[0] and lines[-1] == f"{KEY}: succeeded"
     assert candidate_weights(root) == [None, 30, 60, 100]
+
+
+def test_prometheus_per_cluster_urls_and_settings():
+    from meshcode.delivery.runner import prometheus_sources
+    from meshcode.errors import StateError
+
+    one = prometheus_sources(("east", "west"), ("http://p:9090",), None)
+    assert one["east"] is one["west"]  # one server for both: queries filter on destination_cluster
+    two = prometheus_sources(("east", "west"), ("east=http://e:9090", "west=http://w:9090", ""), None)
+    assert (two["east"].url, two["west"].url) == ("http://e:9090", "http://w:9090")
+    mixed = prometheus_sources(("east", "west"), ("west=http://w:9090",), {"east": "http://e:9090"})
+    assert (mixed["east"].url, mixed["west"].url) == ("http://e:9090", "http://w:9090")
+    assert prometheus_sources(("prod",), (), "http://s:9090")["prod"].url == "http://s:9090"
+    with pytest.raises(StateError, match="no Prometheus for cluster 'west'"):
+        prometheus_sources(("east", "west"), ("east=http://e:9090",), None)

@@ -138,3 +138,26 @@ def test_duplicates_name_the_first_declaration_with_its_line() -> None:
     first_line = here() - 1
     error = compile_error(mesh(first, Service("a", ports=[81])))
     assert f"test_core_validation.py:{first_line})" in error.findings[0].message
+
+
+def test_a_second_default_route_is_refused() -> None:
+    a = Service("a", ports=[80], versions=["v1", "v2"], routes=[
+        Route(to="v1"),
+        Route(to="v2"),
+    ])
+    line = here() - 2
+    (finding,) = compile_error(mesh(a)).findings
+    assert finding.code == "MC2105" and finding.location.line == line
+    assert f"test_core_validation.py:{line - 1})" in finding.message  # where the first default is
+
+
+def test_an_ingress_route_after_a_catch_all_is_refused() -> None:
+    a = Service("a", ports=[80])
+    ing = Ingress("front", hosts=["a.example.com"], routes=[
+        Route(to=a),
+        Route(match=Match(uri=Prefix("/admin")), to=a),
+    ])
+    line = here() - 2
+    (finding,) = compile_error(mesh(a, ingresses=[ing])).findings
+    assert finding.code == "MC2105" and finding.location.line == line
+    assert "never reached" in finding.message

@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 import yaml
 
-from meshcode import ArgoCD, Cluster, CompileError, Mesh, Port, Service, compile_mesh, compile_meshes
+from meshcode import (
+    ArgoCD,
+    Cluster,
+    CompileError,
+    Mesh,
+    Port,
+    Service,
+    compile_mesh,
+    compile_meshes,
+)
 from meshcode.gitops.argocd import GitOpsDefaults
 from meshcode.project import Project
 from tests.support.gitops import cli, crdcheck_against, init_repo, shop_stack

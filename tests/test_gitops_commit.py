@@ -8,7 +8,13 @@ from git import Repo
 from meshcode.delivery.state import CanaryState
 from meshcode.delivery.store import save_state
 from meshcode.gitops.commit import FolderCounts, commit_message
-from tests.support.gitops import cli, committed_paths, init_repo, shop_stack, write_stack
+from tests.support.gitops import (
+    cli,
+    committed_paths,
+    init_repo,
+    shop_stack,
+    write_stack,
+)
 
 VS = "generated/prod/shop/virtualservice-cart.yaml"
 
@@ -44,7 +50,7 @@ def test_first_commit_holds_generated_tree_and_nothing_else(make_project) -> Non
 def test_message_counts_objects_per_cluster(make_project) -> None:
     root, repo = repo_project(make_project, with_catalog=True)
     assert commit(root).exit_code == 0
-    subject, _, body = repo.head.commit.message.partition("\n")
+    subject = repo.head.commit.message.splitlines()[0]
     assert subject == "meshcode compile: argocd +2, prod +6, staging +6"
     write_stack(root, "shop", shop_stack(30))  # cart weight changes; catalog goes
     assert commit(root).exit_code == 0
@@ -97,7 +103,7 @@ def test_hand_edit_is_refused_naming_the_file_unless_forced(make_project) -> Non
 
 
 def test_deleted_generated_file_counts_as_a_hand_edit(make_project) -> None:
-    root, repo = repo_project(make_project)
+    root, _repo = repo_project(make_project)
     assert commit(root).exit_code == 0
     (root / VS).unlink()
     result = commit(root)

@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from meshcode import Canary, Cluster, CompileError, Mesh, Patch, Port, Service, compile_mesh
+from meshcode import (
+    Canary,
+    Cluster,
+    CompileError,
+    Mesh,
+    Patch,
+    Port,
+    Service,
+    compile_mesh,
+)
 from tests.support.gitops import cli, crdcheck_against, shop_stack, write_stack
 from tests.support.meshes import objects, write_plan
 
@@ -60,7 +69,7 @@ def test_a_patch_placed_in_one_cluster_leaves_the_others() -> None:
     {"op": "test", "path": "/spec/hosts/0", "value": "other"},
 ])
 def test_a_path_that_does_not_exist_is_an_error_at_the_patch_line(op: dict) -> None:
-    patch = Patch("VirtualService", "cart", [op]); line = sys._getframe().f_lineno  # noqa: E702
+    patch = Patch("VirtualService", "cart", [op]); line = sys._getframe().f_lineno
     with pytest.raises(CompileError) as e:
         compile_mesh(shop(patch))
     findings = [f for f in e.value.findings if f.code == "MC2201"]
@@ -70,7 +79,7 @@ def test_a_path_that_does_not_exist_is_an_error_at_the_patch_line(op: dict) -> N
 
 
 def test_a_patch_on_an_object_that_is_not_generated_is_an_error() -> None:
-    patch = Patch("VirtualService", "kart", [{"op": "remove", "path": "/spec/http"}]); line = sys._getframe().f_lineno  # noqa: E702,E501
+    patch = Patch("VirtualService", "kart", [{"op": "remove", "path": "/spec/http"}]); line = sys._getframe().f_lineno
     with pytest.raises(CompileError) as e:
         compile_mesh(shop(patch))
     (f,) = [f for f in e.value.findings if f.code == "MC2202"]

@@ -81,5 +81,8 @@ def test_names_that_are_not_identifiers_still_give_valid_python(tmp_path: Path) 
 
 
 def test_no_services_still_prints_a_valid_stack(tmp_path: Path) -> None:
-    _, ns = import_stack(tmp_path, [deployment("lonely", {"app": "lonely"})])
+    docs = [deployment("lonely", {"app": "lonely"}), deployment("dns", {"app": "dns"}, account="dns.resolver")]
+    docs.append(k8s_service("dns", {"app": "dns"}, ports=[{"port": 53, "name": "dns", "protocol": "UDP"}]))
+    source, ns = import_stack(tmp_path, docs)
     assert ns["mesh"].services == ()
+    assert "# Service bookinfo/dns has no port the mesh can route; left out" in source

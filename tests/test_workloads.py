@@ -5,6 +5,7 @@ and fixed (the finding gone), on compiled meshes and on hand-written YAML.
 """
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -17,11 +18,13 @@ from meshcode.analyze.workloads import (
     WorkloadsError, analyze_workloads, check_declared_services, check_service_ports, check_service_selectors,
     check_subsets_select_pods, check_workloads, load_workloads, parse_workloads, plan_resources,
 )
+from meshcode.analyze.lint import lint
 from meshcode.cli import app as cli
 from meshcode.plan import Resource
 from tests.support.workloads import app, bookinfo, deployment, k8s_service, to_yaml, workloads
 
 NS = "bookinfo"
+MANAGED = {"app.kubernetes.io/managed-by": "meshcode"}
 IST0173 = ("The Subset v3 defined in the DestinationRule does not select any pods. "
            "Which may lead to 503 UH (NoHealthyUpstream).")
 
@@ -199,7 +202,7 @@ def test_declared_service_without_kubernetes_service_is_an_error() -> None:
 
 def test_routes_to_the_control_plane_are_not_judged_by_app_manifests() -> None:
     vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-          "metadata": {"name": "istiod-vs", "namespace": "istio-system"},
+          "metadata": {"name": "istiod-vs", "namespace": "istio-system", "labels": MANAGED},
           "spec": {"hosts": ["*"], "gateways": ["istiod-gateway"], "tls": [{
               "match": [{"port": 15012, "sniHosts": ["istiod.istio-system.svc"]}],
               "route": [{"destination": {"host": "istiod.istio-system.svc.cluster.local"}}]}]}}
@@ -278,3 +281,57 @@ def test_unreadable_workloads_fail_the_compile(make_project, tmp_path: Path) -> 
     root = make_project(shop=STACK)
     result = run("compile", "--root", str(root), "--workloads", str(tmp_path / "nope"))
     assert result.exit_code == 1 and "MC6000" in result.stderr and not (root / "generated").exists()
+
+
+# -- wired into `meshcode lint` --------------------------------------------------------------
+
+def test_lint_checks_generated_output_per_cluster_against_workloads(make_project, tmp_path: Path) -> None:
+    two_clusters = STACK.replace('clusters=[Cluster("prod")]', 'clusters=[Cluster("east"), Cluster("west")]')
+    root = make_project(shop=two_clusters)
+    assert run("compile", "--root", str(root)).exit_code == 0
+    k8s = tmp_path / "k8s.yaml"
+    k8s.write_text(to_yaml(app("reviews", ["v1", "v2"], ports=[{"port": 9080, "name": "web"}])))
+    result = run("lint", str(root / "generated"), "--workloads", str(k8s), "--format", "json")
+    assert result.exit_code == 1
+    found = json.loads(result.stdout)
+    subsets = [f for f in found if f["code"] == "IST0173"]
+    assert len(subsets) == 2 and all(f["file"].endswith("destinationrule-reviews.yaml") for f in subsets)
+    assert {Path(f["file"]).parent.parent.name for f in subsets} == {"east", "west"}
+    checked = lint([root / "generated"], workloads=load_workloads(k8s)).findings
+    assert sorted(f.cluster for f in checked if f.code == "IST0173") == ["east", "west"]
+    assert [f.cluster for f in checked if f.code == "IST0118"] == [""]  # about the workloads alone: once
+    k8s.write_text(to_yaml(app("reviews", ["v1", "v2", "v3"])))
+    result = run("lint", str(root / "generated"), "--workloads", str(k8s))
+    assert result.exit_code == 0, result.output
+
+
+def test_lint_plain_yaml_with_workloads_and_sarif_rules(tmp_path: Path) -> None:
+    dr = {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+          "metadata": {"name": "ratings", "namespace": NS},
+          "spec": {"host": "ratings", "subsets": [{"name": "v2", "labels": {"version": "v2"}}]}}
+    (tmp_path / "dr.yaml").write_text(to_yaml([dr]))
+    (tmp_path / "k8s.yaml").write_text(to_yaml(app("ratings", ["v1"])))
+    result = run("lint", str(tmp_path / "dr.yaml"), "--workloads", str(tmp_path / "k8s.yaml"), "--format", "sarif")
+    assert result.exit_code == 1
+    run_ = json.loads(result.stdout)["runs"][0]
+    assert {"IST0173", "IST0118", "MC6001", "MC6002"} <= {r["id"] for r in run_["tool"]["driver"]["rules"]}
+    assert [(r["ruleId"], r["level"]) for r in run_["results"]] == [("IST0173", "error")]
+    # without workloads nothing says whether the subset has pods; lint only notes the unknown host
+    result = run("lint", str(tmp_path / "dr.yaml"), "--format", "json")
+    assert result.exit_code == 0 and [f["code"] for f in json.loads(result.stdout)] == ["IST0174"]
+
+
+def test_odd_hand_written_yaml_does_not_crash_the_checks() -> None:
+    odd = [
+        {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": "a"},
+         "spec": {"host": 7, "subsets": "v1"}},
+        {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": "b"},
+         "spec": {"host": "b", "subsets": ["v1", {"name": "v2", "labels": ["x"]}]}},
+        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "c"},
+         "spec": {"hosts": "c", "http": [{"route": "x"}, "y", {"mirror": "z"}]}},
+        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "d"}, "spec": []},
+    ]
+    loads = [k8s_service("b", ["app"]), k8s_service("e", {"app": 1}, ports=["http", {"port": "x", "name": 5}]),
+             {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "f"}, "spec": {"template": 3}}]
+    found = check_workloads([Resource(o) for o in odd], workloads(loads))
+    assert {f.code for f in found} <= {"IST0173", "IST0118", "MC6001", "MC6002"}

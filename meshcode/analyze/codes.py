@@ -36,6 +36,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("IST0112", "error", "VirtualServiceDestinationPortSelectorRequired",
          "A VirtualService routes to a service with more than one port exposed, "
          "but does not specify which to use."),
+    Code("IST0118", "info", "PortNameIsNotUnderNamingConvention",
+         "Port name is not under naming convention. Protocol detection is applied to the port."),
     Code("IST0128", "warning", "NoServerCertificateVerificationDestinationLevel",
          "No caCertificates are set in DestinationRule, this results in no verification of "
          "presented server certificate."),
@@ -54,6 +56,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
          "Gateway should not have the same selector, port and matched hosts of server"),
     Code("IST0160", "error", "MultipleTelemetriesWithoutWorkloadSelectors",
          "More than one telemetry resource in a namespace has no workload selector"),
+    Code("IST0173", "error", "DestinationRuleSubsetNotSelectPods",
+         "A DestinationRule subset's labels select no pods, which may lead to 503 UH (NoHealthyUpstream)."),
     Code("IST0174", "warning", "UnknownDestinationRuleHost",
          "The host of a DestinationRule does not match any service in the mesh."),
     Code("IST0177", "warning", "ConflictingServiceEntryProtocol",
@@ -75,6 +79,11 @@ CODES: dict[str, Code] = {c.code: c for c in (
          "A DestinationRule originates plain TLS to a mesh service whose PeerAuthentication is STRICT."),
     Code("MC5121", "warning", "LocalityFailoverWithoutOutlierDetection",
          "Locality failover never happens without outlierDetection in the same traffic policy."),
+    # -- workload checks (meshcode/analyze/workloads.py; need workload manifests) ---------------
+    Code("MC6001", "warning", "ServiceSelectsNoWorkload",
+         "A Service's selector matches no workload in its namespace, so it has no endpoints."),
+    Code("MC6002", "error", "ServiceNotDeployed",
+         "The mesh declares or routes to a service that has no Kubernetes Service in the workloads."),
 )}
 
 

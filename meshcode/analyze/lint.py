@@ -13,7 +13,9 @@ from typing import Iterable
 from meshcode.analyze import analyze_resources
 from meshcode.analyze.loader import load_paths
 from meshcode.analyze.schema import CrdSchemas, check_schemas, load_crds
+from meshcode.analyze.workloads import check_clusters
 from meshcode.errors import Finding
+from meshcode.plan import Resource
 
 MANIFEST = ".meshcode-manifest"
 
@@ -38,18 +40,24 @@ def cluster_groups(paths: Iterable[Path]) -> dict[str, list[Path]]:
 
 
 def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
-         schemas: CrdSchemas | None = None) -> LintResult:
-    """Every check (and, with CRDs, schema validation) over the objects under `paths`."""
+         schemas: CrdSchemas | None = None, workloads: list[Resource] | None = None) -> LintResult:
+    """Every check (and, with CRDs, schema validation; with workloads, the workload checks) over
+    the objects under `paths`."""
     if schemas is None and crds:
         schemas = load_crds(crds)
     findings: list[Finding] = []
     objects = files = 0
+    clusters: dict[str, list[Resource]] = {}
     for cluster, group in cluster_groups([Path(p) for p in paths]).items():
         resources, notes = load_paths(group)
+        clusters[cluster] = resources
         findings += notes
         objects += len(resources)
         files += len({r.origin.file for r in resources if r.origin})
-        findings += analyze_resources(resources, cluster)
+        services = [w for w in workloads or () if w.kind == "Service"]  # part of the cluster: hosts resolve
+        findings += analyze_resources(resources + services, cluster)
         if schemas is not None:
             findings += check_schemas(resources, schemas, cluster)
+    if workloads is not None:
+        findings += check_clusters(clusters, workloads)
     return LintResult(sorted(findings, key=Finding.sort_key), objects, files)

@@ -11,6 +11,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from meshcode.analyze.codes import level_of
+from meshcode.analyze.index import as_dict, as_list, managed, namespace_of, spec_of
 from meshcode.analyze.loader import load_paths, parse_text
 from meshcode.errors import Finding, MeshcodeError
 from meshcode.plan import Plan, Resource
@@ -76,10 +78,6 @@ def load_workloads(path: Path | str) -> list[Resource]:
 
 # -- reading workloads -----------------------------------------------------------------------
 
-def namespace_of(r: Resource) -> str:
-    return r.namespace or "default"
-
-
 def pod_template(r: Resource) -> dict[str, Any] | None:
     """The pod template of a workload (the object itself for a Pod), or None for other kinds."""
     path = POD_TEMPLATE_PATHS.get(r.kind)
@@ -95,12 +93,22 @@ def pod_labels(r: Resource) -> dict[str, str] | None:
     template = pod_template(r)
     if template is None:
         return None
-    return dict((template.get("metadata") or {}).get("labels") or {})
+    return _labels(as_dict(template.get("metadata")).get("labels"))
 
 
 def service_account(r: Resource) -> str:
-    spec = (pod_template(r) or {}).get("spec") or {}
-    return spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    spec = as_dict((pod_template(r) or {}).get("spec"))
+    account = spec.get("serviceAccountName") or spec.get("serviceAccount")
+    return account if isinstance(account, str) and account else "default"
+
+
+def _labels(value: Any) -> dict[str, str]:
+    """A label map as Kubernetes reads it (values as strings); anything else is no labels."""
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def selector_of(service: Resource) -> dict[str, str]:
+    return _labels(spec_of(service).get("selector"))
 
 
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -157,31 +165,28 @@ def service_key(host: str, namespace: str) -> tuple[str, str] | None:
 def _route_hosts(spec: dict[str, Any]) -> Iterator[str]:
     """Destination hosts of a VirtualService's http/tcp/tls routes and mirrors."""
     for section in ("http", "tcp", "tls"):
-        for rule in spec.get(section) or ():
-            for dest in rule.get("route") or ():
-                host = (dest.get("destination") or {}).get("host")
-                if host:
-                    yield host
-            mirrors = list(rule.get("mirrors") or ())
-            if rule.get("mirror"):
-                mirrors.append(rule["mirror"])
-            for m in mirrors:
-                host = m.get("host") or (m.get("destination") or {}).get("host")
-                if host:
+        for rule in map(as_dict, as_list(spec.get(section))):
+            targets = [as_dict(as_dict(d).get("destination")) for d in as_list(rule.get("route"))]
+            targets += [as_dict(rule.get("mirror"))]
+            targets += [as_dict(as_dict(m).get("destination")) for m in as_list(rule.get("mirrors"))]
+            for target in targets:
+                host = target.get("host")
+                if isinstance(host, str) and host:
                     yield host
 
 
 def _mesh_bound(spec: dict[str, Any]) -> bool:
-    gateways = spec.get("gateways") or ()
+    gateways = as_list(spec.get("gateways"))
     return not gateways or "mesh" in gateways
 
 
 def _entry_hosts(resources: Iterable[Resource]) -> set[str]:
-    return {h for r in resources if r.kind == "ServiceEntry" for h in r.spec.get("hosts") or ()}
+    return {h for r in resources if r.kind == "ServiceEntry" for h in as_list(spec_of(r).get("hosts"))
+            if isinstance(h, str)}
 
 
-def _finding(code: str, level: str, message: str, r: Resource) -> Finding:
-    return Finding(code, level, message, r.kind, r.namespace, r.name, r.origin)  # type: ignore[arg-type]
+def _finding(code: str, message: str, r: Resource) -> Finding:
+    return Finding(code, level_of(code), message, r.kind, r.namespace, r.name, r.origin)
 
 
 # -- checks ----------------------------------------------------------------------------------
@@ -196,19 +201,19 @@ def check_subsets_select_pods(resources: list[Resource], workloads: list[Resourc
     entries = _entry_hosts(resources)
     out: list[Finding] = []
     for r in resources:
-        if r.kind != "DestinationRule" or not r.spec.get("subsets"):
+        subsets = [as_dict(x) for x in as_list(spec_of(r).get("subsets"))] if r.kind == "DestinationRule" else []
+        host = spec_of(r).get("host")
+        if not subsets or not isinstance(host, str):
             continue
-        host = r.spec.get("host", "")
         key = service_key(host, namespace_of(r))
         if key is None or host in entries or key not in index.services:
             continue
-        base = dict(index.services[key].spec.get("selector") or {})
-        for subset in r.spec["subsets"]:
-            selector = {**base, **(subset.get("labels") or {})}
+        base = selector_of(index.services[key])
+        for subset in subsets:
+            selector = {**base, **_labels(subset.get("labels"))}
             if not index.any_matching(key[0], selector):
                 detail = f" (no pod template in namespace {key[0]} carries {format_labels(selector)})"
-                out.append(_finding("IST0173", "error",
-                                    IST0173_TEXT.format(subset=subset.get("name", "")) + detail, r))
+                out.append(_finding("IST0173", IST0173_TEXT.format(subset=subset.get("name", "")) + detail, r))
     return out
 
 
@@ -230,18 +235,19 @@ def check_service_ports(resources: list[Resource], workloads: list[Resource]) ->
     """
     out: list[Finding] = []
     for w in workloads:
-        if w.kind != "Service" or namespace_of(w) in SYSTEM_NAMESPACES or w.spec.get("type") == "ExternalName":
+        if w.kind != "Service" or namespace_of(w) in SYSTEM_NAMESPACES or spec_of(w).get("type") == "ExternalName":
             continue
-        labels = w.metadata.get("labels") or {}
+        labels = _labels(w.metadata.get("labels"))
         if "istio" in labels or labels.get("app") == "istiod":  # the control plane's own Services
             continue
-        for p in w.spec.get("ports") or ():
+        for p in map(as_dict, as_list(spec_of(w).get("ports"))):
             if str(p.get("protocol", "TCP")).upper() == "UDP":
                 continue
             name = p.get("appProtocol") or p.get("name") or ""
-            if istio_protocol(str(name), int(p.get("port") or 0)) is None:
+            number = p.get("port") if isinstance(p.get("port"), int) else 0
+            if istio_protocol(str(name), number) is None:
                 target = p.get("targetPort", p.get("port"))
-                out.append(_finding("IST0118", "info", IST0118_TEXT.format(
+                out.append(_finding("IST0118", IST0118_TEXT.format(
                     name=p.get("name", ""), port=p.get("port"), target=target), w))
     return out
 
@@ -251,40 +257,45 @@ def check_service_selectors(resources: list[Resource], workloads: list[Resource]
     index = WorkloadIndex.of(workloads)
     out: list[Finding] = []
     for w in workloads:
-        selector = w.spec.get("selector") if w.kind == "Service" else None
-        if not selector or w.spec.get("type") == "ExternalName":
+        selector = selector_of(w) if w.kind == "Service" else None
+        if not selector or spec_of(w).get("type") == "ExternalName":
             continue
         ns = namespace_of(w)
         if not index.any_matching(ns, selector):
-            out.append(_finding("MC6001", "warning",
+            out.append(_finding("MC6001",
                                 f"the selector {format_labels(selector)} matches no workload in namespace {ns}; "
                                 "the Service has no endpoints", w))
     return out
 
 
 def check_declared_services(resources: list[Resource], workloads: list[Resource]) -> list[Finding]:
-    """MC6002: a service the mesh config declares or routes to has no Kubernetes Service.
+    """MC6002: a service meshcode declares or routes to has no Kubernetes Service.
 
     A meshcode Service's DestinationRule/VirtualService name its host; routes name their
-    destinations. Hosts of ServiceEntries are not Kubernetes Services, and the control plane's
-    own Services (istiod, gateways in istio-system) are not in app manifests: both are skipped.
+    destinations. Only meshcode's own objects are judged: for hand-written YAML, `meshcode lint`
+    reports a missing host as istioctl does (IST0174, IST0101) once it sees the workloads'
+    Services. Hosts of ServiceEntries are not Kubernetes Services, and the control plane's own
+    Services (istiod, gateways in istio-system) are not in app manifests: both are skipped.
     """
     index = WorkloadIndex.of(workloads)
     entries = _entry_hosts(resources)
     owner: dict[tuple[str, str], tuple[Resource, str]] = {}
     referrer: dict[tuple[str, str], tuple[Resource, str]] = {}
     for r in resources:
+        if not managed(r):
+            continue
         ns = namespace_of(r)
+        spec = spec_of(r)
         if r.kind == "DestinationRule":
-            own, used = [r.spec.get("host", "")], []
+            own, used = [spec.get("host")], []
         elif r.kind == "VirtualService":
-            own = list(r.spec.get("hosts") or ()) if _mesh_bound(r.spec) else []
-            used = list(_route_hosts(r.spec))
+            own = as_list(spec.get("hosts")) if _mesh_bound(spec) else []
+            used = list(_route_hosts(spec))
         else:
             continue
         for hosts, seen in ((own, owner), (used, referrer)):
             for host in hosts:
-                key = service_key(host, ns)
+                key = service_key(host, ns) if isinstance(host, str) else None
                 if (key is not None and host not in entries and key not in index.services
                         and key[0] not in CONTROL_PLANE_NAMESPACES):
                     seen.setdefault(key, (r, host))
@@ -293,18 +304,15 @@ def check_declared_services(resources: list[Resource], workloads: list[Resource]
         r, host = owner.get(key) or referrer[key]
         ns, name = key
         verb = "declares" if key in owner else "routes to"
-        out.append(_finding("MC6002", "error",
+        out.append(_finding("MC6002",
                             f"the mesh {verb} {host}, but the workloads have no Kubernetes Service {name} "
                             f"in namespace {ns}; its traffic has nowhere to go", r))
     return out
 
 
-WORKLOAD_CHECKS: list[Check] = [
-    check_subsets_select_pods,
-    check_service_ports,
-    check_service_selectors,
-    check_declared_services,
-]
+MESH_CHECKS: list[Check] = [check_subsets_select_pods, check_declared_services]  # the mesh config vs workloads
+WORKLOAD_ONLY_CHECKS: list[Check] = [check_service_ports, check_service_selectors]  # the workloads alone
+WORKLOAD_CHECKS: list[Check] = MESH_CHECKS + WORKLOAD_ONLY_CHECKS
 
 
 def check_workloads(resources: list[Resource], workloads: list[Resource]) -> list[Finding]:
@@ -312,6 +320,17 @@ def check_workloads(resources: list[Resource], workloads: list[Resource]) -> lis
     findings: list[Finding] = []
     for check in WORKLOAD_CHECKS:
         findings += check(resources, workloads)
+    return sorted(findings, key=Finding.sort_key)
+
+
+def check_clusters(clusters: dict[str, list[Resource]], workloads: list[Resource]) -> list[Finding]:
+    """For `meshcode lint`: the mesh checks per cluster (findings name it), the workload-only ones once."""
+    findings: list[Finding] = []
+    for cluster, resources in clusters.items():
+        for check in MESH_CHECKS:
+            findings += [dataclasses.replace(f, cluster=cluster) for f in check(resources, workloads)]
+    for check in WORKLOAD_ONLY_CHECKS:
+        findings += check([], workloads)
     return sorted(findings, key=Finding.sort_key)
 
 
@@ -338,7 +357,8 @@ def analyze_workloads(plan: Plan, workloads: list[Resource], root: Path | None =
 
 
 __all__ = [
-    "WORKLOAD_CHECKS", "WorkloadIndex", "WorkloadsError", "analyze_workloads", "check_declared_services",
-    "check_service_ports", "check_service_selectors", "check_subsets_select_pods", "check_workloads",
-    "istio_protocol", "load_workloads", "parse_workloads", "pod_labels", "service_account", "service_key",
+    "MESH_CHECKS", "WORKLOAD_CHECKS", "WORKLOAD_ONLY_CHECKS", "WorkloadIndex", "WorkloadsError",
+    "analyze_workloads", "check_clusters", "check_declared_services", "check_service_ports",
+    "check_service_selectors", "check_subsets_select_pods", "check_workloads", "istio_protocol", "load_workloads",
+    "parse_workloads", "pod_labels", "selector_of", "service_account", "service_key",
 ]

@@ -11,6 +11,7 @@ import typer
 from meshcode import __version__
 from meshcode.analyze.lint import lint as run_lint
 from meshcode.analyze.report import to_json, to_sarif, to_table
+from meshcode.analyze.workloads import load_workloads
 from meshcode.cli import RootOption, app, fail
 from meshcode.errors import MeshcodeError
 from meshcode.project import Project
@@ -36,6 +37,9 @@ def lint(
         None, "--crds", help="CRD file or folder (e.g. `kubectl get crd -o yaml`): also validate schemas and CEL rules."),
     output: LintFormat = typer.Option(LintFormat.table, "--format", help="table, json (array of findings) or sarif."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
+    workloads: Optional[Path] = typer.Option(
+        None, "--workloads", help="Kubernetes workload YAML (file or folder, e.g. a cdk8s dist/): also check "
+        "subsets select pods (IST0173), Services exist (MC6002), selectors match (MC6001), port names (IST0118)."),
     root: Optional[Path] = RootOption,
 ) -> None:
     """Check Istio YAML for broken references, conflicts and (with --crds) schema errors."""
@@ -44,7 +48,7 @@ def lint(
         missing = [str(p) for p in [*targets, *(crds or ())] if not p.exists()]
         if missing:
             raise MeshcodeError(f"no such file or folder: {', '.join(missing)}", code="MC5000")
-        result = run_lint(targets, crds or ())
+        result = run_lint(targets, crds or (), workloads=load_workloads(workloads) if workloads else None)
     except MeshcodeError as e:
         fail(e)
         return

@@ -7,7 +7,7 @@ import jsonpatch
 
 from meshcode.compile.context import CompileContext
 from meshcode.compile.edge import compile_external, compile_ingress, compile_sidecar
-from meshcode.compile.multicluster import check_topology, multicluster, routing_placement
+from meshcode.compile.multicluster import check_topology, cluster_topology, routing_placement
 from meshcode.compile.routing import compile_service
 from meshcode.compile.security import compile_security
 from meshcode.compile.telemetry import compile_telemetry
@@ -74,7 +74,7 @@ def namespaces(ctx: CompileContext, cluster: Cluster, resources: list[Resource])
             for ns, origin in sorted(names.items())]
 
 
-CONCERNS: list[Concern] = [traffic, multicluster, compile_telemetry, compile_security]
+CONCERNS: list[Concern] = [traffic, cluster_topology, compile_telemetry, compile_security]
 
 
 def check_conflicts(ctx: CompileContext) -> None:

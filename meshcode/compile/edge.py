@@ -7,7 +7,7 @@ from meshcode.compile.context import CompileContext
 from meshcode.compile.routing import Destinations, client_tls_spec, default_split, http_route, match_spec
 from meshcode.intent.edge import ExternalService, Ingress, SidecarScope
 from meshcode.intent.service import Service
-from meshcode.intent.traffic import Dest
+from meshcode.intent.traffic import Dest, Route
 from meshcode.plan import Resource
 
 
@@ -63,7 +63,15 @@ def ingress_virtual_service(ctx: CompileContext, ing: Ingress) -> Resource | Non
     dests = Destinations(ctx, None, ing.namespace, ing.name)
     http: list[dict[str, Any]] = []
     failed = False
+    catch_all: Route | None = None  # routes are tried in order: nothing after a match-less one is reached
     for r in ing.routes:
+        if catch_all is not None:
+            ctx.error("MC2105", f"this route is never reached: the route at {ctx.where(catch_all.origin)} "
+                      "matches every request first (put catch-all routes last)",
+                      r.origin, "VirtualService", ing.namespace, ing.name)
+            failed = True
+        if not r.match:
+            catch_all = catch_all or r
         if r.to is None:
             ctx.error("MC2104", "an ingress route needs to= (the service it sends traffic to)",
                       r.origin, "VirtualService", ing.namespace, ing.name)

@@ -30,7 +30,8 @@ them out of each cluster's kustomization, so Argo CD never applies them.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from meshcode.compile.context import CompileContext
 from meshcode.compile.meshconfig import mesh_config
@@ -114,28 +115,38 @@ def routing_placement(ctx: CompileContext) -> dict[tuple[str, str], tuple[str, .
     found = cache.get("routing_placement")
     if found is not None:
         return found
-    reach: dict[tuple[str, str], set[str] | None] = {
-        key: (None if s.clusters is None else set(s.clusters)) for key, s in ctx.services.items()
-    }
-    for caller in ctx.services.values():
-        for call in caller.calls:
-            target = ctx.find_service(call.target, caller.namespace)
-            if not isinstance(target, Service):
-                continue
-            key = (target.namespace, target.name)
-            if key not in reach or target.cluster_local:
-                continue
-            current = reach[key]
-            if current is None:
-                continue
-            if caller.clusters is None:
-                reach[key] = None
-            else:
-                current |= set(caller.clusters)
-    found = cache["routing_placement"] = {
-        key: (None if v is None else tuple(sorted(v))) for key, v in reach.items()
-    }
+    found = {key: s.clusters for key, s in ctx.services.items()}
+    widened: dict[tuple[str, str], set[str] | None] = {}
+    for caller, target, _ in _restricted_calls(ctx):
+        key = (target.namespace, target.name)
+        if target.cluster_local or found.get(key, None) is None or widened.get(key, ()) is None:
+            continue
+        if caller.clusters is None:
+            widened[key] = None
+        else:
+            widened.setdefault(key, set(found[key])).update(caller.clusters)
+    for key, clusters in widened.items():
+        found[key] = None if clusters is None else tuple(sorted(clusters))
+    cache["routing_placement"] = found
     return found
+
+
+def _restricted_calls(ctx: CompileContext) -> list[tuple[Service, Service, Any]]:
+    """(caller, target, call) for every declared call to a service that runs in chosen clusters only.
+
+    Resolved once per compile; empty (and free) when every service runs everywhere.
+    """
+    cache = ctx.__dict__.setdefault("_memo", {})
+    calls = cache.get("restricted_calls")
+    if calls is None:
+        calls = cache["restricted_calls"] = []
+        if any(s.clusters is not None for s in ctx.services.values()):
+            for caller in ctx.services.values():
+                for call in caller.calls:
+                    target = ctx.find_service(call.target, caller.namespace)
+                    if isinstance(target, Service) and target.clusters is not None:
+                        calls.append((caller, target, call))
+    return calls
 
 
 # ---- validation ---------------------------------------------------------------------------
@@ -155,8 +166,9 @@ def check_topology(ctx: CompileContext) -> None:
                               f"{mesh.name!r} does not declare (clusters: {', '.join(sorted(names))})",
                               item.origin, kind, item.namespace, item.name)
     for s in ctx.services.values():
-        _check_locality(ctx, s, regions)
-        _check_cluster_local_calls(ctx, s)
+        if (s.load_balancer and s.load_balancer.locality) or any(v.load_balancer for v in s.versions):
+            _check_locality(ctx, s, regions)
+    _check_cluster_local_calls(ctx)
 
 
 def _check_cluster(ctx: CompileContext, c: Cluster) -> None:
@@ -260,13 +272,10 @@ def _locality_problem(locality: str, regions: set[str], zones: dict[str, set[str
     return None
 
 
-def _check_cluster_local_calls(ctx: CompileContext, caller: Service) -> None:
+def _check_cluster_local_calls(ctx: CompileContext) -> None:
     """A call to a cluster-local service never leaves the caller's cluster: it must run there."""
-    if not caller.calls:
-        return
-    for call in caller.calls:
-        target = ctx.find_service(call.target, caller.namespace)
-        if not isinstance(target, Service) or not target.cluster_local or target.clusters is None:
+    for caller, target, call in _restricted_calls(ctx):
+        if not target.cluster_local:
             continue
         where = ctx.mesh.clusters if caller.clusters is None else \
             [c for c in ctx.mesh.clusters if c.name in caller.clusters]
@@ -399,7 +408,7 @@ def istio_operator(ctx: CompileContext, cluster: Cluster, revision: str | None) 
                         api_version=ISTIO_OPERATOR_API)
 
 
-def multicluster(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
+def cluster_topology(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     """The compile concern: topology objects and install input for one cluster."""
     out: list[Resource] = []
     ns = control_plane_namespace(ctx, cluster)

@@ -323,6 +323,15 @@ def validate_canary(ctx: CompileContext, s: Service) -> bool:
     return ok
 
 
+def validate_default_route(ctx: CompileContext, s: Service) -> bool:
+    """At most one route without match: it is the default, a second would be silently dropped."""
+    defaults = [r for r in s.routes if not r.match]
+    for extra in defaults[1:]:
+        ctx.error("MC2105", f"{s.name} has more than one route without match; only one can be the default "
+                  f"(first at {ctx.where(defaults[0].origin)})", extra.origin, "VirtualService", s.namespace, s.name)
+    return len(defaults) <= 1
+
+
 def http_route(ctx: CompileContext, dests: Destinations, s: Service, r: Route | None,
                matches: tuple[Match, ...], target: Any, origin: SourceLocation | None,
                extra_mirror: Mirror | None = None) -> dict[str, Any] | None:
@@ -359,7 +368,7 @@ def virtual_service(ctx: CompileContext, s: Service) -> Resource | None:
     routes_given = bool(s.routes or s.canary or s.mirror or s.timeout or s.retries or s.fault)
     if not routes_given and not s.versions:
         return None
-    if not validate_canary(ctx, s):
+    if not validate_canary(ctx, s) or not validate_default_route(ctx, s):
         return None
     dests = Destinations(ctx, s, s.namespace)
     target, target_origin, canary_info = default_split(ctx, s)

@@ -9,8 +9,9 @@ Application's destination is the Argo CD cluster whose `name` is the meshcode cl
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from meshcode.intent.topology import ArgoCD, Mesh
 from meshcode.plan import MANAGED_BY, Resource, make_resource
@@ -47,11 +48,13 @@ def _kinds(folders: Mapping[str, list[Resource]], clusters: list[str]) -> tuple[
     for c in clusters:
         for r in folders.get(c, ()):
             (namespaced if r.namespace else cluster_scoped).add((_group(r.api_version), r.kind))
-    entry = lambda gk: {"group": gk[0], "kind": gk[1]}  # noqa: E731
-    return [entry(gk) for gk in sorted(cluster_scoped)], [entry(gk) for gk in sorted(namespaced)]
+    def entries(kinds: set[tuple[str, str]]) -> list[dict]:
+        return [{"group": group, "kind": kind} for group, kind in sorted(kinds)]
+
+    return entries(cluster_scoped), entries(namespaced)
 
 
-def check_argocd(ctx: "CompileContext") -> None:
+def check_argocd(ctx: CompileContext) -> None:
     """`argocd` is the shared output folder, so no cluster may be named so; mapped clusters must exist."""
     mesh: Mesh = ctx.mesh
     for c in mesh.clusters:
@@ -66,7 +69,7 @@ def check_argocd(ctx: "CompileContext") -> None:
                       f"{mesh.name!r} (clusters: {', '.join(sorted(names))})", argo.origin)
 
 
-def argocd_resources(ctx: "CompileContext", folders: Mapping[str, list[Resource]],
+def argocd_resources(ctx: CompileContext, folders: Mapping[str, list[Resource]],
                      defaults: GitOpsDefaults | None) -> list[Resource]:
     """The mesh's AppProject and ApplicationSet, or [] when Argo CD output is off or has no repo URL.
 

@@ -8,8 +8,9 @@ metadata, not objects Argo CD applies, so they are left out.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import jsonpatch
 import yaml

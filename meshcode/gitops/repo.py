@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-from git import InvalidGitRepositoryError, NoSuchPathError, Repo
+from typing import TYPE_CHECKING
 
 from meshcode.errors import MeshcodeError
+
+if TYPE_CHECKING:  # GitPython is imported only by the commands that use git (diff, commit)
+    from git import Repo
 
 
 class GitError(MeshcodeError):
@@ -16,6 +18,8 @@ class GitError(MeshcodeError):
 
 def find_repo(root: Path) -> Repo | None:
     """The git repository holding `root` (searching upwards), or None."""
+    from git import InvalidGitRepositoryError, NoSuchPathError, Repo
+
     try:
         return Repo(root, search_parent_directories=True)
     except (InvalidGitRepositoryError, NoSuchPathError):
@@ -37,13 +41,16 @@ def repo_path(repo: Repo, path: Path) -> str:
 
 
 def output_path_in_repo(root: Path, output: Path, fallback: str) -> str:
-    """The output folder as Argo CD addresses it: relative to the git top, else the setting."""
-    repo = find_repo(root)
-    if repo is None or repo.working_tree_dir is None:
-        return fallback.strip("/")
-    try:
-        return repo_path(repo, output) or fallback.strip("/")
-    except ValueError:  # output lies outside the repository
-        return fallback.strip("/")
-    finally:
-        repo.close()
+    """The output folder as Argo CD addresses it: relative to the git top, else the setting.
+
+    Runs on every compile, so it looks for the `.git` entry itself instead of importing GitPython.
+    """
+    out = output.resolve()
+    for top in (root.resolve(), *root.resolve().parents):
+        if (top / ".git").exists():
+            try:
+                rel = out.relative_to(top).as_posix()
+            except ValueError:  # output lies outside the repository
+                break
+            return "" if rel == "." else rel
+    return fallback.strip("/")

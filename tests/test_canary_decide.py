@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meshcode import Canary, Cluster, Mesh, Port, Rollout, Service, compile_mesh
-from meshcode.delivery.baseline import binomial_sf, error_rate_pvalue, check_alpha
+from meshcode.delivery.baseline import binomial_sf, check_alpha, error_rate_pvalue
 from meshcode.delivery.decide import apply_command, decide, due, fresh_state, judge_gate
 from meshcode.delivery.plan import DecisionPlan, GateSpec, HookSpec, Stage
 from meshcode.delivery.replay import replay
@@ -120,7 +120,7 @@ def test_manual_approval_waits_for_promote():
     s = started(p)
     s, a = decide(p, s, [ok()], at(1))
     assert (a.kind, s.phase, s.weight) == ("await-approval", "promoting", 50)
-    same, a = decide(p, s, [ok()], at(10))
+    _, a = decide(p, s, [ok()], at(10))
     assert (a.kind, a.changed) == ("wait", False) and "manual approval" in a.reason
     s, a = apply_command(p, s, "promote", at(11))
     assert (a.kind, s.phase, s.weight) == ("promote", "succeeded", 100)
@@ -150,7 +150,7 @@ def test_webhooks_pre_rollout_rollout_and_confirm_promotion():
 def test_one_failing_cluster_fails_the_canary_and_fail_beats_hold():
     p = plan(clusters=("east", "west"), threshold=1)
     s = started(p)
-    held, a = decide(p, s, [ok(cluster="east")], at(1))
+    _, a = decide(p, s, [ok(cluster="east")], at(1))
     assert a.kind == "hold" and "success-rate@west: no sample collected" in a.reason
     failed, a = decide(p, s, [ok(cluster="east"), ok(50.0, cluster="west")], at(1))
     assert (a.kind, failed.phase) == ("rollback", "failed") and "@west" in a.reason
@@ -166,7 +166,7 @@ def test_pause_resume_abort():
     s = started(p)
     s, a = apply_command(p, s, "pause", at(0.2))
     assert s.phase == "paused"
-    same, a = decide(p, s, [ok()], at(5))
+    _, a = decide(p, s, [ok()], at(5))
     assert (a.kind, a.changed) == ("paused", False)
     s, a = apply_command(p, s, "resume", at(5))
     assert (s.phase, s.window_start) == ("progressing", at(5))

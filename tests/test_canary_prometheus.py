@@ -6,17 +6,14 @@ a few seconds of real time.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from git import Repo
 from typer.testing import CliRunner
 
@@ -26,8 +23,22 @@ from meshcode.delivery.runner import load, step
 from meshcode.delivery.store import load_state
 from meshcode.delivery.targets import find_canaries
 from meshcode.loader import load_stacks
-from tests.support.canary import candidate_weights, git_project, job, stack_source, subjects, tick, utc
-from tests.support.prometheus import PROMETHEUS, IstioExporter, PrometheusServer, Traffic, free_port
+from tests.support.canary import (
+    candidate_weights,
+    git_project,
+    job,
+    stack_source,
+    subjects,
+    tick,
+    utc,
+)
+from tests.support.prometheus import (
+    PROMETHEUS,
+    IstioExporter,
+    PrometheusServer,
+    Traffic,
+    free_port,
+)
 
 pytestmark = pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="prometheus is not installed (./dev test "
                                                                         "installs it)")
@@ -165,7 +176,7 @@ def test_job_killed_between_writing_state_and_committing_resumes(tmp_path, prome
     root = project(tmp_path, "killed")
     j = job(root, prometheus.url)
     assert tick(j).action.kind == "start"
-    target, state = load(j.project, "cart")
+    target, _ = load(j.project, "cart")
     time.sleep(target.plan.interval + 0.2)
     # A pre-commit hook that never returns: the job has written state and generated/ and is committing.
     marker = tmp_path / "committing"

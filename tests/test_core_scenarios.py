@@ -13,9 +13,34 @@ from typing import Any
 import pytest
 
 from meshcode import (
-    Abort, ApiVersions, Canary, CircuitBreaker, ClientTLS, Cluster, Delay, Dest, Exact, ExternalService, Fault,
-    Ingress, LoadBalancer, Match, Mesh, Mirror, OriginateTLS, OutlierDetection, Port, Prefix, Regex, Retries,
-    Route, ServerTLS, Service, SidecarScope, Version, compile_mesh,
+    Abort,
+    ApiVersions,
+    Canary,
+    CircuitBreaker,
+    ClientTLS,
+    Cluster,
+    Delay,
+    Dest,
+    Exact,
+    ExternalService,
+    Fault,
+    Ingress,
+    LoadBalancer,
+    Match,
+    Mesh,
+    Mirror,
+    OriginateTLS,
+    OutlierDetection,
+    Port,
+    Prefix,
+    Regex,
+    Retries,
+    Route,
+    ServerTLS,
+    Service,
+    SidecarScope,
+    Version,
+    compile_mesh,
 )
 from tests.support.core import http_rule, split
 from tests.support.meshes import crdcheck, objects, write_plan
@@ -313,7 +338,7 @@ def bookinfo_com(name: str, api_versions: ApiVersions | None = None, **ingress: 
 
 
 def test_bookinfo_com_routes_uri_prefixes_to_services() -> None:
-    mesh, rev, rat = bookinfo_com("bookinfo-com")
+    mesh, _, _ = bookinfo_com("bookinfo-com")
     objs = compile_objects(mesh)
     v = vs(objs, "bookinfo")
     assert v["spec"]["hosts"] == ["bookinfo.com"]

@@ -14,9 +14,31 @@ import yaml
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from meshcode import (
-    Abort, Canary, CircuitBreaker, Cluster, Delay, Dest, ExternalService, Fault, Ingress, LoadBalancer, Match, Mesh,
-    Mirror, OriginateTLS, OutlierDetection, Port, Prefix, Retries, Route, ServerTLS, Service, SidecarScope, Version,
-    compile_mesh, render_tree,
+    Abort,
+    Canary,
+    CircuitBreaker,
+    Cluster,
+    Delay,
+    Dest,
+    ExternalService,
+    Fault,
+    Ingress,
+    LoadBalancer,
+    Match,
+    Mesh,
+    Mirror,
+    OriginateTLS,
+    OutlierDetection,
+    Port,
+    Prefix,
+    Retries,
+    Route,
+    ServerTLS,
+    Service,
+    SidecarScope,
+    Version,
+    compile_mesh,
+    render_tree,
 )
 from meshcode.compile import CONCERNS, traffic
 from tests.support.paths import ROOT

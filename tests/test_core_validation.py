@@ -3,13 +3,29 @@ at compile (CompileError findings at the line of the object that holds the bad r
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from meshcode import (
-    Canary, Cluster, CompileError, Dest, ExternalService, Ingress, IntentError, Match, Mesh, Mirror, Port, Prefix,
-    Regex, Route, ServerTLS, Service, compile_mesh,
+    Canary,
+    Cluster,
+    CompileError,
+    Dest,
+    ExternalService,
+    Ingress,
+    IntentError,
+    Match,
+    Mesh,
+    Mirror,
+    Port,
+    Prefix,
+    Regex,
+    Route,
+    ServerTLS,
+    Service,
+    compile_mesh,
 )
 
 

@@ -11,8 +11,23 @@ from typing import Any
 import pytest
 
 from meshcode import (
-    ApiVersions, Call, Cluster, DenyRule, ExternalService, Ingress, Jwt, Match, Mesh, MtlsMigration, Port, Prefix,
-    Route, Service, Version, ZeroTrust, compile_mesh,
+    ApiVersions,
+    Call,
+    Cluster,
+    DenyRule,
+    ExternalService,
+    Ingress,
+    Jwt,
+    Match,
+    Mesh,
+    MtlsMigration,
+    Port,
+    Prefix,
+    Route,
+    Service,
+    Version,
+    ZeroTrust,
+    compile_mesh,
 )
 from meshcode.errors import IntentError
 from meshcode.loader import load_stacks

@@ -85,8 +85,8 @@ edge = Ingress("edge", namespace="shop", hosts=["shop.example.com"], selector={"
 mesh = Mesh("m", clusters=[Cluster("prod")], services=[web], ingresses=[edge], zero_trust=[
     ZeroTrust(namespace="shop"),
 ])
-""", ('ZeroTrust(namespace="shop")', 'ZeroTrust(namespace="shop", gateways=[IngressGateway('
-                                    'selector={"istio": "edge"}, namespace="edge", service_account="edge")])')),
+""", ('ZeroTrust(namespace="shop")', ('ZeroTrust(namespace="shop", gateways=[IngressGateway('
+                                     'selector={"istio": "edge"}, namespace="edge", service_account="edge")])'))),
     "mtls-migration-jump": ("MC2507", "jumps DISABLE → STRICT", """
 web = Service("web", namespace="shop", ports=[Port(8080)])
 mesh = Mesh("m", clusters=[Cluster("prod")], services=[web], zero_trust=[

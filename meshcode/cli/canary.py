@@ -9,8 +9,16 @@ from typing import List, Optional
 import typer
 
 from meshcode.cli import RootOption, app, fail
-from meshcode.delivery.decide import due
-from meshcode.delivery.runner import Job, Outcome, command, replay_canary, run, status, step, utcnow
+from meshcode.delivery.runner import (
+    Job,
+    Outcome,
+    command,
+    replay_canary,
+    run,
+    status,
+    step,
+    utcnow,
+)
 from meshcode.delivery.state import CanaryState
 from meshcode.delivery.targets import CanaryTarget
 from meshcode.errors import MeshcodeError
@@ -185,5 +193,3 @@ def replay_cmd(name: str = typer.Argument(..., help="Canary whose recorded histo
     if bad:
         raise typer.Exit(1)
 
-
-__all__ = ["canary_app", "due"]

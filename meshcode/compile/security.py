@@ -21,7 +21,15 @@ from typing import Any
 from meshcode.compile.context import CompileContext
 from meshcode.errors import SourceLocation
 from meshcode.intent.edge import ExternalService, Ingress
-from meshcode.intent.security import Call, DenyRule, IngressGateway, Jwt, MTLS_LADDER, MtlsMigration, ZeroTrust
+from meshcode.intent.security import (
+    MTLS_LADDER,
+    Call,
+    DenyRule,
+    IngressGateway,
+    Jwt,
+    MtlsMigration,
+    ZeroTrust,
+)
 from meshcode.intent.service import Port, Service, Version
 from meshcode.intent.topology import Cluster
 from meshcode.intent.traffic import Dest, Exact, Prefix, Route

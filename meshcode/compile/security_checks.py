@@ -15,7 +15,14 @@ from typing import Mapping
 
 from meshcode.compile.context import CompileContext
 from meshcode.compile.security import (
-    Flow, Operation, Posture, ZeroTrustIndex, deny_principals, flow_principals, flow_sources, mtls_step,
+    Flow,
+    Operation,
+    Posture,
+    ZeroTrustIndex,
+    deny_principals,
+    flow_principals,
+    flow_sources,
+    mtls_step,
     workload_port,
 )
 from meshcode.errors import Finding, SourceLocation
@@ -211,4 +218,4 @@ def mtls_step_findings(plan: Plan, deployed: Mapping[tuple[str, str, str], str])
     return findings
 
 
-__all__ = ["check_zero_trust", "mtls_step_findings", "matches", "overlap", "covers"]
+__all__ = ["check_zero_trust", "covers", "matches", "mtls_step_findings", "overlap"]

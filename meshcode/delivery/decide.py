@@ -15,13 +15,21 @@ decision can be re-run (`replay`) and must come out the same. The rules:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Literal
+from typing import Any, Literal
 
-from meshcode.delivery.baseline import error_rate_pvalue, check_alpha
+from meshcode.delivery.baseline import check_alpha, error_rate_pvalue
 from meshcode.delivery.plan import DecisionPlan, GateSpec, HookSpec, HookType, Stage
-from meshcode.delivery.state import TERMINAL, CanaryState, Entry, Evidence, Sample, Verdict
+from meshcode.delivery.state import (
+    TERMINAL,
+    CanaryState,
+    Entry,
+    Evidence,
+    Sample,
+    Verdict,
+)
 
 Command = Literal["pause", "resume", "abort", "promote"]
 
@@ -238,12 +246,12 @@ def for_plan(plan: DecisionPlan, state: CanaryState) -> CanaryState:
     return state
 
 
-def _stage_fields(stage: Stage) -> dict:
+def _stage_fields(stage: Stage) -> dict[str, Any]:
     return {"weight": stage.weight, "mirror": stage.kind == "mirror", "ab_testing": stage.kind == "ab"}
 
 
 def _record(plan: DecisionPlan, state: CanaryState, now: datetime, kind: str, reason: str,
-            evidence: list[Evidence], entry_kind: str = "tick", **update) -> tuple[CanaryState, Action]:
+            evidence: list[Evidence], entry_kind: str = "tick", **update: Any) -> tuple[CanaryState, Action]:
     new = state.model_copy(update=update)
     entry = Entry(time=now, kind=entry_kind, action=kind, reason=reason, plan=plan.digest, phase=new.phase,
                   step=new.step, weight=new.weight, failed_checks=new.failed_checks, evidence=tuple(evidence))
@@ -288,7 +296,11 @@ def decide(plan: DecisionPlan, state: CanaryState, samples: Iterable[Sample],
     return _conclude(plan, state, now, evidence, on_pass=lambda p, s, n, e: _next(p, s, n, e, samples))
 
 
-def _conclude(plan, state, now, evidence, on_pass):
+Continue = Callable[[DecisionPlan, CanaryState, datetime, list[Evidence]], tuple[CanaryState, Action]]
+
+
+def _conclude(plan: DecisionPlan, state: CanaryState, now: datetime, evidence: list[Evidence],
+              on_pass: Continue) -> tuple[CanaryState, Action]:
     """Fail beats hold beats pass: failure evidence from any cluster counts even if another is silent."""
     if any(e.verdict == "fail" for e in evidence):
         failed = state.failed_checks + 1
@@ -304,13 +316,15 @@ def _conclude(plan, state, now, evidence, on_pass):
     return on_pass(plan, state, now, evidence)
 
 
-def _start(plan: DecisionPlan, state: CanaryState, now: datetime, evidence: list[Evidence]):
+def _start(plan: DecisionPlan, state: CanaryState, now: datetime,
+           evidence: list[Evidence]) -> tuple[CanaryState, Action]:
     first = plan.stages[0]
     return _record(plan, state, now, "start", f"rollout of {plan.candidate} begins at {first.label}", evidence,
                    phase="progressing", step=0, since=now, window_start=now, checked_at=now, **_stage_fields(first))
 
 
-def _next(plan, state, now, evidence, samples):
+def _next(plan: DecisionPlan, state: CanaryState, now: datetime, evidence: list[Evidence],
+          samples: list[Sample]) -> tuple[CanaryState, Action]:
     passed = f"all {len(evidence)} checks passed" if evidence else "no gates"
     if state.step < len(plan.stages) - 1:
         stage = plan.stages[state.step + 1]
@@ -322,7 +336,8 @@ def _next(plan, state, now, evidence, samples):
     return _confirm(plan, state, now, hook_evidence(plan, "confirm-promotion", samples), evidence)
 
 
-def _confirm(plan, state, now, confirm: list[Evidence], gates: list[Evidence]):
+def _confirm(plan: DecisionPlan, state: CanaryState, now: datetime, confirm: list[Evidence],
+             gates: list[Evidence]) -> tuple[CanaryState, Action]:
     """Promote unless a confirm-promotion webhook says no: that holds, it does not count as a failure."""
     evidence = gates + confirm
     blocked = [e for e in confirm if e.verdict != "pass"]

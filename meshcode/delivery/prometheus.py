@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -57,7 +56,7 @@ class Prometheus:
             if e.code in (400, 422):  # Prometheus: bad query / cannot execute
                 return QueryResult("error", detail=_api_error(e))
             return QueryResult("unreachable", detail=f"{self.url} answered HTTP {e.code}")
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
             reason = getattr(e, "reason", e)
             return QueryResult("unreachable", detail=f"{self.url}: {reason}")
         except ValueError:

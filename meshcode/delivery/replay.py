@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meshcode.delivery.decide import apply_command, decide, fresh_state, with_notifications
+from meshcode.delivery.decide import (
+    apply_command,
+    decide,
+    fresh_state,
+    with_notifications,
+)
 from meshcode.delivery.state import CanaryState, Entry
 from meshcode.errors import StateError
 

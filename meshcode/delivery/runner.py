@@ -13,24 +13,33 @@ the output does not have.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Callable, Iterator
-
-from contextlib import contextmanager
 
 from filelock import FileLock, Timeout
 from git import Repo
 
-from meshcode.delivery.decide import Action, Command, apply_command, decide, due, fresh_state, judge_hook, \
-    window_seconds, with_notifications
+from meshcode.delivery import gitrepo
+from meshcode.delivery.decide import (
+    Action,
+    Command,
+    apply_command,
+    decide,
+    due,
+    fresh_state,
+    judge_hook,
+    window_seconds,
+    with_notifications,
+)
 from meshcode.delivery.prometheus import Prometheus, collect
-from meshcode.delivery.state import CanaryState, Entry, Evidence
+from meshcode.delivery.replay import Replayed, replay
+from meshcode.delivery.state import CanaryState
 from meshcode.delivery.store import load_state, load_states, save_state, state_path
 from meshcode.delivery.targets import CanaryTarget, find_canaries, resolve
 from meshcode.delivery.webhooks import call_hooks
-from meshcode.delivery import gitrepo
-from meshcode.errors import MeshcodeError, StateError
+from meshcode.errors import StateError
 from meshcode.loader import load_stacks
 from meshcode.project import LockedError, Project
 
@@ -328,14 +337,9 @@ def run(job: Job, on_outcome: Callable[[Outcome], None], sleep: Callable[[float]
             sleep(max(0.2, next_wake(target, state, clock())))
 
 
-__all__ = ["Job", "Outcome", "step", "command", "run", "status", "replay_canary", "MeshcodeError", "Entry",
-           "Evidence"]
-
-
-def replay_canary(project: Project, name: str):
+def replay_canary(project: Project, name: str) -> tuple[CanaryTarget, CanaryState,
+                                                       tuple[list[Replayed], CanaryState]]:
     """The recorded history of a canary re-run through decide (see meshcode.delivery.replay)."""
-    from meshcode.delivery.replay import replay
-
     target = resolve(targets(project), name)
     state = load_state(project.state_dir, target.key)
     if state is None:

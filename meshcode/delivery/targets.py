@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from meshcode.delivery.plan import DecisionPlan, GateSpec, HookSpec, Stage
 from meshcode.errors import StateError
 from meshcode.intent.base import duration_seconds
-from meshcode.intent.rollout import Baseline, LatencyP99, PromQL, Rollout, SuccessRate, gate_name
+from meshcode.intent.rollout import (
+    Baseline,
+    LatencyP99,
+    PromQL,
+    Rollout,
+    SuccessRate,
+    gate_name,
+)
 from meshcode.intent.service import Service
 from meshcode.intent.topology import Mesh
 from meshcode.intent.traffic import Canary

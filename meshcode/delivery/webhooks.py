@@ -5,7 +5,6 @@ Non-2xx is a failed check; no answer within the hook's timeout is one too ("unre
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 from typing import Any
@@ -38,7 +37,7 @@ def call(hook: Webhook, body: dict[str, Any]) -> Sample:
             return Sample(**base, value=float(resp.status))
     except urllib.error.HTTPError as e:
         return Sample(**base, value=float(e.code), detail=e.reason if isinstance(e.reason, str) else "")
-    except (urllib.error.URLError, socket.timeout, TimeoutError, OSError) as e:
+    except (urllib.error.URLError, TimeoutError, OSError) as e:
         return Sample(**base, status="unreachable", detail=str(getattr(e, "reason", e)))
 
 

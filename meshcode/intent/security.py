@@ -211,7 +211,7 @@ class DenyRule(IntentModel):
         return tuple(check_path_pattern(p) for p in _tuple(v))
 
     @model_validator(mode="after")
-    def _some_condition(self) -> "DenyRule":
+    def _some_condition(self) -> DenyRule:
         if not (self.namespaces or self.not_namespaces or self.principals or self.not_principals
                 or self.ports or self.methods or self.paths or self.not_paths):
             raise ValueError("a DenyRule needs at least one condition (default_deny already refuses "
@@ -273,7 +273,7 @@ class ZeroTrust(IntentModel):
         return (v,) if isinstance(v, (DenyRule, IngressGateway)) else v
 
     @model_validator(mode="after")
-    def _scope(self) -> "ZeroTrust":
+    def _scope(self) -> ZeroTrust:
         from meshcode.intent.service import Service
 
         if self.service is not None:

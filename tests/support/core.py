@@ -83,9 +83,7 @@ def _request_matches(m: dict[str, Any], req: dict[str, Any]) -> bool:
         return False
     if "sourceNamespace" in m and req.get("source_namespace") != m["sourceNamespace"]:
         return False
-    if "port" in m and req.get("port") != m["port"]:
-        return False
-    return True
+    return "port" not in m or req.get("port") == m["port"]
 
 
 def http_rule(vs: dict[str, Any], **req: Any) -> dict[str, Any]:

@@ -2,13 +2,14 @@
 
 Imported by the fleet benchmark's generated stack file: `mesh = fleet_mesh(N, C)`.
 Every service has 3 versions, a canary, resilience settings and ~3 declared calls; some
-have a mirror or a fault; all sit under ZeroTrust when the SDK offers it.
+have a mirror or a fault; all sit under mesh-wide ZeroTrust (STRICT mTLS, default deny,
+least-privilege allows from the declared calls, egress lock-down).
 """
 from __future__ import annotations
 
 from meshcode import (
     Abort, Canary, CircuitBreaker, Cluster, Delay, Fault, Match, Mesh, Mirror, OutlierDetection, Port,
-    Retries, Route, Service,
+    Retries, Route, Service, ZeroTrust,
 )
 
 SERVICES_PER_NAMESPACE = 25
@@ -42,4 +43,4 @@ def fleet_services(n: int, changed: int | None = None) -> list[Service]:
 def fleet_mesh(n: int, clusters: int = 3, changed: int | None = None) -> Mesh:
     cls = [Cluster(f"fleet-{c}", network=f"net{c % 2 + 1}", region=("us-east1", "europe-west1")[c % 2])
            for c in range(clusters)]
-    return Mesh("fleet", clusters=cls, services=fleet_services(n, changed))
+    return Mesh("fleet", clusters=cls, services=fleet_services(n, changed), zero_trust=[ZeroTrust()])

@@ -21,6 +21,7 @@ from meshcode.delivery.runner import _lock_path
 from meshcode.delivery.store import load_state, state_path
 from meshcode.project import Project
 from tests.support.canary import candidate_weights, git_project, stack_source, subjects
+from tests.support.meshes import crdcheck
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 KEY = "shop/shop/cart"
@@ -165,6 +166,8 @@ def test_mirror_and_ab_stages_are_rendered_before_live_weight(tmp_path):
     assert vs["spec"]["http"][0]["route"] == [{"destination": {"host": "cart.shop.svc.cluster.local",
                                                                "subset": "v2"}}]
     assert "mirror" not in vs["spec"]["http"][-1]
+    code, out = crdcheck(root / "generated")
+    assert code == 0, out
     cli(root, "step", "cart", "--now", at(2))
     assert candidate_weights(root) == [None, 0, 0, 25]
 

@@ -12,6 +12,7 @@ import typer
 
 from meshcode import __version__
 from meshcode.errors import CompileError, Finding, MeshcodeError
+from meshcode import inputs
 from meshcode.project import Project
 
 app = typer.Typer(help="Service-mesh configuration as code: compile Python intent into Istio YAML.",
@@ -52,9 +53,15 @@ def compile(
     commit: bool = typer.Option(False, "--commit", help="Then git-commit what meshcode owns (generated/, canary state)."),
     message: Optional[str] = typer.Option(None, "--message", "-m", help="Commit subject (with --commit)."),
     force: bool = typer.Option(False, "--force", help="With --commit: overwrite generated files edited by hand."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Run the stacks even when no input changed."),
     root: Optional[Path] = RootOption,
 ) -> None:
-    """Compile every stack in stacks/ into generated/<cluster>/."""
+    """Compile every stack in stacks/ into generated/<cluster>/.
+
+    When nothing the stacks read has changed (stack and local module files, files they open,
+    environment variables they read, canary state, settings, meshcode itself) and generated/
+    is as the last compile left it, the compile stops early: there is nothing to do.
+    """
     if (commit and check) or ((message is not None or force) and not commit):
         fail(MeshcodeError("--commit cannot go with --check; -m/--force need --commit"))
     committed = None
@@ -64,9 +71,16 @@ def compile(
             if commit:  # logic in meshcode/gitops/commit.py; checks hand edits before anything is written
                 from meshcode.gitops.commit import prepare_commit
                 pending = prepare_commit(project, force=force)
-            build = project.build(workloads=workloads)
+            cache_key = inputs.extra_inputs(project, workloads)
+            if not (check or commit or no_cache) and inputs.unchanged(project, cache_key):
+                typer.echo(f"{project.settings.output}/ is up to date: no input changed since the last compile")
+                return
+            with inputs.recording() as record:
+                build = project.build(workloads=workloads)
             print_notes(build.notes)
             change = project.write(build, dry_run=check)
+            if not check:
+                inputs.save(project, record, cache_key)
             if commit:
                 committed = pending.commit(message)
     except MeshcodeError as e:

@@ -1,0 +1,200 @@
+"""Skip a compile when none of its inputs changed.
+
+While the stacks run, meshcode records what they read: every local Python module, every file
+opened, every environment variable looked up. With the project's settings, canary state,
+workloads and meshcode's own code, that is the whole input of a compile (the compiler is
+pure). If a later `meshcode compile` finds the same inputs and the output tree as it was
+left, it has nothing to do and stops before running any stack.
+"""
+from __future__ import annotations
+
+import builtins
+import hashlib
+import io
+import json
+import os
+import sys
+import sysconfig
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import meshcode
+from meshcode.gitops.tree import MANIFEST, read_manifest
+
+CACHE_FILE = "inputs.json"
+_PACKAGE_DIR = Path(meshcode.__file__).resolve().parent
+_LIBRARY_DIRS = tuple({str(Path(p).resolve()) for p in (
+    sys.prefix, sys.base_prefix, sys.exec_prefix, sysconfig.get_paths()["stdlib"],
+    sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])})
+
+
+@dataclass
+class InputRecord:
+    """What the stacks read: file paths (hashed later) and environment variables with values."""
+
+    files: set[str] = field(default_factory=set)
+    env: dict[str, str | None] = field(default_factory=dict)
+
+
+class _RecordingEnviron(MutableMapping):
+    """os.environ that remembers which variables the stacks asked for."""
+
+    def __init__(self, real: Any, record: InputRecord):
+        self._real, self._record = real, record
+
+    def __getitem__(self, key: str) -> str:
+        self._record.env[key] = self._real.get(key)
+        return self._real[key]
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self._record.env[key] = self._real.get(key)
+        return key in self._real
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._real[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._real[key]
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._real:  # iterating reads every variable
+            self._record.env[key] = self._real.get(key)
+            yield key
+
+    def __len__(self) -> int:
+        return len(self._real)
+
+    def copy(self) -> dict[str, str]:
+        return {k: self[k] for k in self}
+
+
+@contextmanager
+def recording() -> Iterator[InputRecord]:
+    """Record files opened and environment variables read inside the block."""
+    record = InputRecord()
+    real_open, real_environ = builtins.open, os.environ
+
+    def recording_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, (str, bytes, os.PathLike)) and not any(c in mode for c in "wax+"):
+            record.files.add(os.path.abspath(os.fsdecode(file)))
+        return real_open(file, mode, *args, **kwargs)
+
+    builtins.open = io.open = recording_open  # type: ignore[assignment]
+    os.environ = _RecordingEnviron(real_environ, record)  # type: ignore[assignment]
+    try:
+        yield record
+    finally:
+        builtins.open = io.open = real_open  # type: ignore[assignment]
+        os.environ = real_environ  # type: ignore[assignment]
+
+
+def _local_modules() -> set[str]:
+    """Python files of modules that are not installed libraries, nor meshcode itself."""
+    out = set()
+    for module in list(sys.modules.values()):
+        f = getattr(module, "__file__", None)
+        if not f or not f.endswith(".py"):
+            continue
+        path = str(Path(f).resolve())
+        if path.startswith(_LIBRARY_DIRS) or path.startswith(str(_PACKAGE_DIR)):
+            continue
+        out.add(path)
+    return out
+
+
+def _hash_file(path: str) -> str | None:
+    try:
+        with io.FileIO(path) as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+        return None
+
+
+def _tree_digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    if folder.is_dir():
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                h.update(str(p.relative_to(folder)).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _code_digest() -> str:
+    """meshcode's own source, by size and mtime: an upgrade or a local edit invalidates."""
+    h = hashlib.sha256(meshcode.__version__.encode() + sys.version.encode())
+    for p in sorted(_PACKAGE_DIR.rglob("*.py")):
+        st = p.stat()
+        h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def fingerprint(project: Any, files: dict[str, str | None], env: dict[str, str | None],
+                extra: dict[str, Any]) -> str:
+    body = {
+        "code": _code_digest(),
+        "settings": project.settings.model_dump(mode="json"),
+        "root": str(project.root),
+        "state": _tree_digest(project.state_dir),
+        "files": files,
+        "env": env,
+        "extra": extra,
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _output_stats(out: Path) -> dict[str, list[int]] | None:
+    stats = {}
+    for rel in [MANIFEST, *read_manifest(out)]:
+        try:
+            st = os.stat(out / rel)
+        except FileNotFoundError:
+            return None
+        stats[rel] = [st.st_size, st.st_mtime_ns, st.st_ino]
+    return stats
+
+
+def extra_inputs(project: Any, workloads: Path | str | None) -> dict[str, Any]:
+    """Inputs given on the command line rather than read by the stacks."""
+    path = project.workloads_path(workloads)
+    if path is None:
+        return {}
+    path = Path(path).resolve()
+    return {"workloads": str(path), "digest": _tree_digest(path) if path.is_dir() else _hash_file(str(path))}
+
+
+def save(project: Any, record: InputRecord, extra: dict[str, Any]) -> None:
+    """Remember this compile's inputs and the output tree it left."""
+    out = str(project.output_dir.resolve()) + os.sep
+    paths = {p for p in record.files | _local_modules() if not p.startswith(out)}
+    files = {p: _hash_file(p) for p in sorted(paths)}
+    stats = _output_stats(project.output_dir)
+    if stats is None:
+        return
+    data = {"fingerprint": fingerprint(project, files, record.env, extra), "files": sorted(files),
+            "env": sorted(record.env), "output": stats}
+    cache = project.root / ".meshcode" / CACHE_FILE
+    cache.parent.mkdir(exist_ok=True)
+    tmp = cache.with_suffix(f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, cache)
+
+
+def unchanged(project: Any, extra: dict[str, Any]) -> bool:
+    """True when the recorded inputs hash the same and the output tree is as it was left."""
+    try:
+        data = json.loads((project.root / ".meshcode" / CACHE_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    files = {p: _hash_file(p) for p in data["files"]}
+    env = {k: os.environ.get(k) for k in data["env"]}
+    if fingerprint(project, files, env, extra) != data["fingerprint"]:
+        return False
+    return _output_stats(project.output_dir) == data["output"]
+
+
+def forget(project: Any) -> None:
+    (project.root / ".meshcode" / CACHE_FILE).unlink(missing_ok=True)

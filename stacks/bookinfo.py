@@ -87,7 +87,7 @@ api_ingress = Ingress(
 
 httpbin_org = ExternalService(
     "httpbin-org", namespace=NS, hosts=["httpbin.org"], ports=[Port(443, "HTTPS")],
-    originate_tls=OriginateTLS(port=80, target_port=443),
+    originate_tls=OriginateTLS(port=80, target_port=443, ca_certificates="/etc/ssl/certs/ca-certificates.crt"),
 )
 
 # Observability: JSON access logs from every bookinfo proxy, and 10% of requests traced to the

@@ -79,6 +79,9 @@ def compile(
                 build = project.build(workloads=workloads)
             print_notes(build.notes)
             change = project.write(build, dry_run=check)
+            for path in change.hand_edited:
+                typer.echo(f"warning: {project.settings.output}/{path} was edited by hand; "
+                           + ("the compile would restore it" if check else "restored it from the stacks"), err=True)
             if not check:
                 inputs.save(project, record, cache_key)
             if commit:

@@ -134,6 +134,8 @@ def compile_external(ctx: CompileContext, ext: ExternalService) -> list[Resource
         tls: dict[str, Any] = {"mode": o.mode}
         if o.credential_name:
             tls["credentialName"] = o.credential_name
+        if o.ca_certificates:
+            tls["caCertificates"] = o.ca_certificates
         tls["sni"] = o.sni or ext.host
         dr_spec = {"host": ext.host, "trafficPolicy": {"portLevelSettings": [
             {"port": {"number": o.port}, "tls": tls}]}}

@@ -434,8 +434,6 @@ def virtual_service(ctx: CompileContext, s: Service) -> Resource | None:
     if failed or not (http or tcp or tls):
         return None
     spec: dict[str, Any] = {"hosts": [s.host]}
-    if s.cluster_local:
-        spec["exportTo"] = ["."]
     if http:
         spec["http"] = http
     if tls:
@@ -467,8 +465,6 @@ def destination_rule(ctx: CompileContext, s: Service) -> Resource | None:
     if not policy and not s.versions:
         return None
     spec: dict[str, Any] = {"host": s.host}
-    if s.cluster_local:
-        spec["exportTo"] = ["."]
     if policy:
         spec["trafficPolicy"] = policy
     if s.versions:

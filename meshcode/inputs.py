@@ -138,6 +138,7 @@ def fingerprint(project: Any, files: dict[str, str | None], env: dict[str, str |
         "code": _code_digest(),
         "settings": project.settings.model_dump(mode="json"),
         "root": str(project.root),
+        "stacks": sorted(p.name for p in project.stacks_dir.glob("*.py")),  # a new stack file is an input too
         "state": _tree_digest(project.state_dir),
         "files": files,
         "env": env,

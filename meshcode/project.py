@@ -1,6 +1,7 @@
 """The I/O edge around the pure core: find the project, load stacks and state, write output."""
 from __future__ import annotations
 
+import marshal
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,24 @@ from meshcode.loader import load_stacks
 from meshcode.plan import Plan
 from meshcode.render import render_tree
 from meshcode.settings import Settings, find_root, load_settings
+
+
+class _UsedEntries(dict):
+    """A render cache view that keeps only what this compile used (so it never grows stale)."""
+
+    def __init__(self, previous: dict[bytes, bytes]):
+        super().__init__()
+        self.previous = previous
+
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
+        body = self.previous.get(key)
+        if body is not None:
+            self[key] = body
+        return body
+
+    @property
+    def entries(self) -> dict[bytes, bytes]:
+        return dict(self)
 
 
 class LockedError(MeshcodeError):
@@ -105,8 +124,27 @@ class Project:
         errors = [f for f in findings if f.level == "error"]
         if errors:
             raise CompileError(errors)
-        files = render_tree(plan)
+        files = self.render(plan)
         return Build(meshes, plan, files, plan.notes + findings)
+
+    def render(self, plan: Plan) -> dict[str, bytes]:
+        """render_tree with the YAML of the last compile reused for objects that did not change."""
+        from meshcode import __version__
+        from meshcode.render.tree import RENDER_FORMAT
+
+        path = self.root / ".meshcode" / f"render-cache-{__version__}-{RENDER_FORMAT}"
+        try:
+            previous = marshal.loads(path.read_bytes())
+        except (FileNotFoundError, EOFError, ValueError, TypeError):
+            previous = {}
+        used = _UsedEntries(previous)
+        files = render_tree(plan, used)
+        if used.entries != previous:
+            path.parent.mkdir(exist_ok=True)
+            tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+            tmp.write_bytes(marshal.dumps(used.entries))
+            os.replace(tmp, path)
+        return files
 
     def write(self, build: Build, dry_run: bool = False) -> TreeChange:
         return write_tree(self.output_dir, build.files, dry_run=dry_run)

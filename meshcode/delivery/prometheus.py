@@ -172,6 +172,8 @@ def _gate_sample(gate, prom: Prometheus, cluster: str, cand: str, stable: str, w
         if gate.requests_query:
             reqs_q = render(gate.requests_query, variables)
     result = prom.query(query, now)
+    if result.status in ("unreachable", "error"):
+        return Sample(**base, query=query, status=result.status, detail=result.detail)
     requests = None
     if gate.min_requests or not isinstance(gate, PromQL):
         r = prom.query(reqs_q, now)

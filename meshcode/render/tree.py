@@ -1,6 +1,9 @@
 """Plan → {relative path: bytes}. Pure; the same plan always gives the same bytes."""
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import MutableMapping
 from typing import Any
 
 import yaml
@@ -42,10 +45,22 @@ def kustomization(folder: str, paths: list[str]) -> bytes:
     return HEADER + dump_yaml(body)
 
 
-def render_tree(plan: Plan) -> dict[str, bytes]:
+# Names the emitter's output format; render caches made under another format are ignored.
+RENDER_FORMAT = hashlib.sha256(HEADER + b"CSafeDumper,sort_keys=False,width=4096,no-aliases").hexdigest()[:12]
+
+
+def content_key(obj: Any) -> bytes:
+    """A digest that changes whenever the YAML would: JSON keeps key order and scalar types."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+def render_tree(plan: Plan, cache: MutableMapping[bytes, bytes] | None = None) -> dict[str, bytes]:
     """Every file meshcode owns under the output folder, keyed by path relative to it.
 
-    A resource shared by several clusters is serialised once.
+    A resource shared by several clusters is serialised once. With a `cache` (content key →
+    bytes, kept by the caller between compiles), unchanged objects skip YAML emission, which
+    is most of a recompile's cost otherwise.
     """
     files: dict[str, bytes] = {}
     rendered: dict[int, bytes] = {}
@@ -55,7 +70,14 @@ def render_tree(plan: Plan) -> dict[str, bytes]:
             path = resource_path(folder, r)
             body = rendered.get(id(r.obj))
             if body is None:
-                body = rendered[id(r.obj)] = HEADER + dump_yaml(r.obj)
+                if cache is None:
+                    body = HEADER + dump_yaml(r.obj)
+                else:
+                    key = content_key(r.obj)
+                    body = cache.get(key)
+                    if body is None:
+                        body = cache[key] = HEADER + dump_yaml(r.obj)
+                rendered[id(r.obj)] = body
             if path in files:
                 raise ValueError(f"two resources render to {path}")  # guarded by compile checks
             files[path] = body

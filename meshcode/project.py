@@ -144,6 +144,9 @@ class Project:
             tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
             tmp.write_bytes(marshal.dumps(used.entries))
             os.replace(tmp, path)
+            for stale in path.parent.glob("render-cache*"):  # caches of other versions or formats
+                if stale != path and ".tmp-" not in stale.name:
+                    stale.unlink(missing_ok=True)
         return files
 
     def write(self, build: Build, dry_run: bool = False) -> TreeChange:

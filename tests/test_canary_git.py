@@ -75,9 +75,10 @@ def test_a_second_job_on_the_same_canary_exits_clearly_and_never_double_steps(ro
 
 
 def _clone(origin: Path, to: Path) -> Path:
+    """A job's checkout; each job commits as itself, so two jobs' commits never share a sha."""
     repo = Repo.clone_from(origin, to)
     with repo.config_writer() as c:
-        c.set_value("user", "name", "ci").set_value("user", "email", "ci@example.com")
+        c.set_value("user", "name", f"ci-{to.name}").set_value("user", "email", f"{to.name}@example.com")
     repo.close()
     return to
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import timedelta
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
@@ -139,3 +139,16 @@ DNSLabel = Annotated[str, BeforeValidator(_dns_label)]
 DNSSubdomain = Annotated[str, BeforeValidator(_dns_subdomain)]
 Hostname = Annotated[str, BeforeValidator(_hostname)]
 Duration = Annotated[str, BeforeValidator(parse_duration)]
+
+
+def one_or_many(value: Any) -> Any:
+    """Let users write one item where a list is expected: `hosts="a.com"`, `match=Match(...)`."""
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return (value,)
+
+
+T = TypeVar("T")
+Many = Annotated[tuple[T, ...], BeforeValidator(one_or_many)]

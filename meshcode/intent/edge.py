@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from meshcode.intent.base import DNSLabel, Hostname, IntentModel
+from meshcode.intent.base import DNSLabel, Hostname, IntentModel, Many
 from meshcode.intent.resilience import ClientTLS
 from meshcode.intent.service import Port
 from meshcode.intent.traffic import Route
@@ -34,24 +34,14 @@ class Ingress(IntentModel):
     positional = ("name",)
     name: DNSLabel
     namespace: DNSLabel = "default"
-    hosts: tuple[Hostname, ...] = Field(min_length=1)
-    routes: tuple[Route, ...] = Field(min_length=1)
+    hosts: Many[Hostname] = Field(min_length=1)
+    routes: Many[Route] = Field(min_length=1)
     selector: dict[str, str] = Field(default_factory=lambda: {"istio": "ingressgateway"})
     tls: ServerTLS | None = None
     http_redirect: bool = False
     port: int | None = Field(default=None, ge=1, le=65535)
     gateway_namespace: DNSLabel | None = None  # where the gateway workload's namespace is
     clusters: tuple[DNSLabel, ...] | None = None
-
-    @field_validator("hosts", mode="before")
-    @classmethod
-    def _hosts(cls, v: Any) -> Any:
-        return (v,) if isinstance(v, str) else v
-
-    @field_validator("routes", mode="before")
-    @classmethod
-    def _routes(cls, v: Any) -> Any:
-        return (v,) if isinstance(v, Route) else v
 
     @model_validator(mode="after")
     def _redirect_needs_tls(self) -> "Ingress":
@@ -90,7 +80,7 @@ class ExternalService(IntentModel):
     positional = ("name",)
     name: DNSLabel
     namespace: DNSLabel = "default"
-    hosts: tuple[Hostname, ...] = Field(min_length=1)
+    hosts: Many[Hostname] = Field(min_length=1)
     ports: tuple[Port, ...] = Field(min_length=1)
     resolution: Literal["DNS", "STATIC", "NONE", "DNS_ROUND_ROBIN"] = "DNS"
     location: Literal["MESH_EXTERNAL", "MESH_INTERNAL"] = "MESH_EXTERNAL"
@@ -100,11 +90,6 @@ class ExternalService(IntentModel):
     tls: ClientTLS | None = None
     export_to: tuple[str, ...] = ()
     clusters: tuple[DNSLabel, ...] | None = None
-
-    @field_validator("hosts", mode="before")
-    @classmethod
-    def _hosts(cls, v: Any) -> Any:
-        return (v,) if isinstance(v, str) else v
 
     @field_validator("ports", mode="before")
     @classmethod

@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from meshcode.intent.base import DNSLabel, Duration, IntentModel
+from meshcode.intent.base import DNSLabel, Duration, IntentModel, Many
 from meshcode.intent.resilience import CircuitBreaker, ClientTLS, LoadBalancer, OutlierDetection
 from meshcode.intent.traffic import Canary, Fault, Mirror, Protocol, Retries, Route
 
@@ -79,7 +79,7 @@ class Service(IntentModel):
     ports: tuple[Port, ...] = Field(min_length=1)
     versions: tuple[Version, ...] = ()
     service_account: DNSLabel | None = None
-    routes: tuple[Route, ...] = ()
+    routes: Many[Route] = ()
     canary: Canary | None = None
     mirror: Mirror | None = None
     timeout: Duration | None = None
@@ -111,11 +111,6 @@ class Service(IntentModel):
     @classmethod
     def _calls(cls, v: Any) -> Any:
         return _to_calls(v)
-
-    @field_validator("routes", mode="before")
-    @classmethod
-    def _routes(cls, v: Any) -> Any:
-        return (v,) if isinstance(v, Route) else v
 
     @model_validator(mode="after")
     def _consistent(self) -> "Service":

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from meshcode.intent.base import DNSLabel, IntentModel
+from meshcode.intent.base import DNSLabel, IntentModel, Many
 from meshcode.intent.edge import ExternalService, Ingress, SidecarScope
 from meshcode.intent.security import ZeroTrust
 from meshcode.intent.service import Service
@@ -89,7 +89,7 @@ class Mesh(IntentModel):
     patches: tuple[Patch, ...] = ()
     telemetry: tuple[TelemetryItem, ...] = ()  # AccessLog, Tracing, Metrics (and providers to declare)
     argocd: ArgoCD | None = Field(default_factory=ArgoCD)  # None: no generated/argocd/ for this mesh
-    zero_trust: tuple[ZeroTrust, ...] = ()  # mTLS, least-privilege authz, egress lock-down
+    zero_trust: Many[ZeroTrust] = ()  # mTLS, least-privilege authz, egress lock-down
     trust_domain: str = "cluster.local"
     mesh_id: DNSLabel | None = None
     api_versions: ApiVersions = Field(default_factory=ApiVersions)
@@ -101,11 +101,6 @@ class Mesh(IntentModel):
         if isinstance(v, (Cluster, str)):
             v = (v,)
         return tuple(Cluster(c) if isinstance(c, str) else c for c in v)
-
-    @field_validator("zero_trust", mode="before")
-    @classmethod
-    def _zero_trust(cls, v: Any) -> Any:
-        return (v,) if isinstance(v, ZeroTrust) else v
 
     @property
     def id(self) -> str:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from meshcode.intent.base import DNSLabel, Duration, IntentModel
+from meshcode.intent.base import DNSLabel, Duration, IntentModel, Many
 
 if TYPE_CHECKING:  # pragma: no cover
     from meshcode.intent.service import Service
@@ -212,7 +212,7 @@ class Mirror(IntentModel):
 class Route(IntentModel):
     """An ordered HTTP (or, without a match, TCP) rule: match → destinations, with extras."""
 
-    match: tuple[Match, ...] = ()
+    match: Many[Match] = ()
     to: Target = None
     name: DNSLabel | None = None
     timeout: Duration | None = None
@@ -220,15 +220,6 @@ class Route(IntentModel):
     fault: Fault | None = None
     mirror: Mirror | None = None
     rewrite_uri: str | None = None
-
-    @field_validator("match", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: Any) -> Any:
-        if v is None:
-            return ()
-        if isinstance(v, Match):
-            return (v,)
-        return v
 
     @field_validator("to")
     @classmethod
@@ -247,16 +238,9 @@ class Canary(IntentModel):
     stable: DNSLabel
     candidate: DNSLabel
     weight: int = Field(default=0, ge=0, le=100)
-    testers: tuple[Match, ...] = ()
+    testers: Many[Match] = ()
     name: DNSLabel | None = None
     rollout: Any = None  # meshcode.intent.rollout.Rollout | None
-
-    @field_validator("testers", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: Any) -> Any:
-        if isinstance(v, Match):
-            return (v,)
-        return v
 
     @field_validator("rollout")
     @classmethod

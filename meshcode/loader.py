@@ -16,19 +16,22 @@ _LOADED: set[str] = set()  # module names earlier loads imported from a stacks f
 def _forget_modules(folder: Path) -> None:
     """Drop stack modules loaded before (from this folder or another project's), so a second
     load runs the stacks afresh and never mistakes an old project's `bookinfo` for this one's."""
-    prefix = str(folder)
-    for name, mod in list(sys.modules.items()):
-        f = getattr(mod, "__file__", None)
-        if name in _LOADED or (f and str(Path(f).resolve()).startswith(prefix + "/")):
-            del sys.modules[name]
-    _LOADED.clear()
-
-
-def _remember_modules(folder: Path) -> None:
     prefix = str(folder) + "/"
-    for name, mod in list(sys.modules.items()):
+    for name in list(_LOADED):
+        sys.modules.pop(name, None)
+    _LOADED.clear()
+    for name, mod in list(sys.modules.items()):  # loaded some other way (e.g. imported by a test)
         f = getattr(mod, "__file__", None)
-        if f and str(Path(f).resolve()).startswith(prefix):
+        if f and f.startswith(prefix):
+            del sys.modules[name]
+
+
+def _remember_modules(folder: Path, before: set[str]) -> None:
+    """Note the modules this load imported from the stacks folder (cheap: only the new names)."""
+    prefix = str(folder) + "/"
+    for name in set(sys.modules) - before:
+        f = getattr(sys.modules[name], "__file__", None)
+        if f and f.startswith(prefix):
             _LOADED.add(name)
 
 
@@ -60,6 +63,7 @@ def _load_stacks(folder: Path) -> list[Mesh]:
     if not files:
         raise StackError(f"no stack files (*.py) in {folder}")
     _forget_modules(folder)
+    before = set(sys.modules)
     sys.path.insert(0, str(folder))
     meshes: dict[int, Mesh] = {}
     try:
@@ -81,7 +85,7 @@ def _load_stacks(folder: Path) -> list[Mesh]:
                     meshes.setdefault(id(value), value)
     finally:
         sys.path.remove(str(folder))
-        _remember_modules(folder)
+        _remember_modules(folder, before)
     if not meshes:
         raise StackError(f"the stacks in {folder} define no Mesh (assign one to a module-level name)")
     return sorted(meshes.values(), key=lambda m: m.name)

@@ -384,7 +384,7 @@ def virtual_service(ctx: CompileContext, s: Service) -> Resource | None:
                 failed |= rule is None
                 if rule:
                     http.append(rule)
-        if s.canary and s.canary.testers:
+        if s.canary and s.canary.testers and (routing is None or routing.testers):
             rule = http_route(ctx, dests, s, None, s.canary.testers, s.canary.candidate, s.canary.origin)
             failed |= rule is None
             if rule:

@@ -99,6 +99,7 @@ class CanaryRouting:
     weight: int
     mirror: bool = False
     ab_testing: bool = False
+    testers: bool = True  # after a rollback nobody is sent to the failed candidate
 
 
 def canary_routing(static_weight: int, state: CanaryState | None,
@@ -114,5 +115,5 @@ def canary_routing(static_weight: int, state: CanaryState | None,
     if state.phase == "succeeded":
         return CanaryRouting(100)
     if state.phase == "failed":
-        return CanaryRouting(0)
+        return CanaryRouting(0, testers=False)
     return CanaryRouting(state.weight, mirror=state.mirror, ab_testing=state.ab_testing)

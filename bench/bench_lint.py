@@ -40,7 +40,8 @@ def namespace_objects(t: int, teams: int) -> list[dict[str, Any]]:
     ns = f"team-{t:04d}"
     others = [f"team-{(t + k) % teams:04d}" for k in (1, 2)]
     objs: list[dict[str, Any]] = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"istio-injection": "enabled"}}},
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": ns, "labels": {"istio-injection": "enabled"}}},
         {"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metadata": {"name": "default", "namespace": ns},
          "spec": {"egress": [{"hosts": ["./*", "istio-system/*", *(f"{o}/*" for o in others)]}]}},
         {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
@@ -51,7 +52,8 @@ def namespace_objects(t: int, teams: int) -> list[dict[str, Any]]:
          "spec": {"selector": {"istio": "ingressgateway"}, "servers": [
              {"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": [f"{ns}.example.com"],
               "tls": {"mode": "SIMPLE", "credentialName": f"{ns}-cert"}}]}},
-        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "edge", "namespace": ns},
+        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+         "metadata": {"name": "edge", "namespace": ns},
          "spec": {"hosts": [f"{ns}.example.com"], "gateways": ["edge"], "http": [
              {"match": [{"uri": {"prefix": f"/s{i}"}}], "route": [{"destination": {
                  "host": f"s{i}.{ns}.svc.cluster.local", "port": {"number": 8080}}}]} for i in range(3)]}},
@@ -124,6 +126,16 @@ def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return min(times), result
 
 
+def measure(folder: Path, objects: int, repeat: int) -> tuple[int, int, float, float, int]:
+    """(objects written, objects loaded, load s, analyze s, findings) for one size."""
+    n = write_mesh(folder, objects)
+    load_s, (resources, notes) = best(lambda: load_paths([folder]), repeat)
+    analyze_s, findings = best(lambda: analyze_resources(resources), repeat)
+    for f in (notes + findings)[:10]:
+        print(f.describe(), file=sys.stderr)
+    return n, len(resources), load_s, analyze_s, len(notes) + len(findings)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[7500, 15000, 30000])
@@ -134,14 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes:
             folder = Path(tmp) / str(size)
             folder.mkdir()
-            n = write_mesh(folder, size)
-            load_s, (resources, notes) = best(lambda: load_paths([folder]), args.repeat)
-            analyze_s, findings = best(lambda: analyze_resources(resources), args.repeat)
-            if notes or findings:
-                for f in (notes + findings)[:10]:
-                    print(f.describe(), file=sys.stderr)
-            rows.append((n, len(resources), load_s, analyze_s, len(notes) + len(findings)))
-            del resources, notes, findings  # the next size runs on a heap of the same shape
+            rows.append(measure(folder, size, args.repeat))  # one size's objects are freed before the next
     print(f"meshcode lint benchmark (process CPU seconds, best of {args.repeat}; Python {sys.version.split()[0]})")
     print()
     print("| objects | load YAML (s) | analyze (s) | total (s) | analyze µs/object | findings |")

@@ -12,7 +12,11 @@ from meshcode.analyze.destinations import check_ca_certificates, check_host_exis
 from meshcode.analyze.edge import check_gateway_conflicts, check_service_entry_addresses, check_service_entry_protocols
 from meshcode.analyze.index import MeshIndex, build_index, kind_of
 from meshcode.analyze.routing import (
-    check_destinations, check_gateways, check_mesh_host_conflicts, check_rule_order, check_weights,
+    check_destinations,
+    check_gateways,
+    check_mesh_host_conflicts,
+    check_rule_order,
+    check_weights,
 )
 from meshcode.analyze.scope import check_sidecars, check_telemetries
 from meshcode.analyze.security import check_authorization_namespaces, check_mtls_conflicts
@@ -66,8 +70,8 @@ def _signature(resources: list[Resource]) -> tuple:
     """Equal for two clusters whose checks must give the same findings: the same shared checked
     objects (the compiler builds each once), and the same namespaces for everything else (the
     checks read only the namespace of a Namespace, an IstioOperator, an Application, …)."""
-    return tuple(id(r) if kind_of(r) not in ("", "Namespace") else ("ns", r.name if r.kind == "Namespace" else r.namespace)
-                 for r in resources)
+    return tuple(id(r) if kind_of(r) not in ("", "Namespace")
+                 else ("ns", r.name if r.kind == "Namespace" else r.namespace) for r in resources)
 
 
 def analyze_plan(plan: Plan) -> list[Finding]:

@@ -70,7 +70,8 @@ def _ca_problems(r: Resource) -> list[tuple[str, str]]:
         if mode:
             port = as_dict(p.get("port")).get("number", "?")
             out.append(("IST0129", f"DestinationRule {ns}/{r.name} in namespace {ns} has TLS mode set to {mode} but "
-                        f"no caCertificates are set to validate server identity for host: {host} at port number:{port}"))
+                        "no caCertificates are set to validate server identity for host: "
+                        f"{host} at port number:{port}"))
     return out
 
 

@@ -11,7 +11,14 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from meshcode.analyze.codes import level_of
 from meshcode.analyze.hosts import (
-    ALL, DEFAULT_DOMAIN, export_scopes, fqdn, service_of, visible, wildcard_key, wildcard_keys,
+    ALL,
+    DEFAULT_DOMAIN,
+    export_scopes,
+    fqdn,
+    service_of,
+    visible,
+    wildcard_key,
+    wildcard_keys,
 )
 from meshcode.errors import Finding, SourceLocation
 from meshcode.plan import MANAGED_BY, Resource

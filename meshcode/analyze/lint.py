@@ -12,7 +12,7 @@ from typing import Iterable
 
 from meshcode.analyze import analyze_resources
 from meshcode.analyze.loader import load_paths
-from meshcode.analyze.schema import CrdSchemas, check_schemas, load_crds
+from meshcode.analyze.schema import CrdSchemas, check_schemas, load_crds, schema_notes
 from meshcode.analyze.workloads import check_clusters
 from meshcode.errors import Finding
 from meshcode.plan import Resource
@@ -58,6 +58,8 @@ def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
         findings += analyze_resources(resources + services, cluster)
         if schemas is not None:
             findings += check_schemas(resources, schemas, cluster)
+    if schemas is not None:
+        findings += schema_notes(schemas)
     if workloads is not None:
         findings += check_clusters(clusters, workloads)
     return LintResult(sorted(findings, key=Finding.sort_key), objects, files)

@@ -164,7 +164,8 @@ def parse_text(text: str, file: str, memo: dict[tuple, str] | None = None) -> tu
                     if _is_object(item):
                         resources.append(Resource(item, SourceLocation(file, item_line)))
                     else:
-                        skip(item_line, f"item {i} of {kind} is not a Kubernetes object (apiVersion, kind, metadata.name)")
+                        skip(item_line, f"item {i} of {kind} is not a Kubernetes object "
+                                        "(apiVersion, kind, metadata.name)")
                 continue
             if _is_object(doc):
                 resources.append(Resource(doc, SourceLocation(file, line)))

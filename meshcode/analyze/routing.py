@@ -3,9 +3,16 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from meshcode.analyze.hosts import ALL, fqdn, gateway_host, matches, wildcard_key, wildcard_keys
+from meshcode.analyze.hosts import ALL, fqdn, gateway_host, wildcard_key, wildcard_keys
 from meshcode.analyze.index import (
-    ASSUMED, MeshIndex, as_dict, as_list, managed, namespace_of, port_number, spec_of,
+    ASSUMED,
+    MeshIndex,
+    as_dict,
+    as_list,
+    managed,
+    namespace_of,
+    port_number,
+    spec_of,
 )
 from meshcode.errors import Finding
 from meshcode.plan import Resource

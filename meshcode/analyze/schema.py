@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from meshcode.analyze.cel import CelRules
+from meshcode.analyze.cel import available as cel_available
 from meshcode.analyze.codes import level_of
 from meshcode.analyze.loader import load_paths
 from meshcode.errors import Finding
@@ -298,21 +299,18 @@ def load_crds(paths: Iterable[Path | str]) -> CrdSchemas:
 
 
 def check_schemas(resources: Iterable[Resource], crds: CrdSchemas, cluster: str = "") -> list[Finding]:
-    """IST0106 for every object a loaded CRD rejects; MC5003 once when CEL rules could not run."""
+    """IST0106 for every problem a loaded CRD finds in an object."""
     findings: list[Finding] = []
     for r in resources:
-        problems = crds.validate(r.obj)
-        for problem in problems or ():
+        for problem in crds.validate(r.obj) or ():
             findings.append(Finding("IST0106", level_of("IST0106"), f"Schema validation error: {problem}",
                                     r.kind, r.namespace, r.name, r.origin, cluster))
-    if crds.cel.skipped and not crds.cel.run and crds.checked and not _cel_available():
-        findings.append(Finding("MC5003", level_of("MC5003"),
-                                f"{crds.cel.skipped} CEL validation rules were not evaluated: "
-                                "install cel-python (pip install 'meshcode[lint]')"))
     return findings
 
 
-def _cel_available() -> bool:
-    from meshcode.analyze.cel import available
-
-    return available()
+def schema_notes(crds: CrdSchemas) -> list[Finding]:
+    """MC5003 once, when CEL rules applied but could not run (cel-python missing)."""
+    if crds.cel.skipped and not cel_available():
+        return [Finding("MC5003", level_of("MC5003"), f"{crds.cel.skipped} CEL validation rules were not "
+                        "evaluated: install cel-python (pip install 'meshcode[lint]')")]
+    return []

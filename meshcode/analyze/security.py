@@ -6,7 +6,7 @@ yet a DISABLE client against a STRICT server still fails every request: meshcode
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Iterator
 
 from meshcode.analyze.destinations import traffic_policies
 from meshcode.analyze.hosts import fqdn, namespace_matches, service_of
@@ -106,6 +106,15 @@ def _conflict(client: str, server: ServerMode) -> tuple[str, str] | None:
     return None
 
 
+def _client_modes(r: Resource) -> tuple[str | None, list[tuple[str, str]]]:
+    """(host, [(where, client TLS mode)]) of a DestinationRule: read once per object."""
+    spec = spec_of(r)
+    host = spec.get("host")
+    modes = [(where, mode) for where, policy, _ in traffic_policies(spec)
+             if isinstance(mode := as_dict(policy.get("tls")).get("mode"), str)]
+    return (host if isinstance(host, str) else None), modes
+
+
 def check_mtls_conflicts(ix: MeshIndex) -> Iterator[Finding]:
     """MC5111 / MC5112: client TLS mode (DestinationRule) against server mTLS mode (PeerAuthentication)."""
     drs = ix.of("DestinationRule")
@@ -113,9 +122,8 @@ def check_mtls_conflicts(ix: MeshIndex) -> Iterator[Finding]:
         return
     peers = PeerAuthentications(ix)
     for r in drs:
-        spec = spec_of(r)
-        host = spec.get("host")
-        if not isinstance(host, str):
+        host, modes = ix.cached("client-tls", r, _client_modes)
+        if host is None or not modes:
             continue
         name = fqdn(host, namespace_of(r), ix.domain)
         target = service_of(name, ix.domain)
@@ -124,9 +132,8 @@ def check_mtls_conflicts(ix: MeshIndex) -> Iterator[Finding]:
         server = peers.server_mode(*target)
         if server is None:
             continue
-        for where, policy, _ in traffic_policies(spec):
-            client: Any = as_dict(policy.get("tls")).get("mode")
-            found = _conflict(client, server) if isinstance(client, str) else None
+        for where, client in modes:
+            found = _conflict(client, server)
             if found:
                 code, why = found
                 yield ix.finding(code, r, f"{where}.tls for {name} {why}")

@@ -34,7 +34,8 @@ def lint(
     paths: Optional[list[Path]] = typer.Argument(
         None, help="YAML files or folders (default: the project's generated/, one cluster per folder)."),
     crds: Optional[list[Path]] = typer.Option(
-        None, "--crds", help="CRD file or folder (e.g. `kubectl get crd -o yaml`): also validate schemas and CEL rules."),
+        None, "--crds",
+        help="CRD file or folder (e.g. `kubectl get crd -o yaml`): also validate schemas and CEL rules."),
     output: LintFormat = typer.Option(LintFormat.table, "--format", help="table, json (array of findings) or sarif."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
     workloads: Optional[Path] = typer.Option(

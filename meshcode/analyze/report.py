@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from meshcode.analyze.codes import CODES
+from meshcode.analyze.codes import CODES, Code
 from meshcode.errors import Finding
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -53,21 +53,30 @@ def to_table(findings: list[Finding], objects: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_sarif(findings: list[Finding], version: str) -> str:
-    codes = sorted(CODES)
-    index = {code: i for i, code in enumerate(codes)}
-    rules = [{
+def _rule(code: str, findings: list[Finding]) -> dict[str, Any]:
+    """A SARIF rule: from the code table, or (codes other checks add) from the first finding."""
+    c = CODES.get(code)
+    if c is None:
+        first = next(f for f in findings if f.code == code)
+        c = Code(code, first.level, code, first.message)
+    return {
         "id": c.code,
         "name": c.name,
         "shortDescription": {"text": c.description},
         "helpUri": c.help_uri,
         "defaultConfiguration": {"level": SARIF_LEVELS[c.level]},
-    } for c in (CODES[code] for code in codes)]
+    }
+
+
+def to_sarif(findings: list[Finding], version: str) -> str:
+    codes = sorted(set(CODES) | {f.code for f in findings})
+    index = {code: i for i, code in enumerate(codes)}
+    rules = [_rule(code, findings) for code in codes]
     results = []
     for f in findings:
         result: dict[str, Any] = {
             "ruleId": f.code,
-            "ruleIndex": index.get(f.code, -1),
+            "ruleIndex": index[f.code],
             "level": SARIF_LEVELS[f.level],
             "message": {"text": f.message},
             "locations": [],

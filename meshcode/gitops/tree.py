@@ -71,9 +71,10 @@ def manifest_bytes(files: dict[str, bytes]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _read(path: Path) -> bytes | None:
+def _read(path: str) -> bytes | None:
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            return f.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
 
@@ -83,8 +84,9 @@ def plan_change(out: Path, files: dict[str, bytes]) -> TreeChange:
     owned = read_manifest(out)
     change = TreeChange()
     foreign = []
+    base = f"{out}{os.sep}"  # plain strings: tens of thousands of paths, pathlib would dominate
     for path, data in files.items():
-        current = _read(out / path)
+        current = _read(base + path)
         if current is None:
             change.added.append(path)
         elif current == data:
@@ -100,7 +102,7 @@ def plan_change(out: Path, files: dict[str, bytes]) -> TreeChange:
             f"{len(foreign)} file(s) in {out} were not written by meshcode and would be overwritten: "
             + ", ".join(sorted(foreign)[:5]) + ("…" if len(foreign) > 5 else "")
             + f" (move them away, or list them in {MANIFEST} to hand them over)")
-    change.removed = sorted(p for p in owned if p not in files and (out / p).exists())
+    change.removed = sorted(p for p in owned if p not in files and os.path.lexists(base + p))
     return change
 
 
@@ -135,32 +137,36 @@ def write_tree(out: Path, files: dict[str, bytes], dry_run: bool = False) -> Tre
     stage = out.parent / f"{_STAGING_PREFIX}{out.name}-{os.getpid()}"
     stage.mkdir(parents=True)
     owned = read_manifest(out)
-    made_dirs: set[Path] = set()
+    src, dst = f"{out}{os.sep}", f"{stage}{os.sep}"
+    made_dirs: set[str] = set()
 
-    def place(rel: str) -> Path:
-        target = stage / rel
-        if target.parent not in made_dirs:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made_dirs.add(target.parent)
+    def place(rel: str) -> str:
+        target = dst + rel
+        parent = os.path.dirname(target)
+        if parent not in made_dirs:
+            os.makedirs(parent, exist_ok=True)
+            made_dirs.add(parent)
         return target
 
     fresh = set(change.added) | set(change.changed)
     for path, data in files.items():
         target = place(path)
         if path in fresh:
-            target.write_bytes(data)
+            with open(target, "wb") as f:
+                f.write(data)
         else:
-            os.link(out / path, target)
+            os.link(src + path, target)
     if out.is_dir():  # keep every file, symlink and empty folder meshcode does not own
         for dirpath, dirs, names in os.walk(out):
-            if dirpath != str(out) and not dirs and not names:
-                place(os.path.join(os.path.relpath(dirpath, out), ".")).mkdir(parents=True, exist_ok=True)
+            prefix = "" if dirpath == str(out) else dirpath[len(src):] + os.sep
+            if prefix and not dirs and not names:
+                os.makedirs(dst + prefix, exist_ok=True)
             links = [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]
             for n in names + links:
-                rel = os.path.relpath(os.path.join(dirpath, n), out)
+                rel = prefix + n
                 if rel == MANIFEST or rel in files or rel in owned:
                     continue
-                os.link(os.path.join(dirpath, n), place(rel), follow_symlinks=False)
+                os.link(src + rel, place(rel), follow_symlinks=False)
     (stage / MANIFEST).write_bytes(manifest_bytes(files))
     if out.exists():
         if not _exchange(stage, out):

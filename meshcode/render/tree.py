@@ -67,8 +67,72 @@ INSTALL_ONLY_KINDS = frozenset({"IstioOperator"})
 
 def dump_yaml(obj: Any) -> bytes:
     """Block-style YAML in the dict's own key order (fixed by the compiler, never set order)."""
-    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, width=4096).encode()
+    try:
+        return _emit(obj)
+    except _Unsupported:
+        return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                         allow_unicode=True, width=4096).encode()
+
+
+# ---- the fast path: libyaml's emitter fed events directly --------------------------------
+# Same bytes as yaml.dump(..., Dumper=_Dumper) (a test compares them), about twice as fast:
+# no node tree, no representer dispatch, and no per-scalar callbacks from C into Python.
+class _Unsupported(Exception):
+    """A value the event path does not handle; dump_yaml falls back to PyYAML's representer."""
+
+
+_RESOLVER = yaml.resolver.Resolver()
+_FLOAT_REPRESENTER = yaml.representer.SafeRepresenter()
+_IMPLICIT: dict[tuple[str, str], tuple[bool, bool]] = {}
+_FLOAT, _NULL = "tag:yaml.org,2002:float", "tag:yaml.org,2002:null"
+_E = yaml.events
+
+
+def _scalar(value: str, tag: str) -> yaml.events.ScalarEvent:
+    key = (value, tag)
+    implicit = _IMPLICIT.get(key)
+    if implicit is None:  # what PyYAML's serializer would decide: can the tag stay implicit?
+        implicit = _IMPLICIT[key] = (
+            tag == _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)),
+            tag == _RESOLVER.resolve(yaml.ScalarNode, value, (False, True)),
+        )
+    return _E.ScalarEvent(None, None, implicit, value)
+
+
+def _events(obj: Any, out: list[Any]) -> None:
+    t = type(obj)
+    if t is str:
+        out.append(_scalar(obj, _STR))
+    elif t is dict:
+        out.append(_E.MappingStartEvent(None, None, True, flow_style=False))
+        for k, v in obj.items():
+            if type(k) is not str:
+                raise _Unsupported
+            out.append(_scalar(k, _STR))
+            _events(v, out)
+        out.append(_E.MappingEndEvent())
+    elif t is list:
+        out.append(_E.SequenceStartEvent(None, None, True, flow_style=False))
+        for x in obj:
+            _events(x, out)
+        out.append(_E.SequenceEndEvent())
+    elif t is bool:
+        out.append(_scalar("true" if obj else "false", _BOOL))
+    elif t is int:
+        out.append(_scalar(str(obj), _INT))
+    elif t is float:
+        out.append(_scalar(_FLOAT_REPRESENTER.represent_float(obj).value, _FLOAT))
+    elif obj is None:
+        out.append(_scalar("null", _NULL))
+    else:
+        raise _Unsupported
+
+
+def _emit(obj: Any) -> bytes:
+    events: list[Any] = [_E.StreamStartEvent(encoding=None), _E.DocumentStartEvent(explicit=False)]
+    _events(obj, events)
+    events += [_E.DocumentEndEvent(explicit=False), _E.StreamEndEvent()]
+    return yaml.emit(events, Dumper=_BaseDumper, allow_unicode=True, width=4096).encode()
 
 
 def resource_path(folder: str, r: Resource) -> str:

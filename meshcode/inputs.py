@@ -149,9 +149,10 @@ def fingerprint(project: Any, files: dict[str, str | None], env: dict[str, str |
 
 def _output_stats(out: Path) -> dict[str, list[int]] | None:
     stats = {}
+    base = f"{out}{os.sep}"
     for rel in [MANIFEST, *read_manifest(out)]:
         try:
-            st = os.stat(out / rel)
+            st = os.stat(base + rel)
         except FileNotFoundError:
             return None
         stats[rel] = [st.st_size, st.st_mtime_ns, st.st_ino]

@@ -17,30 +17,34 @@ CLUSTER_SCOPED = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding", "C
 
 @dataclass(frozen=True, slots=True)
 class Resource:
-    """One Kubernetes object and where it came from (a stack line, or a YAML file line)."""
+    """One Kubernetes object and where it came from (a stack line, or a YAML file line).
+
+    kind, name and namespace are read once at construction (checks ask for them hundreds of
+    thousands of times at fleet scale); the manifest is never mutated afterwards.
+    """
 
     obj: dict[str, Any]
     origin: SourceLocation | None = None
+    kind: str = field(init=False)
+    name: str = field(init=False)
+    namespace: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        obj = self.obj if isinstance(self.obj, dict) else {}
+        metadata = obj.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = {}
+        object.__setattr__(self, "kind", obj.get("kind", ""))
+        object.__setattr__(self, "name", metadata.get("name", ""))
+        object.__setattr__(self, "namespace", metadata.get("namespace", ""))
 
     @property
     def api_version(self) -> str:
         return self.obj.get("apiVersion", "")
 
     @property
-    def kind(self) -> str:
-        return self.obj.get("kind", "")
-
-    @property
     def metadata(self) -> dict[str, Any]:
         return self.obj.get("metadata") or {}
-
-    @property
-    def name(self) -> str:
-        return self.metadata.get("name", "")
-
-    @property
-    def namespace(self) -> str:
-        return self.metadata.get("namespace", "")
 
     @property
     def spec(self) -> dict[str, Any]:

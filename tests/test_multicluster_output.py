@@ -1,6 +1,7 @@
 """Every cluster folder of the multi-cluster meshes builds with kustomize and passes the CRD schemas."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -42,7 +43,8 @@ def _kustomize_works() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(not _kustomize_works(), reason="kubectl with kustomize is not installed")
+@pytest.mark.skipif(not _kustomize_works() and not os.environ.get("CI"),
+                    reason="kubectl with kustomize is not installed; in CI this fails instead")
 def test_every_cluster_folder_builds_with_kubectl_kustomize(written: list[tuple[Path, Plan]]) -> None:
     for root, plan in written:
         for folder, items in plan.folders.items():

@@ -410,27 +410,26 @@ def virtual_service(ctx: CompileContext, s: Service) -> Resource | None:
                   r.origin, "VirtualService", s.namespace, s.name)
         failed = True
     if s.tcp_ports and target is not None:
+        def port_route(number: int) -> list[dict[str, Any]] | None:
+            route = dests.many(target, target_origin)
+            for d in route or ():
+                d["destination"]["port"] = {"number": number}
+            return route
+
         tcp_only = [p for p in s.tcp_ports if p.protocol in ("TCP", "MONGO", "REDIS", "MYSQL")]
-        for p in tcp_only:
-            route = dests.many(target, target_origin)
-            if route is None:
-                failed = True
-                break
-            for d in route:
-                d["destination"]["port"] = {"number": p.number}
-            rule: dict[str, Any] = {"route": route}
-            if s.http_ports or len(tcp_only) > 1:
-                rule = {"match": [{"port": p.number}], **rule}
-            tcp.append(rule)
         # TLS passthrough ports (TLS, HTTPS): Istio routes them by SNI, which must be the service host.
-        for p in (p for p in s.tcp_ports if p.protocol in ("TLS", "HTTPS")):
-            route = dests.many(target, target_origin)
+        tls_ports = [p for p in s.tcp_ports if p.protocol in ("TLS", "HTTPS")]
+        for p in tcp_only + tls_ports:
+            route = port_route(p.number)
             if route is None:
                 failed = True
                 break
-            for d in route:
-                d["destination"]["port"] = {"number": p.number}
-            tls.append({"match": [{"port": p.number, "sniHosts": [s.host]}], "route": route})
+            if p in tls_ports:
+                tls.append({"match": [{"port": p.number, "sniHosts": [s.host]}], "route": route})
+            elif s.http_ports or len(tcp_only) > 1:
+                tcp.append({"match": [{"port": p.number}], "route": route})
+            else:
+                tcp.append({"route": route})
     if failed or not (http or tcp or tls):
         return None
     spec: dict[str, Any] = {"hosts": [s.host]}

@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from git import GitCommandError, InvalidGitRepositoryError, NoSuchPathError, Repo
+from git import GitCommandError, Repo
 from git.objects import Commit
 
 from meshcode.errors import StateError
+from meshcode.gitops.repo import find_repo, repo_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,14 +23,13 @@ class PushResult:
 
 
 def open_repo(root: Path) -> Repo:
-    try:
-        return Repo(root, search_parent_directories=True)
-    except (InvalidGitRepositoryError, NoSuchPathError):
-        raise StateError(f"{root} is not inside a git repository; canary steps are git commits") from None
+    repo = find_repo(root)
+    if repo is None or repo.working_tree_dir is None:
+        raise StateError(f"{root} is not inside a git repository; canary steps are git commits")
+    return repo
 
 
-def rel(repo: Repo, path: Path) -> str:
-    return Path(path).resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()
+rel = repo_path  # a path relative to the repository's top, '/'-separated
 
 
 def dirty(repo: Repo, paths: list[str]) -> list[str]:

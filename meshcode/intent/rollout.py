@@ -1,11 +1,11 @@
 """Progressive-delivery intent: how a canary's weight moves and what must hold at each step."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, HttpUrl, field_validator, model_validator
+from pydantic import Field, HttpUrl, model_validator
 
-from meshcode.intent.base import Duration, IntentModel
+from meshcode.intent.base import Duration, IntentModel, Many
 from meshcode.intent.traffic import Match
 
 
@@ -76,23 +76,18 @@ class Webhook(IntentModel):
 class Rollout(IntentModel):
     """The canary's plan: steps, pace, gates and hooks. Its state lives in git, not here."""
 
-    steps: tuple[int, ...] = ()
+    steps: Many[int] = ()
     step_weight: int | None = Field(default=None, ge=1, le=100)
     max_weight: int | None = Field(default=None, ge=1, le=100)
     interval: Duration = "1m"
     threshold: int = Field(default=2, ge=1)
-    gates: tuple[SuccessRate | LatencyP99 | PromQL | Baseline, ...] = ()
-    webhooks: tuple[Webhook, ...] = ()
+    gates: Many[SuccessRate | LatencyP99 | PromQL | Baseline] = ()
+    webhooks: Many[Webhook] = ()
     mirror_intervals: int = Field(default=0, ge=0)
     ab_intervals: int = Field(default=0, ge=0)
-    ab_match: tuple[Match, ...] = ()
+    ab_match: Many[Match] = ()
     manual_approval: bool = False
     workload: str = "{service}-{version}"  # Istio's destination_workload (the Deployment's name)
-
-    @field_validator("steps", "gates", "webhooks", "ab_match", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: Any) -> Any:
-        return (v,) if isinstance(v, (int, IntentModel)) else v
 
     @model_validator(mode="after")
     def _steps(self) -> "Rollout":

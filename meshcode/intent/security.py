@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
-from meshcode.intent.base import DNSLabel, IntentModel
+from meshcode.intent.base import DNSLabel, IntentModel, Many, one_or_many
 
 MtlsMode = Literal["DISABLE", "PERMISSIVE", "STRICT"]
 #: the order workloads move through, one step at a time, in either direction
@@ -45,8 +45,7 @@ def _methods(v: Any) -> Any:
     return tuple(out)
 
 
-def _tuple(v: Any) -> Any:
-    return (v,) if isinstance(v, (str, int)) else v
+_tuple = one_or_many  # one item where a list is expected (validators that also check items)
 
 
 class Call(IntentModel):
@@ -58,7 +57,7 @@ class Call(IntentModel):
 
     positional = ("target",)
     target: Any  # Service | ExternalService | "name" | "namespace/name"
-    ports: tuple[int, ...] = ()
+    ports: Many[int] = ()
     methods: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
 
@@ -71,11 +70,6 @@ class Call(IntentModel):
         if isinstance(v, (Service, ExternalService)) or (isinstance(v, str) and v):
             return v
         raise ValueError(f"a call target must be a Service, an ExternalService or a name, got {v!r}")
-
-    @field_validator("ports", mode="before")
-    @classmethod
-    def _ports(cls, v: Any) -> Any:
-        return _tuple(v)
 
     @field_validator("methods", mode="before")
     @classmethod
@@ -123,7 +117,7 @@ class Jwt(IntentModel):
     positional = ("issuer", "jwks_uri")
     issuer: str = Field(min_length=1)
     jwks_uri: str
-    audiences: tuple[str, ...] = ()
+    audiences: Many[str] = ()
     required_claims: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     forward_original_token: bool = False
 
@@ -140,11 +134,6 @@ class Jwt(IntentModel):
         if "*" in v:
             raise ValueError(f"issuer {v!r} must be a concrete issuer, not a pattern")
         return v
-
-    @field_validator("audiences", mode="before")
-    @classmethod
-    def _audiences(cls, v: Any) -> Any:
-        return _tuple(v)
 
     @field_validator("required_claims", mode="before")
     @classmethod
@@ -175,19 +164,14 @@ class DenyRule(IntentModel):
     strings; `ports` are the ports the workload listens on.
     """
 
-    namespaces: tuple[DNSLabel, ...] = ()
-    not_namespaces: tuple[DNSLabel, ...] = ()
+    namespaces: Many[DNSLabel] = ()
+    not_namespaces: Many[DNSLabel] = ()
     principals: tuple[Any, ...] = ()
     not_principals: tuple[Any, ...] = ()
-    ports: tuple[int, ...] = ()
+    ports: Many[int] = ()
     methods: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
     not_paths: tuple[str, ...] = ()
-
-    @field_validator("namespaces", "not_namespaces", "ports", mode="before")
-    @classmethod
-    def _tuples(cls, v: Any) -> Any:
-        return _tuple(v)
 
     @field_validator("principals", "not_principals", mode="before")
     @classmethod
@@ -257,20 +241,15 @@ class ZeroTrust(IntentModel):
     service: Any = None  # Service | "name" | "namespace/name"
     mtls: MtlsMode | MtlsMigration = "STRICT"
     default_deny: bool = True
-    deny: tuple[DenyRule, ...] = ()
+    deny: Many[DenyRule] = ()
     jwt: Jwt | None = None
     egress_lockdown: bool = True
-    gateways: tuple[IngressGateway, ...] = Field(default_factory=lambda: (IngressGateway(),))
+    gateways: Many[IngressGateway] = Field(default_factory=lambda: (IngressGateway(),))
 
     @field_validator("mtls", mode="before")
     @classmethod
     def _mtls(cls, v: Any) -> Any:
         return v.upper() if isinstance(v, str) else v
-
-    @field_validator("deny", "gateways", mode="before")
-    @classmethod
-    def _many(cls, v: Any) -> Any:
-        return (v,) if isinstance(v, (DenyRule, IngressGateway)) else v
 
     @model_validator(mode="after")
     def _scope(self) -> ZeroTrust:

@@ -126,15 +126,16 @@ def test_missing_path_is_an_error(tmp_path: Path) -> None:
     assert "no such file or folder" in result.stderr
 
 
-def test_crds_add_schema_validation(tmp_path: Path) -> None:
+def test_schemas_are_validated_by_default_with_the_bundled_crds(tmp_path: Path) -> None:
     f = write(tmp_path, CLEAN.replace("hosts: [reviews]\n", "hosts: [reviews]\n  htp: []\n"))
-    without = lint(str(f), "--format", "json")
+    without = lint(str(f), "--no-schemas", "--format", "json")
     assert (without.exit_code, json.loads(without.stdout)) == (0, [])
-    result = lint(str(f), "--crds", str(CRDS / "istio"), "--format", "json")
-    assert result.exit_code == 1
-    (record,) = json.loads(result.stdout)
-    assert (record["code"], record["name"], record["line"]) == ("IST0106", "reviews", 6)
-    assert record["message"] == "Schema validation error: spec.htp: unknown field (not declared in the schema)"
+    for extra in ([], ["--crds", str(CRDS / "istio")]):  # bundled by default; --crds adds its own
+        result = lint(str(f), *extra, "--format", "json")
+        assert result.exit_code == 1
+        (record,) = json.loads(result.stdout)
+        assert (record["code"], record["name"], record["line"]) == ("IST0106", "reviews", 6)
+        assert record["message"] == "Schema validation error: spec.htp: unknown field (not declared in the schema)"
 
 
 def test_without_paths_lints_the_projects_generated_tree_per_cluster(make_project, monkeypatch) -> None:

@@ -1,6 +1,6 @@
 """meshcode's own CRD schema validator (meshcode/analyze/schema.py).
 
-It must agree with the independent checker (../shared/tools/crdcheck.py) on valid and invalid
+It must agree with the independent checker (tests/support/crdcheck.py, a copy of the team's reference tool) on valid and invalid
 objects; where an API server is stricter or more lenient than crdcheck (unknown fields at the
 root, pruned nulls, duplicate list-map keys), meshcode follows the API server, tested below.
 """

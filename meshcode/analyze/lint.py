@@ -12,7 +12,7 @@ from typing import Iterable
 
 from meshcode.analyze import analyze_resources
 from meshcode.analyze.loader import load_paths
-from meshcode.analyze.schema import CrdSchemas, check_schemas, load_crds, schema_notes
+from meshcode.analyze.schema import BUNDLED_CRDS, CrdSchemas, bundled_crds, check_schemas, load_crds, schema_notes
 from meshcode.analyze.workloads import check_clusters
 from meshcode.errors import Finding
 from meshcode.plan import Resource
@@ -40,11 +40,14 @@ def cluster_groups(paths: Iterable[Path]) -> dict[str, list[Path]]:
 
 
 def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
-         schemas: CrdSchemas | None = None, workloads: list[Resource] | None = None) -> LintResult:
-    """Every check (and, with CRDs, schema validation; with workloads, the workload checks) over
-    the objects under `paths`."""
-    if schemas is None and crds:
-        schemas = load_crds(crds)
+         schemas: CrdSchemas | None = None, validate_schemas: bool = True,
+         workloads: list[Resource] | None = None) -> LintResult:
+    """Every check over the objects under `paths`: schema validation against the bundled CRDs
+    (plus `crds`, which take precedence) unless `validate_schemas` is off, and with workloads,
+    the workload checks."""
+    crds = list(crds)
+    if schemas is None and validate_schemas:
+        schemas = load_crds([BUNDLED_CRDS, *crds]) if crds else bundled_crds()
     findings: list[Finding] = []
     objects = files = 0
     clusters: dict[str, list[Resource]] = {}

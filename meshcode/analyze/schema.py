@@ -7,12 +7,12 @@ declare (strict field validation), checks types (`x-kubernetes-int-or-string`,
 `x-kubernetes-preserve-unknown-fields`), value constraints, `oneOf`/`anyOf`/`allOf`/`not`,
 list-type uniqueness, and finally evaluates the CEL `x-kubernetes-validations` rules.
 
-Used by `meshcode lint --crds`; never on the compile path (that stays fast; generated output is
-valid by construction and checked by tests).
+Used by `meshcode lint` (the bundled CRDs by default, plus any `--crds` the user gives).
 """
 from __future__ import annotations
 
 import copy
+from functools import lru_cache
 import json
 import math
 import re
@@ -296,6 +296,15 @@ def load_crds(paths: Iterable[Path | str]) -> CrdSchemas:
         if r.kind == "CustomResourceDefinition":
             crds.add_crd(r.obj)
     return crds
+
+
+BUNDLED_CRDS = Path(__file__).resolve().parents[1] / "_crds"
+
+
+@lru_cache(maxsize=1)
+def bundled_crds() -> CrdSchemas:
+    """The Istio, Gateway API and Argo CD CRDs meshcode ships (see `meshcode/_crds/README.md`)."""
+    return load_crds([BUNDLED_CRDS])
 
 
 def check_schemas(resources: Iterable[Resource], crds: CrdSchemas, cluster: str = "") -> list[Finding]:

@@ -35,7 +35,9 @@ def lint(
         None, help="YAML files or folders (default: the project's generated/, one cluster per folder)."),
     crds: Optional[list[Path]] = typer.Option(
         None, "--crds",
-        help="CRD file or folder (e.g. `kubectl get crd -o yaml`): also validate schemas and CEL rules."),
+        help="Extra CRD file or folder (e.g. `kubectl get crd -o yaml`) to validate against, beside the bundled "
+        "Istio 1.30, Gateway API 1.6 and Argo CD 3.5 CRDs; a CRD given here replaces the bundled one of its kind."),
+    no_schemas: bool = typer.Option(False, "--no-schemas", help="Skip schema and CEL validation."),
     output: LintFormat = typer.Option(LintFormat.table, "--format", help="table, json (array of findings) or sarif."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
     workloads: Optional[Path] = typer.Option(
@@ -43,13 +45,13 @@ def lint(
         "subsets select pods (IST0173), Services exist (MC6002), selectors match (MC6001), port names (IST0118)."),
     root: Optional[Path] = RootOption,
 ) -> None:
-    """Check Istio YAML for broken references, conflicts and (with --crds) schema errors."""
+    """Check Istio YAML for broken references, conflicts and schema errors."""
     try:
         targets = list(paths or ()) or [_from_cwd(Project.open(root).output_dir)]
         missing = [str(p) for p in [*targets, *(crds or ())] if not p.exists()]
         if missing:
             raise MeshcodeError(f"no such file or folder: {', '.join(missing)}", code="MC5000")
-        result = run_lint(targets, crds or (), workloads=load_workloads(workloads) if workloads else None)
+        result = run_lint(targets, crds or (), validate_schemas=not no_schemas, workloads=load_workloads(workloads) if workloads else None)
     except MeshcodeError as e:
         fail(e)
         return

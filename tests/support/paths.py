@@ -1,7 +1,6 @@
-"""Where the project, the shared CRDs and the independent checker live."""
+"""Where the project, the bundled CRDs and the independent checker live (all inside the repo)."""
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
-CRDS = SHARED / "crds"
-CRDCHECK = SHARED / "tools" / "crdcheck.py"
+CRDS = ROOT / "meshcode" / "_crds"
+CRDCHECK = ROOT / "tests" / "support" / "crdcheck.py"

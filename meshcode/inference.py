@@ -16,13 +16,13 @@ from meshcode.analyze.index import as_dict, as_list, spec_of
 from meshcode.analyze.workloads import (
     WorkloadIndex, istio_protocol, namespace_of, pod_labels, selector_of, service_account,
 )
+from meshcode.intent.base import DNS_LABEL_RE
 from meshcode.plan import Resource
 
 #: Istio's protocol name → meshcode's Port protocol
 PROTOCOLS = {"http": "HTTP", "http_proxy": "HTTP", "grpc-web": "HTTP", "http2": "HTTP2", "grpc": "GRPC",
              "https": "HTTPS", "tls": "TLS", "tcp": "TCP", "mongo": "MONGO", "redis": "REDIS", "mysql": "MYSQL"}
 VERSION_LABEL = "version"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _natural(text: str) -> list:
 
 
 def _version(value: str) -> InferredVersion:
-    if _DNS_LABEL.match(value) and len(value) <= 63:
+    if DNS_LABEL_RE.match(value) and len(value) <= 63:
         return InferredVersion(value)
     name = re.sub(r"[^a-z0-9-]+", "-", value.lower())[:63].strip("-") or "unversioned"
     return InferredVersion(name, {VERSION_LABEL: value})
@@ -79,7 +79,7 @@ def infer_port(port: dict) -> tuple[InferredPort | None, str | None]:
     if isinstance(target, str):
         comment = f"port {number} targets the named container port {target!r}; give target_port= if it differs"
     default_name = f"{protocol.lower()}-{number}"
-    keep_name = name if name and name != default_name and _DNS_LABEL.match(name) else None
+    keep_name = name if name and name != default_name and DNS_LABEL_RE.match(name) else None
     return InferredPort(number, protocol, keep_name, target_port), comment
 
 
@@ -112,7 +112,7 @@ def infer_services(workloads: list[Resource]) -> tuple[list[InferredService], li
             out.comments.append(f"some of its workloads have no '{VERSION_LABEL}' label; subsets cannot select them")
         out.versions = [_version(v) for v in versions if v]
         accounts = sorted({service_account(w) for w in pods})
-        if len(accounts) == 1 and not _DNS_LABEL.match(accounts[0]):
+        if len(accounts) == 1 and not DNS_LABEL_RE.match(accounts[0]):
             out.comments.append(f"its service account {accounts[0]!r} is not a DNS label meshcode accepts; left out")
         elif len(accounts) == 1:
             out.service_account = accounts[0] if accounts[0] != name else None

@@ -62,11 +62,32 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def _ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """A JSON-schema (ECMA-262) pattern in Python: its `$` is the end of the text, so `\\Z`.
+
+    Python's `$` also matches before a trailing newline, which would let "cart\\n" pass `^…$`.
+    """
+    out, in_class, i = [], False, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if c == "[":
+            in_class = True
+        elif c == "]":
+            in_class = False
+        out.append("\\Z" if c == "$" and not in_class else c)
+        i += 1
+    return re.compile("".join(out))
+
+
 class Node:
     """One compiled schema node. `structural` nodes default and prune; value-validation nodes
     (inside oneOf/anyOf/allOf/not) only test."""
 
-    __slots__ = ("type", "nullable", "props", "required", "additional", "items", "enum", "pattern",
+    __slots__ = ("type", "nullable", "props", "required", "additional", "items", "enum", "pattern", "pattern_text",
                  "min_length", "max_length", "minimum", "maximum", "exclusive_min", "exclusive_max",
                  "min_items", "max_items", "min_props", "max_props", "one_of", "any_of", "all_of", "not_",
                  "int_or_string", "preserve", "defaults", "rules", "list_type", "map_keys", "structural")
@@ -88,7 +109,8 @@ class Node:
         self.additional: Node | bool | None = Node(add, structural) if isinstance(add, dict) else add
         self.items = Node(s["items"], structural) if isinstance(s.get("items"), dict) else None
         self.enum: list[Any] | None = s.get("enum")
-        self.pattern = re.compile(s["pattern"]) if isinstance(s.get("pattern"), str) else None
+        self.pattern_text = s.get("pattern")
+        self.pattern = _ecma_pattern(s["pattern"]) if isinstance(s.get("pattern"), str) else None
         self.min_length, self.max_length = s.get("minLength"), s.get("maxLength")
         self.minimum, self.maximum = s.get("minimum"), s.get("maximum")
         self.exclusive_min, self.exclusive_max = bool(s.get("exclusiveMinimum")), bool(s.get("exclusiveMaximum"))
@@ -201,7 +223,7 @@ class Node:
             errors.append(f"{path}: Unsupported value: {json.dumps(value, default=str)}: supported values: {shown}")
         if isinstance(value, str):
             if self.pattern is not None and not self.pattern.search(value):
-                errors.append(f"{path}: must match the pattern {self.pattern.pattern!r}")
+                errors.append(f"{path}: must match the pattern {self.pattern_text!r}")
             if self.min_length is not None and len(value) < self.min_length:
                 errors.append(f"{path}: must be at least {self.min_length} characters long")
             if self.max_length is not None and len(value) > self.max_length:

@@ -35,6 +35,7 @@ from typing import Any
 
 from meshcode.compile.context import CompileContext
 from meshcode.compile.meshconfig import mesh_config
+from meshcode.intent.base import DNS_LABEL_RE
 from meshcode.intent.resilience import LoadBalancer
 from meshcode.intent.service import Service
 from meshcode.intent.topology import Cluster, Mesh
@@ -51,7 +52,6 @@ CROSS_NETWORK_PORT = 15443
 ISTIOD_XDS_PORT = 15012
 ISTIOD_WEBHOOK_PORT = 15017
 
-_REVISION = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 # ---- topology facts -----------------------------------------------------------------------
@@ -201,7 +201,7 @@ def _check_cluster(ctx: CompileContext, c: Cluster) -> None:
     for label, value in ([("revision", c.revision)] if c.revision else []) + \
             [(f"revision tag {t!r}", t) for t in c.revision_tags] + \
             [(f"revision of tag {t!r}", r) for t, r in c.revision_tags.items()]:
-        if not isinstance(value, str) or len(value) > 63 or not _REVISION.match(value):
+        if not isinstance(value, str) or len(value) > 63 or not DNS_LABEL_RE.match(value):
             ctx.error("MC2307", f"cluster {c.name!r}: {label} {value!r} is not a valid revision name "
                       "(lower-case letters, digits and '-', e.g. '1-30-3')", c.origin, cluster=c.name)
     clash = sorted(set(c.revision_tags) & {r for r in revisions(c) if r})

@@ -23,13 +23,13 @@ from meshcode.intent.telemetry import (
     TelemetryIntent, Tracing, tag_spec,
 )
 from meshcode.intent.topology import Cluster
+from meshcode.intent.base import DNS_LABEL_RE
 from meshcode.plan import Resource
 
 MESH_TELEMETRY = "mesh-default"
 NAMESPACE_TELEMETRY = "namespace-default"
 # Istio's own providers, by kind (pkg/config/mesh DefaultMeshConfig); usable without a definition.
 BUILTIN_KINDS = {"envoy": "log", "prometheus": "metrics", "stackdriver": "any"}
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 Selector = tuple[tuple[str, str], ...]
 
@@ -178,7 +178,7 @@ def _resolve_scope(ctx: CompileContext, intent: TelemetryIntent) -> tuple[Scope,
 def workload_name(selector: Selector) -> str:
     """`app: reviews` → `reviews`; any other selector → its values and a short hash of it, so two
     selectors never share a name (`app: a-b` and `app: a, x: b` would)."""
-    if len(selector) == 1 and selector[0][0] == "app" and _DNS_LABEL.match(selector[0][1]) \
+    if len(selector) == 1 and selector[0][0] == "app" and DNS_LABEL_RE.match(selector[0][1]) \
             and selector[0][1] not in (MESH_TELEMETRY, NAMESPACE_TELEMETRY):
         return selector[0][1]
     digest = hashlib.sha256(repr(selector).encode()).hexdigest()[:6]

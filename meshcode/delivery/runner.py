@@ -44,7 +44,7 @@ from meshcode.loader import load_stacks
 from meshcode.project import LockedError, Project
 
 PUSH_ATTEMPTS = 5
-_CLUSTER_PREFIX = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)=(.+)$")
+_CLUSTER_PREFIX = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)=(.+)\Z")
 
 
 def utcnow() -> datetime:

@@ -18,7 +18,7 @@ MtlsMode = Literal["DISABLE", "PERMISSIVE", "STRICT"]
 #: the order workloads move through, one step at a time, in either direction
 MTLS_LADDER: tuple[str, ...] = ("DISABLE", "PERMISSIVE", "STRICT")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
-_CLAIM = re.compile(r"^[A-Za-z0-9_.:/-]+$")
+_CLAIM = re.compile(r"^[A-Za-z0-9_.:/-]+\Z")
 
 
 def check_path_pattern(path: str) -> str:

@@ -26,10 +26,10 @@ STANDARD_METRICS = (
 # Providers every Istio control plane defines by default (pkg/config/mesh DefaultMeshConfig).
 BUILTIN_PROVIDERS = frozenset({"envoy", "prometheus", "stackdriver"})
 
-_PROVIDER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_TAG_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_CUSTOM_TAG = re.compile(r"^[A-Za-z0-9_.:/-]+$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PROVIDER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\Z")
+_TAG_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_CUSTOM_TAG = re.compile(r"^[A-Za-z0-9_.:/-]+\Z")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _provider_name(value: Any) -> str:

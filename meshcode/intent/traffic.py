@@ -46,7 +46,7 @@ class Regex(IntentModel):
 
 # Perl features Python accepts but RE2 rejects: look-ahead/behind and numbered back-references.
 _NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]")
-_HEADER_NAME = re.compile(r"^:?[a-z0-9!#$%&'*+\-.^_`|~]+$")
+_HEADER_NAME = re.compile(r"^:?[a-z0-9!#$%&'*+\-.^_`|~]+\Z")
 
 
 StringMatch = Union[Exact, Prefix, Regex, str]

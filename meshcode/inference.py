@@ -129,12 +129,34 @@ def infer_services(workloads: list[Resource]) -> tuple[list[InferredService], li
 
 
 def q(text: str) -> str:
-    """A Python string literal (JSON's escaping is valid Python for these ASCII names)."""
+    """A Python string literal: JSON escapes quotes, backslashes, control and non-ASCII characters,
+    and every JSON string is a valid Python literal with the same value."""
     return json.dumps(text)
 
 
+def printable(text: str) -> str:
+    """`text` with every non-printable character (newlines, CR, U+2028, NUL…) as its escape.
+
+    What import-workloads prints in comments and the docstring comes from the manifests (names,
+    labels, selectors) or the command line: a raw newline there would end the comment and make
+    the rest executable Python in the stack the user runs.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def comment(text: str) -> str:
+    return f"# {printable(text)}"
+
+
+def docstring_text(text: str) -> str:
+    """Text safe inside a triple-quoted docstring: no escape, quote or line break of its own."""
+    return printable(text.replace("\\", "\\\\").replace('"', '\\"'))
+
+
 def identifier(name: str, taken: set[str]) -> str:
-    ident = re.sub(r"\W", "_", name)
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", name)  # ASCII: every result is a Python identifier
     if not ident or ident[0].isdigit():
         ident = f"svc_{ident}"
     if keyword.iskeyword(ident) or ident in {"mesh", "Cluster", "Mesh", "Port", "Service", "Version"}:
@@ -168,16 +190,17 @@ def render_stack(services: list[InferredService], notes: list[str], *, source: s
     taken: set[str] = set()
     names = {id(s): identifier(s.name if [t.name for t in services].count(s.name) == 1
                                else f"{s.name}_{s.namespace}", taken) for s in services}
-    lines = [f'"""Services inferred by `meshcode import-workloads {source}` from the workloads running today.',
+    lines = [f'"""Services inferred by `meshcode import-workloads {docstring_text(source)}` from the workloads '
+             'running today.',
              "", "Review before use: routing, canaries and policies are yours to add.", '"""']
     lines.append("from meshcode import Cluster, Mesh, Port, Service"
                  + (", Version" if any(v.labels for s in services for v in s.versions) else ""))
     if notes:
         lines.append("")
-    lines += [f"# {note}" for note in notes]
+    lines += [comment(note) for note in notes]
     for s in services:
         lines.append("")
-        lines += [f"# {c}" for c in s.comments]
+        lines += [comment(c) for c in s.comments]
         lines.append(f"{names[id(s)]} = Service(")
         lines.append(f"    {q(s.name)}, namespace={q(s.namespace)},")
         lines.append(f"    ports=[{', '.join(port_source(p) for p in s.ports)}],")

@@ -86,3 +86,48 @@ def test_no_services_still_prints_a_valid_stack(tmp_path: Path) -> None:
     source, ns = import_stack(tmp_path, docs)
     assert ns["mesh"].services == ()
     assert "# Service bookinfo/dns has no port the mesh can route; left out" in source
+
+
+EVIL = "x\nimport os; os.system('touch pwned')  #"
+
+
+def _top_level_statements(source: str) -> list[str]:
+    """What the printed stack would run: only the docstring, one import, and assignments."""
+    import ast
+    kinds = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            kinds.append("docstring")
+        elif isinstance(node, ast.ImportFrom) and node.module == "meshcode":
+            kinds.append("import meshcode")
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            kinds.append(f"= {ast.unparse(node.value.func)}(...)")
+        else:
+            kinds.append(ast.unparse(node))
+    return kinds
+
+
+def test_names_from_the_manifests_cannot_inject_code(tmp_path: Path) -> None:
+    """Every manifest string and option the stack shows is escaped: newlines stay inside comments."""
+    docs = app("api", ["v1", EVIL], namespace="shop", ports=[{"port": 8080, "name": EVIL},
+                                                             {"port": 9090, "targetPort": EVIL}])
+    docs[1]["spec"]["template"]["spec"]["serviceAccountName"] = EVIL
+    docs.append(deployment(EVIL, {"app": "lonely"}, "shop"))
+    docs.append(k8s_service("other", {"app": EVIL}, "shop", [{"port": 80, "name": "http"}]))
+    folder = tmp_path / 'k8s"""\nimport os #'
+    folder.mkdir()
+    (folder / "all.yaml").write_text(to_yaml(docs))
+    result = CliRunner().invoke(cli, ["import-workloads", str(folder), "--mesh", EVIL, "--cluster", EVIL],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    source = result.stdout
+    assert "\nimport os" not in source
+    assert _top_level_statements(source) == [
+        "docstring", "import meshcode", "= Service(...)", "= Service(...)", "= Mesh(...)"]
+    assert "x\\nimport os; os.system('touch pwned')  #" in source  # shown escaped, on one comment line
+    namespace: dict[str, Any] = {}
+    try:
+        exec(compile(source, "imported.py", "exec"), namespace)
+    except Exception as e:  # the mesh name is refused as a name, as it should be; nothing else ran
+        assert "is not a valid DNS-1123 label" in str(e)
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()

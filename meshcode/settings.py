@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from meshcode.errors import MeshcodeError
+from meshcode.gitops.tree import UnsafePathError
 
 
 class Settings(BaseModel):
@@ -38,6 +39,41 @@ def load_settings(root: Path) -> Settings:
         return Settings()
     try:
         data = tomllib.loads(path.read_text()).get("tool", {}).get("meshcode", {})
-        return Settings(**data)
-    except (tomllib.TOMLDecodeError, ValidationError) as e:
+        settings = Settings(**data)
+    except (tomllib.TOMLDecodeError, ValidationError, TypeError, AttributeError) as e:
         raise MeshcodeError(f"[tool.meshcode] in {path}: {e}") from None
+    check_folders(root, settings, str(path))
+    return settings
+
+
+def written_folder_problem(root: Path, value: str, others: dict[str, str]) -> str | None:
+    """Why a folder meshcode replaces or commits (`output`, `state`) is not a safe place, or None.
+
+    The output folder is swapped out whole on every compile, so it must be a folder of its own
+    inside the project: never the project itself, its parent, git's folder, or another setting's.
+    """
+    if not value.strip() or value.strip() in (".", "./"):
+        return "is the project folder itself (meshcode replaces this folder on every compile)"
+    parts = Path(value).parts
+    if ".." in parts:
+        return "goes up with '..'"
+    if ".git" in parts or ".meshcode" in parts:
+        return "is inside .git or .meshcode"
+    top = root.resolve()
+    target = (top / value).resolve()
+    if target == top or top not in target.parents:
+        return f"resolves to {target}, which is not a folder inside the project {top}"
+    for name, other in others.items():
+        o = (top / other).resolve()
+        if o == target or o in target.parents or target in o.parents:
+            return f"overlaps the {name} folder {other!r}"
+    return None
+
+
+def check_folders(root: Path, settings: Settings, where: str = "pyproject.toml") -> None:
+    for key, others in (("output", ("stacks", "state")), ("state", ("stacks", "output"))):
+        value = getattr(settings, key)
+        problem = written_folder_problem(root, value, {o: getattr(settings, o) for o in others})
+        if problem:
+            raise UnsafePathError(f"[tool.meshcode] {key} = {value!r} in {where} {problem}; "
+                                  f"use a folder of its own such as {Settings.model_fields[key].default!r}")

@@ -112,6 +112,38 @@ def check_unique(ctx: CompileContext, plan: Plan) -> None:
                           r.origin, r.kind, r.namespace, r.name, folder)
 
 
+_IDENTITY = (("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace"))
+
+
+def _at(obj: object, path: tuple[str, ...]) -> object:
+    for key in path:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
+def patched_identity_problem(before: Resource, patched: object) -> str | None:
+    """Why a patched object is not the same well-formed object, or None.
+
+    A patch edits an object; it never makes another one. Kind, API version, name and namespace
+    decide the object's file under generated/ (and what Argo CD applies), so a patch that moved
+    them could write outside the output folder or replace another object.
+    """
+    if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
+        return "leaves no metadata: the result is not a Kubernetes object"
+    for path in _IDENTITY:
+        if _at(patched, path) != _at(before.obj, path):
+            field = ".".join(path)
+            return (f"changes {field} ({_at(before.obj, path)!r} → {_at(patched, path)!r}); a patch may not "
+                    "change an object's identity (apiVersion, kind, metadata.name, metadata.namespace)")
+    meta = patched["metadata"]
+    for key in ("labels", "annotations"):
+        value = meta.get(key)
+        if value is not None and not (isinstance(value, dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
+            return f"makes metadata.{key} something other than a map of strings"
+    return None
+
+
 def apply_patches(ctx: CompileContext, plan: Plan) -> None:
     for p in ctx.mesh.patches:
         hits = 0
@@ -128,8 +160,13 @@ def apply_patches(ctx: CompileContext, plan: Plan) -> None:
                               p.origin, p.kind, p.namespace or "", p.name, folder)
                     hits += 1
                     continue
-                items[i] = Resource(patched, r.origin)
                 hits += 1
+                problem = patched_identity_problem(r, patched)
+                if problem:
+                    ctx.error("MC2203", f"patch on {p.kind} {p.name} {problem}", p.origin, p.kind,
+                              p.namespace or "", p.name, folder)
+                    continue
+                items[i] = Resource(patched, r.origin)
         if not hits:
             ctx.error("MC2202", f"patch target {p.kind} {p.namespace + '/' if p.namespace else ''}{p.name} "
                       "is not generated", p.origin, p.kind, p.namespace or "", p.name)

@@ -13,7 +13,7 @@ from git.objects import Blob, Tree
 from gitdb.exc import BadObject
 
 from meshcode.gitops.repo import GitError
-from meshcode.gitops.tree import MANIFEST, digest, read_manifest
+from meshcode.gitops.tree import MANIFEST, digest, parse_manifest, read_manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +49,6 @@ def hand_edits(out: Path) -> list[HandEdit]:
     return found
 
 
-def _parse_manifest(text: str) -> list[str]:
-    return [line.partition("  ")[2] for line in text.splitlines() if line and not line.startswith("#")]
-
-
 def owned_at_ref(repo: Repo, ref: str, out_in_repo: str) -> tuple[str, dict[str, bytes]]:
     """(full commit sha, owned files) of the output folder at `ref`, from git objects, not the checkout."""
     try:
@@ -66,7 +62,8 @@ def owned_at_ref(repo: Repo, ref: str, out_in_repo: str) -> tuple[str, dict[str,
         return commit.hexsha, {}
     if not isinstance(folder, Tree) or not isinstance(manifest, Blob):
         return commit.hexsha, {}
-    owned = set(_parse_manifest(manifest.data_stream.read().decode()))
+    text = manifest.data_stream.read().decode(errors="replace")
+    owned = set(parse_manifest(text, f"{ref}:{manifest.path}"))
     skip = len(folder.path) + 1 if folder.path else 0
     files = {}
     for item in folder.traverse():  # one walk instead of a tree lookup per file

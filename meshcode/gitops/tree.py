@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import hashlib
 import os
 import shutil
@@ -26,6 +27,57 @@ class OwnershipError(MeshcodeError):
     """meshcode would have to overwrite or delete a file it did not write."""
 
     code = "MC4001"
+
+
+class UnsafePathError(MeshcodeError):
+    """A path would leave the output folder (or pass through a link out of it)."""
+
+    code = "MC4005"
+
+
+class WriteError(MeshcodeError):
+    """The disk refused the write (full, read-only, a mount point); the old tree is untouched."""
+
+    code = "MC4006"
+
+
+def unsafe_reason(rel: str) -> str | None:
+    """Why `rel` (a path meshcode writes, relative to the output folder) is not safe, or None.
+
+    One rule for every path that is written, deleted or read back from the manifest: relative,
+    '/'-separated, no empty, '.' or '..' segment, nothing non-printable (a newline would corrupt
+    the manifest and the kustomization), no backslash.
+    """
+    if not rel or not isinstance(rel, str):
+        return "is empty"
+    if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":"):
+        return "is absolute"
+    if "\\" in rel or not rel.isprintable():
+        return "holds a backslash or a non-printable character"
+    if any(part in ("", ".", "..") for part in rel.split("/")):
+        return "has an empty, '.' or '..' segment"
+    if rel.split("/", 1)[0].startswith(_STAGING_PREFIX):
+        return "is meshcode's own staging name"
+    return None
+
+
+def check_paths(out: Path, paths: list[str] | dict[str, bytes]) -> None:
+    """Refuse any path that would leave `out`, and any that passes through a symbolic link in it."""
+    bad = [(p, why) for p in paths if (why := unsafe_reason(p))]
+    if bad:
+        shown = "; ".join(f"{p!r} {why}" for p, why in bad[:5])
+        raise UnsafePathError(f"refusing to write outside {out}: {shown}")
+    base = f"{out}{os.sep}"
+    seen: set[str] = set()
+    for rel in paths:
+        parent = rel.rpartition("/")[0]
+        while parent and parent not in seen:
+            seen.add(parent)
+            if os.path.islink(base + parent):
+                raise UnsafePathError(
+                    f"{out}/{parent} is a symbolic link (to {os.readlink(base + parent)}); meshcode writes real "
+                    "folders only, so that it never writes outside the output folder: remove the link")
+            parent = parent.rpartition("/")[0]
 
 
 @dataclass
@@ -51,18 +103,33 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def parse_manifest(text: str, where: str) -> dict[str, str]:
+    """path → sha256 from a manifest's text; an entry leaving the output folder is refused.
+
+    The manifest decides what meshcode deletes and commits: a line like `../../etc/x` (a hand
+    edit, a merge gone wrong) must never make meshcode touch a file outside the folder.
+    """
+    entries = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if line and not line.startswith("#"):
+            sha, _, path = line.partition("  ")
+            why = unsafe_reason(path)
+            if why:
+                raise UnsafePathError(f"{where}:{number}: the entry {path!r} {why}: it leaves the output folder; "
+                                      "meshcode only owns files inside it (fix or delete the line)")
+            entries[path] = sha
+    return entries
+
+
 def read_manifest(out: Path) -> dict[str, str]:
     """Paths meshcode wrote last time, with the sha256 of what it wrote."""
     try:
         text = (out / MANIFEST).read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return {}
-    entries = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            sha, _, path = line.partition("  ")
-            entries[path] = sha
-    return entries
+    except (OSError, UnicodeDecodeError) as e:
+        raise WriteError(f"cannot read {out / MANIFEST}: {e}") from None
+    return parse_manifest(text, str(out / MANIFEST))
 
 
 def manifest_bytes(files: dict[str, bytes]) -> bytes:
@@ -81,6 +148,7 @@ def _read(path: str) -> bytes | None:
 
 def plan_change(out: Path, files: dict[str, bytes]) -> TreeChange:
     """Compare the wanted files with the disk; refuse to take over files meshcode did not write."""
+    check_paths(out, files)
     owned = read_manifest(out)
     change = TreeChange()
     foreign = []
@@ -106,16 +174,19 @@ def plan_change(out: Path, files: dict[str, bytes]) -> TreeChange:
     return change
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+def _exchange(a: Path, b: Path) -> int:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE): 0, or the errno it failed with.
+
+    ENOSYS/EINVAL mean the call or the file system does not support it.
+    """
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         fn = libc.renameat2
     except (OSError, AttributeError):
-        return False
+        return errno.ENOSYS
     fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    return rc == 0
+    return 0 if rc == 0 else ctypes.get_errno()
 
 
 def clean_staging(out: Path) -> None:
@@ -127,15 +198,47 @@ def clean_staging(out: Path) -> None:
                 shutil.rmtree(p, ignore_errors=True)
 
 
+def _refuse_mount_point(out: Path) -> None:
+    if out.is_dir() and os.path.ismount(out):
+        raise WriteError(
+            f"{out} is a mount point: meshcode replaces the output folder in one atomic rename, which cannot "
+            "replace a mount point; mount its parent folder instead, or set `output` to a folder inside the mount")
+
+
+def _failed(out: Path, e: OSError) -> WriteError:
+    where = f" ({e.filename})" if e.filename else ""
+    return WriteError(f"could not write {out}: {e.strerror or e}{where}; nothing changed: {out} is as it was, "
+                      "and the next compile starts afresh")
+
+
 def write_tree(out: Path, files: dict[str, bytes], dry_run: bool = False) -> TreeChange:
-    """Make `out` hold exactly `files` among the files meshcode owns; foreign files stay."""
+    """Make `out` hold exactly `files` among the files meshcode owns; foreign files stay.
+
+    Any failure of the disk (full, read-only, permissions) raises WriteError with the old tree
+    intact and the half-built staging folder removed.
+    """
     out = out.resolve()
-    clean_staging(out)
     change = plan_change(out, files)
     if dry_run or change.empty:
         return change
-    stage = out.parent / f"{_STAGING_PREFIX}{out.name}-{os.getpid()}"
-    stage.mkdir(parents=True)
+    _refuse_mount_point(out)
+    try:
+        clean_staging(out)
+        stage = out.parent / f"{_STAGING_PREFIX}{out.name}-{os.getpid()}"
+        stage.mkdir(parents=True)
+    except OSError as e:
+        raise _failed(out, e) from None
+    try:
+        _stage(out, stage, files, change)
+    except OSError as e:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise _failed(out, e) from None
+    _swap(out, stage)
+    return change
+
+
+def _stage(out: Path, stage: Path, files: dict[str, bytes], change: TreeChange) -> None:
+    """Build the new tree in `stage`: new bytes written, unchanged files and foreign ones hard-linked."""
     owned = read_manifest(out)
     src, dst = f"{out}{os.sep}", f"{stage}{os.sep}"
     made_dirs: set[str] = set()
@@ -167,14 +270,37 @@ def write_tree(out: Path, files: dict[str, bytes], dry_run: bool = False) -> Tre
                 if rel == MANIFEST or rel in files or rel in owned:
                     continue
                 os.link(src + rel, place(rel), follow_symlinks=False)
-    (stage / MANIFEST).write_bytes(manifest_bytes(files))
-    if out.exists():
-        if not _exchange(stage, out):
-            backup = out.parent / f"{_STAGING_PREFIX}{out.name}-old-{os.getpid()}"
-            os.rename(out, backup)
+    with open(stage / MANIFEST, "wb") as f:
+        f.write(manifest_bytes(files))
+        f.flush()
+        os.fsync(f.fileno())  # a full disk can defer ENOSPC to the flush: know it before the swap
+
+
+def _swap(out: Path, stage: Path) -> None:
+    """Put `stage` in place of `out` atomically; on failure `out` is untouched and `stage` removed."""
+    if not out.exists():
+        try:
             os.rename(stage, out)
-            stage = backup
-        shutil.rmtree(stage)
-    else:
-        os.rename(stage, out)
-    return change
+        except OSError as e:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise _failed(out, e) from None
+        return
+    err = _exchange(stage, out)
+    if err in (errno.ENOSYS, errno.EINVAL):  # no RENAME_EXCHANGE here: two renames, undone on failure
+        backup = out.parent / f"{_STAGING_PREFIX}{out.name}-old-{os.getpid()}"
+        try:
+            os.rename(out, backup)
+        except OSError as e:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise _failed(out, e) from None
+        try:
+            os.rename(stage, out)
+        except OSError as e:
+            os.rename(backup, out)
+            shutil.rmtree(stage, ignore_errors=True)
+            raise _failed(out, e) from None
+        stage = backup
+    elif err:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise _failed(out, OSError(err, os.strerror(err), str(out)))
+    shutil.rmtree(stage, ignore_errors=True)  # the old tree; a leftover is cleaned by the next compile

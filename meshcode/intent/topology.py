@@ -1,6 +1,7 @@
 """Topology intent: the mesh, its clusters, networks and localities."""
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -10,6 +11,9 @@ from meshcode.intent.edge import ExternalService, Ingress, SidecarScope
 from meshcode.intent.security import ZeroTrust
 from meshcode.intent.service import Service
 from meshcode.intent.telemetry import TelemetryItem
+
+
+_KIND = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
 
 
 class Cluster(IntentModel):
@@ -47,6 +51,13 @@ class Patch(IntentModel):
     ops: tuple[dict[str, Any], ...]
     namespace: DNSLabel | None = None
     cluster: DNSLabel | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        if not _KIND.match(v):
+            raise ValueError(f"{v!r} is not a Kubernetes kind (e.g. 'VirtualService')")
+        return v
 
 
 class ApiVersions(IntentModel):

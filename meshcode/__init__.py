@@ -17,7 +17,9 @@ from meshcode.intent.resilience import (
     OutlierDetection,
 )
 from meshcode.intent.rollout import Baseline, LatencyP99, PromQL, Rollout, SuccessRate, Webhook
-from meshcode.intent.security import Call, DenyRule, IngressGateway, Jwt, MtlsMigration, ZeroTrust
+from meshcode.intent.security import (
+    AllowRule, Call, Claim, Condition, DenyRule, Header, IngressGateway, Jwt, MtlsMigration, ZeroTrust,
+)
 from meshcode.intent.service import Port, Service, Version
 from meshcode.intent.telemetry import (
     AccessLog, EnvoyLog, EnvTag, HeaderTag, Jaeger, Metrics, OpenTelemetry, OtelLog, Tracing, Zipkin,
@@ -38,7 +40,8 @@ __all__ = [
     "SourceLocation", "StackError", "SuccessRate", "Version", "Webhook", "compile_mesh", "compile_meshes",
     "render_tree",
 ]
-__all__ += ["DenyRule", "IngressGateway", "Jwt", "MtlsMigration", "ZeroTrust"]  # zero trust
+__all__ += ["AllowRule", "Claim", "Condition", "DenyRule", "Header", "IngressGateway", "Jwt", "MtlsMigration",
+            "ZeroTrust"]  # zero trust
 __all__ += [  # observability
     "AccessLog", "EnvTag", "EnvoyLog", "HeaderTag", "Jaeger", "Metrics", "OpenTelemetry", "OtelLog",
     "Tracing", "Zipkin",

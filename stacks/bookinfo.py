@@ -52,7 +52,7 @@ ratings = Service(
     retries=Retries(3, per_try_timeout="2s", retry_on=["5xx", "connect-failure"]),
 )
 
-mongodb = Service("mongodb", namespace=NS, ports=[Port(27017, "MONGO")], service_account="bookinfo-mongodb")
+mongodb = Service("mongodb", namespace=NS, ports=[Port(27017, "MONGO", target_port=27017)], service_account="bookinfo-mongodb")
 
 httpbin = Service(
     "httpbin", namespace=NS, ports=[Port(8000)], versions=["v1", "v2"],

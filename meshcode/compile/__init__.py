@@ -59,7 +59,7 @@ def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
 
 
 def namespaces(ctx: CompileContext, cluster: Cluster, resources: list[Resource]) -> list[Resource]:
-    """Namespaces the cluster's objects live in, labelled for sidecar injection (one scheme only)."""
+    """Namespaces the cluster's objects and callers live in, labelled for sidecar injection (one scheme only)."""
     if cluster.role == "remote":
         names = {s.namespace: s.origin for s in ctx.services.values()
                  if placed(s.clusters, {cluster.name}) and s.namespace != ctx.mesh.root_namespace}
@@ -68,6 +68,11 @@ def namespaces(ctx: CompileContext, cluster: Cluster, resources: list[Resource])
         for r in resources:
             if r.namespace and r.namespace not in names and r.namespace != ctx.mesh.root_namespace:
                 names[r.namespace] = r.origin
+        # callers need a sidecar for the identity the ALLOW rules name, even where nothing else lives
+        for s in ctx.services.values():
+            if (s.calls or any(v.calls for v in s.versions)) and placed(s.clusters, {cluster.name}) \
+                    and s.namespace not in names and s.namespace != ctx.mesh.root_namespace:
+                names[s.namespace] = s.origin
     injection = cluster.injection or cluster.revision
     labels = {"istio.io/rev": injection} if injection else {"istio-injection": "enabled"}
     return [make_resource("v1", "Namespace", ns, None, None, origin, ctx.rel(origin), dict(labels))
@@ -173,9 +178,14 @@ def apply_patches(ctx: CompileContext, plan: Plan) -> None:
 
 
 def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None, root: str = ".",
-                 gitops: GitOpsDefaults | None = None) -> Plan:
-    """Compile one mesh into a Plan with a folder per cluster (+ `argocd`); raise CompileError on any error."""
-    ctx = CompileContext(mesh, root=root, states=states or {})
+                 gitops: GitOpsDefaults | None = None,
+                 workload_ports: Mapping[tuple[str, str, int], int] | None = None) -> Plan:
+    """Compile one mesh into a Plan with a folder per cluster (+ `argocd`); raise CompileError on any error.
+
+    `workload_ports` ((namespace, service, service port) → pod port, read from the workload
+    manifests by the caller) lets authorization rules name the ports the pods really listen on.
+    """
+    ctx = CompileContext(mesh, root=root, states=states or {}, workload_ports=workload_ports or {})
     seen: set[str] = set()
     for c in mesh.clusters:
         if c.name in seen:
@@ -203,7 +213,8 @@ def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None,
 
 
 def compile_meshes(meshes: Iterable[Mesh], *, states: Mapping[str, CanaryState] | None = None,
-                   root: str = ".", gitops: GitOpsDefaults | None = None) -> Plan:
+                   root: str = ".", gitops: GitOpsDefaults | None = None,
+                   workload_ports: Mapping[tuple[str, str, int], int] | None = None) -> Plan:
     """Compile several meshes into one Plan; a cluster may belong to one mesh only.
 
     The `argocd` folder is shared: each mesh adds its own AppProject and ApplicationSet to it.
@@ -214,7 +225,7 @@ def compile_meshes(meshes: Iterable[Mesh], *, states: Mapping[str, CanaryState] 
     errors: list[Finding] = []
     for mesh in meshes:
         try:
-            part = compile_mesh(mesh, states=states, root=root, gitops=gitops)
+            part = compile_mesh(mesh, states=states, root=root, gitops=gitops, workload_ports=workload_ports)
         except CompileError as e:
             errors += e.findings
             continue

@@ -20,6 +20,8 @@ class CompileContext:
     mesh: Mesh
     root: str = "."
     states: Mapping[str, CanaryState] = field(default_factory=dict)
+    #: (namespace, service, service port) → the port its pods listen on, from workload manifests
+    workload_ports: Mapping[tuple[str, str, int], int] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     services: dict[tuple[str, str], Service] = field(default_factory=dict)
     externals: dict[tuple[str, str], ExternalService] = field(default_factory=dict)

@@ -23,6 +23,7 @@ from meshcode.errors import SourceLocation
 from meshcode.intent.edge import ExternalService, Ingress
 from meshcode.intent.security import (
     MTLS_LADDER,
+    AllowRule,
     Call,
     DenyRule,
     IngressGateway,
@@ -37,8 +38,11 @@ from meshcode.plan import Resource
 
 Key = tuple[str, str]  # (namespace, service name)
 
+VersionKey = tuple[str, str, str]  # (namespace, service name, version name)
+
 ALLOW_NOTHING = "allow-nothing"
 SCOPE_DENY = {"mesh": "mesh-deny", "namespace": "namespace-deny"}
+SCOPE_ALLOW = {"mesh": "mesh-allow", "namespace": "namespace-allow"}
 
 
 # ---- what the index holds ---------------------------------------------------------------------
@@ -78,6 +82,18 @@ class Posture:
     jwt_scope: ZeroTrust
     egress_lockdown: bool
     gateways: tuple[IngressGateway, ...]
+    namespace_allow: bool = False  # a namespace-wide ALLOW policy (mesh or namespace `allow`) applies
+    versions: tuple[ZeroTrust, ...] = ()  # version scopes of this service
+
+    @property
+    def allow_rules(self) -> tuple[AllowRule, ...]:
+        """The service scope's own ALLOW rules (namespace and mesh rules are namespace-wide)."""
+        return self.scopes[-1].allow if self.scopes[-1].scope == "service" else ()
+
+    @property
+    def deny_scopes(self) -> tuple[ZeroTrust, ...]:
+        """Every scope whose DENY rules reach (some of) the service's pods."""
+        return self.scopes + self.versions
 
 
 @dataclass(slots=True)
@@ -87,6 +103,8 @@ class ZeroTrustIndex:
     mesh_scope: ZeroTrust | None = None
     namespace_scopes: dict[str, ZeroTrust] = field(default_factory=dict)
     service_scopes: dict[Key, ZeroTrust] = field(default_factory=dict)
+    version_scopes: dict[VersionKey, ZeroTrust] = field(default_factory=dict)
+    gateways: dict[tuple[str, str], IngressGateway] = field(default_factory=dict)  # with policies only
     postures: dict[Key, Posture] = field(default_factory=dict)
     inbound: dict[Key, list[Flow]] = field(default_factory=dict)
     # caller → version name (None: every version) → [(call, resolved target)]
@@ -95,7 +113,7 @@ class ZeroTrustIndex:
 
     @property
     def active(self) -> bool:
-        return bool(self.mesh_scope or self.namespace_scopes or self.service_scopes)
+        return bool(self.mesh_scope or self.namespace_scopes or self.service_scopes or self.version_scopes)
 
 
 # ---- small helpers ----------------------------------------------------------------------------
@@ -113,12 +131,28 @@ def gateway_principal(ctx: CompileContext, gw: IngressGateway) -> str:
     return principal(ctx, gw.namespace, gw.service_account)
 
 
-def workload_port(p: Port) -> int:
-    """Authorization sees the port the pod listens on, not the service port."""
-    return p.target_port or p.number
+def workload_port(ctx: CompileContext, s: Service, p: Port) -> int:
+    """Authorization sees the port the pod listens on, not the service port: the intent's
+    `target_port`, else the one the workload manifests give (`--workloads`, cdk8s), else the number."""
+    return p.target_port or ctx.workload_ports.get((s.namespace, s.name, p.number)) or p.number
+
+
+def port_known(ctx: CompileContext, s: Service, p: Port) -> bool:
+    """Is the pod's port for service port `p` known (written, or read from the workloads)?"""
+    return p.target_port is not None or (s.namespace, s.name, p.number) in ctx.workload_ports
+
+
+def rule_ports(ctx: CompileContext, s: Service | None, ports: tuple[int, ...]) -> list[str]:
+    """A rule's ports as the pods see them: a service port becomes its pod port; others stay."""
+    if s is None:
+        return [str(p) for p in ports]
+    by_number = {p.number: p for p in s.ports}
+    out = [str(workload_port(ctx, s, by_number[n])) if n in by_number else str(n) for n in ports]
+    return list(dict.fromkeys(out))
 
 
 def app_selector(s: Service, version: Version | None = None) -> dict[str, str]:
+    """`app: <service>` (+ the version's pod labels): the labels Istio's samples carry."""
     labels = {"app": s.name}
     if version is not None:
         labels.update(version.pod_labels)
@@ -185,6 +219,18 @@ def _resolve_scopes(ctx: CompileContext, index: ZeroTrustIndex) -> None:
                           f"{ctx.where(first.origin)})", zt.origin, "ZeroTrust", zt.namespace)
         else:
             svc = ctx.find_service(zt.service, zt.namespace or "")
+            if isinstance(svc, Service) and zt.version is not None:
+                if svc.version(zt.version) is None:
+                    ctx.error("MC2509", f"ZeroTrust for version {zt.version!r} of {svc.name}: {svc.name} has no such "
+                              f"version (versions: {', '.join(v.name for v in svc.versions) or 'none'})",
+                              zt.origin, "ZeroTrust", svc.namespace, svc.name)
+                    continue
+                vkey = (svc.namespace, svc.name, zt.version)
+                vfirst = index.version_scopes.setdefault(vkey, zt)
+                if vfirst is not zt:
+                    ctx.error("MC2509", f"ZeroTrust for {zt.scope_text} is declared twice (first at "
+                              f"{ctx.where(vfirst.origin)})", zt.origin, "ZeroTrust", svc.namespace, svc.name)
+                continue
             if not isinstance(svc, Service):
                 ref = zt.service if isinstance(zt.service, str) else zt.service.name
                 what = "an external service, which has no workloads in the mesh" if svc else \
@@ -198,6 +244,14 @@ def _resolve_scopes(ctx: CompileContext, index: ZeroTrustIndex) -> None:
                 ctx.error("MC2509", f"ZeroTrust for service {svc.namespace}/{svc.name} is declared twice "
                           f"(first at {ctx.where(first.origin)})", zt.origin, "ZeroTrust", *key)
     for zt in ctx.mesh.zero_trust:
+        for gw in zt.gateways:
+            if not gw.has_policies:
+                continue
+            gfirst = index.gateways.setdefault((gw.namespace, gw.policy_name), gw)
+            if gfirst != gw:
+                ctx.error("MC2509", f"gateway policies {gw.namespace}/{gw.policy_name} are declared twice, "
+                          f"differently (first at {ctx.where(gfirst.origin)}); declare the gateway once and "
+                          "reuse it", gw.origin, "AuthorizationPolicy", gw.namespace, gw.policy_name)
         if isinstance(zt.mtls, MtlsMigration) and mtls_step(zt.mtls.from_mode, zt.mtls.to) > 1:
             ctx.error("MC2507", f"mTLS for {zt.scope_text} jumps {zt.mtls.from_mode} → {zt.mtls.to}; "
                       "move through PERMISSIVE first (deploy it, then take the next step)",
@@ -212,6 +266,13 @@ def _namespace_deny(index: ZeroTrustIndex, namespace: str) -> bool:
 def _posture(ctx: CompileContext, index: ZeroTrustIndex, s: Service) -> Posture | None:
     scopes = tuple(z for z in (index.mesh_scope, index.namespace_scopes.get(s.namespace),
                                index.service_scopes.get((s.namespace, s.name))) if z is not None)
+    versions = tuple(z for v in s.versions if (z := index.version_scopes.get((s.namespace, s.name, v.name)))
+                     is not None)
+    if not scopes and versions:
+        # a version scope alone: mTLS and its own rules; nothing else of ZeroTrust's defaults
+        scopes = (ZeroTrust.model_construct(service=s, default_deny=False, egress_lockdown=False, deny=(), allow=(),
+                                            gateways=(), jwt=None, mtls="PERMISSIVE", namespace=None, version=None,
+                                            strict=False).with_origin(versions[0].origin),)
     if not scopes:
         return None
     mtls, mtls_scope = _pick(scopes, "mtls")
@@ -229,7 +290,14 @@ def _posture(ctx: CompileContext, index: ZeroTrustIndex, s: Service) -> Posture 
         jwt=jwt, jwt_scope=jwt_scope,
         egress_lockdown=_pick(scopes, "egress_lockdown")[0],
         gateways=_pick(scopes, "gateways")[0],
+        namespace_allow=namespace_allow(index, s.namespace),
+        versions=versions,
     )
+
+
+def namespace_allow(index: ZeroTrustIndex, namespace: str) -> bool:
+    scopes = (index.mesh_scope, index.namespace_scopes.get(namespace))
+    return any(z is not None and z.allow for z in scopes)
 
 
 def _resolve_calls(ctx: CompileContext, index: ZeroTrustIndex) -> None:
@@ -375,14 +443,14 @@ def _claims(jwt: Jwt) -> list[dict[str, Any]]:
     return [{"key": f"request.auth.claims[{k}]", "values": list(v)} for k, v in jwt.required_claims.items()]
 
 
-def flow_rules(ctx: CompileContext, flow: Flow, posture: Posture) -> list[dict[str, Any]]:
+def flow_rules(ctx: CompileContext, s: Service, flow: Flow, posture: Posture) -> list[dict[str, Any]]:
     """ALLOW rules for one flow: one for its HTTP ports (with methods, paths, JWT), one for TCP ports."""
     principals = flow_principals(ctx, flow, posture)
     if not principals:
         return []
     rules: list[dict[str, Any]] = []
-    http = [str(workload_port(p)) for p in flow.ports if p.is_http]
-    tcp = [str(workload_port(p)) for p in flow.ports if not p.is_http]
+    http = [str(workload_port(ctx, s, p)) for p in flow.ports if p.is_http]
+    tcp = [str(workload_port(ctx, s, p)) for p in flow.ports if not p.is_http]
     if http:
         source: dict[str, Any] = {"principals": list(principals)}
         if posture.jwt:
@@ -405,41 +473,58 @@ def flow_rules(ctx: CompileContext, flow: Flow, posture: Posture) -> list[dict[s
     return rules
 
 
-def deny_rule_spec(ctx: CompileContext, rule: DenyRule) -> dict[str, Any]:
+def rule_spec(ctx: CompileContext, rule: AllowRule | DenyRule, s: Service | None = None) -> dict[str, Any]:
+    """One Istio rule, field for field as written (`s`: the service whose ports `ports` names)."""
     source: dict[str, Any] = {}
+    if isinstance(rule, AllowRule) and rule.authenticated:
+        source["principals"] = ["*"]
     if rule.principals:
         source["principals"] = deny_principals(ctx, rule.principals)
     if rule.not_principals:
         source["notPrincipals"] = deny_principals(ctx, rule.not_principals)
-    if rule.namespaces:
-        source["namespaces"] = list(rule.namespaces)
-    if rule.not_namespaces:
-        source["notNamespaces"] = list(rule.not_namespaces)
+    for name, values in (("requestPrincipals", rule.request_principals),
+                         ("notRequestPrincipals", rule.not_request_principals),
+                         ("namespaces", rule.namespaces), ("notNamespaces", rule.not_namespaces),
+                         ("ipBlocks", rule.ip_blocks), ("notIpBlocks", rule.not_ip_blocks),
+                         ("remoteIpBlocks", rule.remote_ip_blocks), ("notRemoteIpBlocks", rule.not_remote_ip_blocks)):
+        if values:
+            source[name] = list(values)
     operation: dict[str, Any] = {}
     if rule.ports:
-        operation["ports"] = [str(p) for p in rule.ports]
-    if rule.methods:
-        operation["methods"] = list(rule.methods)
-    if rule.paths:
-        operation["paths"] = list(rule.paths)
-    if rule.not_paths:
-        operation["notPaths"] = list(rule.not_paths)
+        operation["ports"] = rule_ports(ctx, s, rule.ports)
+    for name, values in (("methods", rule.methods), ("notMethods", rule.not_methods),
+                         ("paths", rule.paths), ("notPaths", rule.not_paths)):
+        if values:
+            operation[name] = list(values)
     out: dict[str, Any] = {}
     if source:
         out["from"] = [{"source": source}]
     if operation:
         out["to"] = [{"operation": operation}]
+    if rule.when:
+        out["when"] = [c.spec() for c in rule.when]
     return out
 
 
-def deny_policy(ctx: CompileContext, zt: ZeroTrust, name: str, namespace: str,
-                selector: dict[str, str] | None) -> Resource:
+def deny_rule_spec(ctx: CompileContext, rule: DenyRule, s: Service | None = None) -> dict[str, Any]:
+    return rule_spec(ctx, rule, s)
+
+
+def policy(ctx: CompileContext, action: str, name: str, namespace: str, selector: dict[str, str] | None,
+           rules: list[dict[str, Any]] | None, origin: SourceLocation | None) -> Resource:
+    """An AuthorizationPolicy; `rules=None` (an ALLOW without rules) matches nothing."""
     spec: dict[str, Any] = {}
     if selector:
         spec["selector"] = {"matchLabels": selector}
-    spec["action"] = "DENY"
-    spec["rules"] = [deny_rule_spec(ctx, r) for r in zt.deny]
-    return ctx.resource("security", "AuthorizationPolicy", name, namespace, spec, zt.origin)
+    spec["action"] = action
+    if rules is not None:
+        spec["rules"] = rules
+    return ctx.resource("security", "AuthorizationPolicy", name, namespace, spec, origin)
+
+
+def deny_policy(ctx: CompileContext, zt: ZeroTrust, name: str, namespace: str,
+                selector: dict[str, str] | None, s: Service | None = None) -> Resource:
+    return policy(ctx, "DENY", name, namespace, selector, [rule_spec(ctx, r, s) for r in zt.deny], zt.origin)
 
 
 def peer_authentication(ctx: CompileContext, zt: ZeroTrust, name: str, namespace: str,
@@ -462,28 +547,90 @@ def service_resources(ctx: CompileContext, index: ZeroTrustIndex, s: Service) ->
     if zt is not None and ("mtls" in zt.model_fields_set or len(posture.scopes) == 1):
         out.append(peer_authentication(ctx, zt, s.name, s.namespace, selector))
     if posture.jwt and s.http_ports:
-        rule: dict[str, Any] = {"issuer": posture.jwt.issuer, "jwksUri": posture.jwt.jwks_uri}
-        if posture.jwt.audiences:
-            rule["audiences"] = list(posture.jwt.audiences)
-        if posture.jwt.forward_original_token:
-            rule["forwardOriginalToken"] = True
-        out.append(ctx.resource("security", "RequestAuthentication", f"{s.name}-jwt", s.namespace,
-                                {"selector": {"matchLabels": selector}, "jwtRules": [rule]},
-                                posture.jwt.origin))
-    if posture.default_deny:
-        rules = [r for flow in index.inbound.get(key, ()) for r in flow_rules(ctx, flow, posture)]
-        if rules or not posture.namespace_deny:
-            spec: dict[str, Any] = {"selector": {"matchLabels": selector}, "action": "ALLOW"}
-            if rules:
-                spec["rules"] = rules
-            out.append(ctx.resource("security", "AuthorizationPolicy", f"{s.name}-allow", s.namespace, spec,
-                                    posture.default_deny_scope.origin))
-    elif posture.jwt and s.http_ports:
+        out.append(request_authentication(ctx, f"{s.name}-jwt", s.namespace, selector, posture.jwt))
+    allow = service_allow(ctx, index, s)
+    if allow is not None:
+        out.append(allow)
+    if not posture.default_deny and posture.jwt and s.http_ports:
         out.append(require_jwt_policy(ctx, s, posture.jwt, selector))
     if zt is not None and zt.deny:
-        out.append(deny_policy(ctx, zt, f"{s.name}-deny", s.namespace, selector))
+        out.append(deny_policy(ctx, zt, f"{s.name}-deny", s.namespace, selector, s))
+    out += version_resources(ctx, index, s, allow is not None)
     if posture.egress_lockdown:
         out += egress_sidecars(ctx, index, s)
+    return out
+
+
+def _flow_rules(ctx: CompileContext, index: ZeroTrustIndex, s: Service) -> list[dict[str, Any]]:
+    posture = index.postures[(s.namespace, s.name)]
+    return [r for flow in index.inbound.get((s.namespace, s.name), ()) for r in flow_rules(ctx, s, flow, posture)]
+
+
+def service_allow(ctx: CompileContext, index: ZeroTrustIndex, s: Service) -> Resource | None:
+    """`<service>-allow`: the declared flows and the service's own AllowRules.
+
+    Emitted under default deny, and wherever another ALLOW policy reaches the pods (a service or
+    namespace `allow`): any ALLOW policy denies what none allows, so the declared calls must be
+    in one of them.
+    """
+    posture = index.postures[(s.namespace, s.name)]
+    if not (posture.default_deny or posture.allow_rules or posture.namespace_allow):
+        return None
+    rules = _flow_rules(ctx, index, s) + [rule_spec(ctx, r, s) for r in posture.allow_rules]
+    if not rules and (posture.namespace_deny or not posture.default_deny):
+        return None  # `allow-nothing` (or the namespace-wide ALLOW) already says it
+    origin = posture.scopes[-1].origin if posture.allow_rules else posture.default_deny_scope.origin
+    return policy(ctx, "ALLOW", f"{s.name}-allow", s.namespace, {"app": s.name}, rules or None, origin)
+
+
+def version_resources(ctx: CompileContext, index: ZeroTrustIndex, s: Service, service_allowed: bool) -> list[Resource]:
+    """A version scope's PeerAuthentication and policies, selecting `app` + the version's labels."""
+    out: list[Resource] = []
+    for v in s.versions:
+        zt = index.version_scopes.get((s.namespace, s.name, v.name))
+        if zt is None:
+            continue
+        selector = app_selector(s, v)
+        name = f"{s.name}-{v.name}"
+        if "mtls" in zt.model_fields_set:
+            out.append(peer_authentication(ctx, zt, name, s.namespace, selector))
+        if zt.allow:
+            # without the service's own ALLOW policy, this one must also carry the declared calls
+            rules = ([] if service_allowed else _flow_rules(ctx, index, s)) + [rule_spec(ctx, r, s) for r in zt.allow]
+            out.append(policy(ctx, "ALLOW", f"{name}-allow", s.namespace, selector, rules, zt.origin))
+        if zt.deny:
+            out.append(deny_policy(ctx, zt, f"{name}-deny", s.namespace, selector, s))
+    return out
+
+
+def request_authentication(ctx: CompileContext, name: str, namespace: str, selector: dict[str, str],
+                           jwt: Jwt) -> Resource:
+    rule: dict[str, Any] = {"issuer": jwt.issuer, "jwksUri": jwt.jwks_uri}
+    if jwt.audiences:
+        rule["audiences"] = list(jwt.audiences)
+    if jwt.forward_original_token:
+        rule["forwardOriginalToken"] = True
+    return ctx.resource("security", "RequestAuthentication", name, namespace,
+                        {"selector": {"matchLabels": selector}, "jwtRules": [rule]}, jwt.origin)
+
+
+def gateway_resources(ctx: CompileContext, gw: IngressGateway) -> list[Resource]:
+    """Policies on the ingress gateway pods: IP lists and rules, and a JWT requirement at the edge."""
+    out: list[Resource] = []
+    name, ns, selector = gw.policy_name, gw.namespace, dict(gw.selector)
+    if gw.jwt is not None:
+        out.append(request_authentication(ctx, f"{name}-jwt", ns, selector, gw.jwt))
+        # no token of this issuer, or a required claim that does not hold: refused at the edge
+        rules: list[dict[str, Any]] = [{"from": [{"source": {"notRequestPrincipals": [gw.jwt.request_principal]}}]}]
+        rules += [{"when": [{"key": f"request.auth.claims[{k}]", "notValues": list(v)}]}
+                  for k, v in gw.jwt.required_claims.items()]
+        out.append(policy(ctx, "DENY", f"{name}-require-jwt", ns, selector, rules, gw.jwt.origin))
+    if gw.allow:
+        out.append(policy(ctx, "ALLOW", f"{name}-allow", ns, selector, [rule_spec(ctx, r) for r in gw.allow],
+                          gw.allow[0].origin))
+    if gw.deny:
+        out.append(policy(ctx, "DENY", f"{name}-deny", ns, selector, [rule_spec(ctx, r) for r in gw.deny],
+                          gw.deny[0].origin))
     return out
 
 
@@ -491,13 +638,13 @@ def require_jwt_policy(ctx: CompileContext, s: Service, jwt: Jwt, selector: dict
     """Without default deny: HTTP needs a token (and the claims); TCP ports stay as they were."""
     http_rule: dict[str, Any] = {
         "from": [{"source": {"requestPrincipals": [jwt.request_principal]}}],
-        "to": [{"operation": {"ports": [str(workload_port(p)) for p in s.http_ports]}}],
+        "to": [{"operation": {"ports": [str(workload_port(ctx, s, p)) for p in s.http_ports]}}],
     }
     if jwt.required_claims:
         http_rule["when"] = _claims(jwt)
     rules = [http_rule]
     if s.tcp_ports:
-        rules.append({"to": [{"operation": {"ports": [str(workload_port(p)) for p in s.tcp_ports]}}]})
+        rules.append({"to": [{"operation": {"ports": [str(workload_port(ctx, s, p)) for p in s.tcp_ports]}}]})
     spec = {"selector": {"matchLabels": selector}, "action": "ALLOW", "rules": rules}
     return ctx.resource("security", "AuthorizationPolicy", f"{s.name}-require-jwt", s.namespace, spec, jwt.origin)
 
@@ -544,6 +691,10 @@ def namespace_resources(ctx: CompileContext, index: ZeroTrustIndex, namespace: s
         out.append(deny_policy(ctx, mesh, SCOPE_DENY["mesh"], namespace, None))
     if zt is not None and zt.deny:
         out.append(deny_policy(ctx, zt, SCOPE_DENY["namespace"], namespace, None))
+    for scope in (mesh, zt):
+        if scope is not None and scope.allow:
+            out.append(policy(ctx, "ALLOW", SCOPE_ALLOW[scope.scope], namespace, None,
+                              [rule_spec(ctx, r) for r in scope.allow], scope.origin))
     return out
 
 
@@ -578,4 +729,6 @@ def compile_security(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
         where = placement[ns]
         if where is None or not where or not served.isdisjoint(where):
             out += _memo(ctx, ("zt-ns", ns), lambda ns=ns: namespace_resources(ctx, index, ns))
+    for gkey in sorted(index.gateways):
+        out += _memo(ctx, ("zt-gw", gkey), lambda gw=index.gateways[gkey]: gateway_resources(ctx, gw))
     return out

@@ -7,7 +7,13 @@ All checks are pure and read the `ZeroTrustIndex`; each reports at the user's li
 - MC2505 a JWT requirement on a service that has only TCP ports;
 - MC2506 a service exposed through an ingress, under default deny, that no gateway identity reaches;
 - MC2507 an mTLS mode that jumps DISABLE ↔ STRICT against what `generated/` holds (see
-  `mtls_step_findings`, run by the project layer, which reads `generated/`).
+  `mtls_step_findings`, run by the project layer, which reads `generated/`);
+- MC2510 an allow-any (`AllowRule(anyone=True)`) under the default deny of a namespace marked `strict`;
+- MC2511 (warning) a rule port that is a service port whose pod port is unknown (no `target_port`,
+  no workload manifests): the rule assumes the pods listen on the service port;
+- MC2512 a rule that can never match: ports that are not the service's, methods/paths/tokens on
+  TCP ports only, or request principals of an issuer no RequestAuthentication on the pods validates;
+- MC2513 a gateway that validates and strips the end-user token a service behind it requires.
 """
 from __future__ import annotations
 
@@ -19,16 +25,20 @@ from meshcode.compile.security import (
     Operation,
     Posture,
     ZeroTrustIndex,
+    _namespace_deny,
     deny_principals,
     flow_principals,
     flow_sources,
+    ingress_gateways,
     mtls_step,
+    port_known,
+    rule_ports,
     workload_port,
 )
 from meshcode.errors import Finding, SourceLocation
 from meshcode.intent.edge import SidecarScope
-from meshcode.intent.security import DenyRule
-from meshcode.intent.service import Service
+from meshcode.intent.security import AllowRule, DenyRule, Jwt, ZeroTrust
+from meshcode.intent.service import Port, Service
 from meshcode.plan import STACK_ANNOTATION, Plan
 
 
@@ -83,6 +93,8 @@ def _operation_blocked(rule: DenyRule, op: Operation) -> bool:
     when the rule takes all of it (a DENY on DELETE refines 'any method', it does not block it)."""
     if rule.methods and not (op.methods and set(op.methods) & set(rule.methods)):
         return False
+    if rule.not_methods and not (op.methods and set(op.methods) - set(rule.not_methods)):
+        return False
     if rule.paths:
         if op.paths:
             if not any(overlap(a, b) for a in op.paths for b in rule.paths):
@@ -109,29 +121,45 @@ def source_blocked(ctx: CompileContext, rule: DenyRule, principal: str, namespac
     return True
 
 
-def flow_blocked(ctx: CompileContext, rule: DenyRule, flow: Flow, sources: list[tuple[str, str]]) -> bool:
-    """Does the DENY rule refuse some request this flow declares (from any of its identities)?"""
-    if not any(source_blocked(ctx, rule, p, ns) for p, ns in sources):
+def _narrows_callers(rule: DenyRule) -> bool:
+    """Conditions a declared call says nothing about (peer IPs, non-request attributes): the rule
+    refines the call (some requests), it cannot make it impossible."""
+    return bool(rule.ip_blocks or rule.not_ip_blocks or rule.remote_ip_blocks or rule.not_remote_ip_blocks
+                or any(not c.is_http for c in rule.when))
+
+
+def flow_blocked(ctx: CompileContext, rule: DenyRule, flow: Flow, sources: list[tuple[str, str]],
+                 s: Service | None = None, scope: ZeroTrust | None = None) -> bool:
+    """Does the DENY rule refuse some request this flow declares (from any of its identities)?
+
+    `s` is the destination service (its ports translate the rule's for service/version scopes).
+    """
+    if _narrows_callers(rule) or not any(source_blocked(ctx, rule, p, ns) for p, ns in sources):
         return False
     ports = [p for p in flow.ports if p.is_http or not flow.operations]
     if rule.ports:
-        by_number = {workload_port(p): p for p in ports}
-        hit = set(rule.ports) & set(by_number)
+        translate = s if s is not None and scope is not None and scope.scope in ("service", "version") else None
+        wanted = {int(n) for n in rule_ports(ctx, translate, rule.ports)}
+        by_number = {workload_port(ctx, s, p) if s is not None else p.target_port or p.number: p for p in ports}
+        hit = wanted & set(by_number)
         if not hit or (not flow.explicit_ports and hit != set(by_number)):
             return False
         ports = [by_number[n] for n in sorted(hit)]
     if any(not p.is_http for p in ports):
         return True  # on TCP, Istio drops a DENY rule's HTTP conditions: it matches every connection
+    if rule.request_principals or rule.not_request_principals or rule.when:
+        return False  # tokens and request attributes refine the call's requests; some still pass
     return any(_operation_blocked(rule, op) for op in flow.operations or (Operation(),))
 
 
 def _check_deny(ctx: CompileContext, index: ZeroTrustIndex, key: tuple[str, str], posture: Posture) -> None:
     flows = index.inbound.get(key, ())
-    for zt in posture.scopes:
+    s = ctx.services[key]
+    for zt in posture.deny_scopes:
         for rule in zt.deny:
             for flow in flows:
                 sources = flow_sources(ctx, flow, posture)
-                if sources and flow_blocked(ctx, rule, flow, sources):
+                if sources and flow_blocked(ctx, rule, flow, sources, s, zt):
                     ctx.error("MC2502", f"this DENY rule ({zt.scope_text}) blocks the declared {flow.what} to "
                               f"{key[0]}/{key[1]} (declared at {ctx.where(flow.origin)}); narrow the rule or "
                               "drop the call", rule.origin, "AuthorizationPolicy", key[0], key[1])
@@ -164,9 +192,116 @@ def _check_sidecars(ctx: CompileContext, index: ZeroTrustIndex) -> None:
                                       "to egress_hosts", sc.origin, "Sidecar", sc.namespace, "default")
 
 
+# ---- MC2510-MC2513: the new sources and conditions against the rest ---------------------------
+def _scoped_services(ctx: CompileContext, index: ZeroTrustIndex) -> list[tuple[ZeroTrust, Service]]:
+    pairs = [(zt, ctx.services[key]) for key, zt in index.service_scopes.items()]
+    return pairs + [(zt, ctx.services[(ns, name)]) for (ns, name, _), zt in index.version_scopes.items()]
+
+
+def _token_rule_findings(ctx: CompileContext, rule: AllowRule | DenyRule, jwt: Jwt | None, where: str) -> None:
+    """Request principals exist only where a RequestAuthentication validated the token."""
+    claims = [c.key for c in rule.when if c.key.startswith("request.auth.")]
+    if not (rule.request_principals or rule.not_request_principals or claims):
+        return
+    if jwt is None:
+        effect = "every request counts as token-less" if rule.not_request_principals else \
+            "this rule never matches" if isinstance(rule, AllowRule) else "its token conditions never hold"
+        ctx.error("MC2512", f"{where}: no RequestAuthentication validates tokens there, so no request has a request "
+                  f"principal and {effect}; add jwt=Jwt(issuer, jwks_uri) to that scope", rule.origin,
+                  "AuthorizationPolicy")
+        return
+    for pattern in rule.request_principals + rule.not_request_principals:
+        if pattern == "*" or pattern.startswith("*"):
+            continue
+        head = pattern[:-1] if pattern.endswith("*") else pattern
+        issuer = jwt.issuer + "/"
+        if not (head.startswith(issuer) or (pattern.endswith("*") and issuer.startswith(head))):
+            ctx.error("MC2512", f"{where}: request principal {pattern!r} is not of issuer {jwt.issuer!r}, the only "
+                      "one validated there; a token's request principal is '<iss>/<sub>'", rule.origin,
+                      "AuthorizationPolicy")
+
+
+def _check_rules(ctx: CompileContext, index: ZeroTrustIndex) -> None:
+    """Rules of service and version scopes against the service they select."""
+    for zt, s in _scoped_services(ctx, index):
+        posture = index.postures.get((s.namespace, s.name))
+        jwt = posture.jwt if posture is not None else None
+        by_number = {p.number: p for p in s.ports}
+        pod_ports = {workload_port(ctx, s, p): p for p in s.ports}
+        for rule in tuple(zt.allow) + tuple(zt.deny):
+            kind = "AllowRule" if isinstance(rule, AllowRule) else "DenyRule"
+            where = f"{kind} of {zt.scope_text}"
+            bad = [n for n in rule.ports if n not in by_number and n not in pod_ports]
+            if bad:
+                ctx.error("MC2512", f"{where} names port {', '.join(map(str, bad))}, which is not a port of {s.name} "
+                          f"(service ports: {', '.join(str(p.number) for p in s.ports)}); the rule could never match",
+                          rule.origin, "AuthorizationPolicy", s.namespace, s.name)
+                continue
+            for n in rule.ports:
+                if n in by_number and not port_known(ctx, s, by_number[n]):
+                    _port_warning(ctx, s, by_number[n], rule.origin, where)
+            covered = [by_number.get(n) or pod_ports[n] for n in rule.ports] or list(s.ports)
+            if isinstance(rule, AllowRule) and rule.has_http_conditions and not any(p.is_http for p in covered):
+                ctx.error("MC2512", f"{where} has HTTP conditions (methods, paths, tokens or request attributes) but "
+                          f"the ports it covers on {s.name} are TCP: Istio never matches such an ALLOW rule there",
+                          rule.origin, "AuthorizationPolicy", s.namespace, s.name)
+            _token_rule_findings(ctx, rule, jwt, where)
+    for key, deps in index.dependencies.items():
+        for calls in deps.values():
+            for call, target in calls:
+                if isinstance(target, Service) and call.ports and (target.namespace, target.name) in index.postures:
+                    for p in target.ports:
+                        if p.number in call.ports and not port_known(ctx, target, p):
+                            _port_warning(ctx, target, p, call.origin, f"call from {key[1]}")
+    for gw in index.gateways.values():
+        for rule in gw.allow + gw.deny:
+            _token_rule_findings(ctx, rule, gw.jwt, f"gateway {gw.namespace}/{gw.policy_name}")
+
+
+def _port_warning(ctx: CompileContext, s: Service, p: Port, origin: SourceLocation | None, where: str) -> None:
+    ctx.report("warning", "MC2511", f"{where}: port {p.number} of {s.name} has no known pod port, so the rule "
+               f"assumes its pods listen on {p.number}; if they listen elsewhere every request is refused — write "
+               f"Port({p.number}, target_port=…) or compile with --workloads", origin, "AuthorizationPolicy",
+               s.namespace, s.name)
+
+
+def _check_strict(ctx: CompileContext, index: ZeroTrustIndex) -> None:
+    """MC2510: a namespace marked strict accepts named identities only."""
+    for ns, scope in index.namespace_scopes.items():
+        if not scope.strict or not _namespace_deny(index, ns):
+            continue
+        scopes = [z for z in (index.mesh_scope, scope) if z is not None]
+        scopes += [zt for zt, s in _scoped_services(ctx, index) if s.namespace == ns]
+        for zt in scopes:
+            for rule in zt.allow:
+                if rule.anyone:
+                    ctx.error("MC2510", f"AllowRule(anyone=True) of {zt.scope_text} allows every caller into namespace "
+                              f"{ns}, which is marked strict (default deny, named identities only, at "
+                              f"{ctx.where(scope.origin)}); name the callers, or expose it through an ingress",
+                              rule.origin, "AuthorizationPolicy", ns)
+
+
+def _check_gateway_tokens(ctx: CompileContext, index: ZeroTrustIndex, key: tuple[str, str], posture: Posture) -> None:
+    """MC2513: a gateway that validates the token and does not forward it leaves the service none."""
+    if posture.jwt is None or not posture.default_deny:
+        return
+    for flow in index.inbound.get(key, ()):
+        if flow.ingress is None:
+            continue
+        for gw in ingress_gateways(flow.ingress, posture):
+            g = index.gateways.get((gw.namespace, gw.policy_name), gw)
+            if g.jwt is not None and g.jwt.issuer == posture.jwt.issuer and not g.jwt.forward_original_token:
+                ctx.error("MC2513", f"gateway {g.namespace}/{g.policy_name} validates {g.jwt.issuer} tokens and removes "
+                          f"them, but {key[1]} requires one on every request from ingress {flow.ingress.name}; set "
+                          "forward_original_token=True on the gateway's Jwt", g.jwt.origin, "RequestAuthentication",
+                          *key)
+
+
 # ---- the rest, per covered service ------------------------------------------------------------
 def check_zero_trust(ctx: CompileContext, index: ZeroTrustIndex) -> None:
     _check_sidecars(ctx, index)
+    _check_rules(ctx, index)
+    _check_strict(ctx, index)
     for key, posture in index.postures.items():
         s = ctx.services[key]
         if s.tls is not None and s.tls.mode == "DISABLE" and posture.mtls == "STRICT":
@@ -192,6 +327,7 @@ def check_zero_trust(ctx: CompileContext, index: ZeroTrustIndex) -> None:
                               f"{flow.ingress.selector}; add IngressGateway(selector=..., service_account=...) to "
                               "ZeroTrust(gateways=[...])", flow.origin, "AuthorizationPolicy", *key)
         _check_deny(ctx, index, key, posture)
+        _check_gateway_tokens(ctx, index, key, posture)
 
 
 # ---- MC2507: mTLS steps against what generated/ holds -----------------------------------------

@@ -6,19 +6,30 @@ end-user JWT checks and per-workload egress lock-down.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
-from typing import Any, Literal
+from typing import Any, Literal, Union
 from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
+from meshcode.errors import IntentError, caller_location
 from meshcode.intent.base import DNSLabel, IntentModel, Many, one_or_many
+from meshcode.intent.edge import ExternalService
+from meshcode.intent.service import Service
 
 MtlsMode = Literal["DISABLE", "PERMISSIVE", "STRICT"]
 #: the order workloads move through, one step at a time, in either direction
 MTLS_LADDER: tuple[str, ...] = ("DISABLE", "PERMISSIVE", "STRICT")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 _CLAIM = re.compile(r"^[A-Za-z0-9_.:/-]+\Z")
+_HEADER_KEY = re.compile(r"^request\.headers\[[A-Za-z0-9!#$%&'*+.^_`|~-]+\]\Z")
+_CLAIM_KEY = re.compile(r"^request\.auth\.claims(\[[A-Za-z0-9_.:/-]+\])+\Z")
+#: Istio's documented `when` keys besides headers and claims (authorization conditions reference)
+CONDITION_KEYS = frozenset({
+    "request.auth.principal", "request.auth.audiences", "request.auth.presenter", "source.ip", "remote.ip",
+    "source.namespace", "source.principal", "destination.ip", "destination.port", "connection.sni",
+})
 
 
 def check_path_pattern(path: str) -> str:
@@ -56,7 +67,7 @@ class Call(IntentModel):
     """
 
     positional = ("target",)
-    target: Any  # Service | ExternalService | "name" | "namespace/name"
+    target: CallTarget  # Service | ExternalService | "name" | "namespace/name"
     ports: Many[int] = ()
     methods: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
@@ -64,9 +75,6 @@ class Call(IntentModel):
     @field_validator("target")
     @classmethod
     def _target(cls, v: Any) -> Any:
-        from meshcode.intent.edge import ExternalService
-        from meshcode.intent.service import Service
-
         if isinstance(v, (Service, ExternalService)) or (isinstance(v, str) and v):
             return v
         raise ValueError(f"a call target must be a Service, an ExternalService or a name, got {v!r}")
@@ -156,35 +164,141 @@ class Jwt(IntentModel):
         return f"{self.issuer}/*"
 
 
-class DenyRule(IntentModel):
-    """Requests to refuse even where a declared call would allow them (DENY wins over ALLOW).
+def _cidrs(v: Any) -> tuple[str, ...]:
+    out = []
+    for b in _tuple(v):
+        try:
+            ipaddress.ip_network(b, strict=False)
+        except (TypeError, ValueError):
+            raise ValueError(f"{b!r} is not an IP address or CIDR block (e.g. 1.2.3.4, 5.6.7.0/24)") from None
+        out.append(b)
+    return tuple(out)
 
-    Every condition given must hold; `not_namespaces=["bookinfo", "istio-system"]` refuses all
-    traffic from anywhere else. `principals` take Services (their identities) or principal
-    strings; `ports` are the ports the workload listens on.
+
+def _values(v: Any, what: str) -> tuple[str, ...]:
+    vals = _tuple(v)
+    if not all(isinstance(x, str) and x for x in vals):
+        raise ValueError(f"{what} are non-empty strings, got {list(vals)!r}")
+    return tuple(vals)
+
+
+class Condition(IntentModel):
+    """One `when` entry: an Istio attribute (`key`) that must take one of `values` and none of
+    `not_values`. `Header` and `Claim` build the common keys; any documented key may be written
+    (`source.ip`, `remote.ip`, `request.auth.audiences`, `request.auth.presenter`, …)."""
+
+    positional = ("key",)
+    key: str
+    values: Many[str] = ()
+    not_values: Many[str] = ()
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not (v in CONDITION_KEYS or _HEADER_KEY.match(v) or _CLAIM_KEY.match(v)):
+            raise ValueError(f"{v!r} is not an Istio condition key ({', '.join(sorted(CONDITION_KEYS))}, "
+                             "request.headers[<name>], request.auth.claims[<claim>])")
+        return v
+
+    @field_validator("values", "not_values", mode="before")
+    @classmethod
+    def _strings(cls, v: Any) -> Any:
+        return _values(v, "condition values")
+
+    @model_validator(mode="after")
+    def _some_values(self) -> Condition:
+        if not (self.values or self.not_values):
+            raise ValueError(f"condition {self.key!r} needs values= or not_values=")
+        if self.key in ("source.ip", "remote.ip", "destination.ip"):
+            _cidrs(self.values + self.not_values)
+        return self
+
+    @property
+    def is_http(self) -> bool:
+        """Request attributes exist only for HTTP (Istio drops them from DENY rules on TCP)."""
+        return self.key.startswith("request.")
+
+    def spec(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key}
+        if self.values:
+            out["values"] = list(self.values)
+        if self.not_values:
+            out["notValues"] = list(self.not_values)
+        return out
+
+
+def Header(name: str, values: str | list[str] | tuple[str, ...] = (),  # noqa: N802 - reads as a type
+           not_values: str | list[str] | tuple[str, ...] = ()) -> Condition:
+    """`request.headers[<name>]` must be one of `values` and none of `not_values`."""
+    return Condition(f"request.headers[{name}]", values=values, not_values=not_values)
+
+
+def Claim(name: str, values: str | list[str] | tuple[str, ...] = (),  # noqa: N802 - reads as a type
+          not_values: str | list[str] | tuple[str, ...] = ()) -> Condition:
+    """JWT claim `name` (nested: `"a.b"` → `[a][b]`) must be one of `values` and none of `not_values`."""
+    if not isinstance(name, str) or not name or not all(_CLAIM.match(p) for p in name.split(".")):
+        raise IntentError(f"claim name {name!r} must be letters, digits and '_:/-' (nested with '.')",
+                          caller_location())
+    key = "request.auth.claims" + "".join(f"[{p}]" for p in name.split("."))
+    return Condition(key, values=values, not_values=not_values)
+
+
+Principal = Union[Service, str]
+CallTarget = Union[Service, ExternalService, str]
+
+
+class _Rule(IntentModel):
+    """What ALLOW and DENY rules share: who (source), what (operation) and `when` conditions.
+
+    Every field given must hold (Istio ANDs them); values within one field are alternatives.
+    `principals` take Services (their identities) or principal strings; `request_principals`
+    are JWT subjects `<iss>/<sub>` (`*` any token); `ip_blocks` match the peer's address,
+    `remote_ip_blocks` the client's as the gateway sees it (X-Forwarded-For / PROXY protocol);
+    `ports` are the service's ports (compiled to the port its pods listen on).
     """
 
+    anyone: bool = False
     namespaces: Many[DNSLabel] = ()
     not_namespaces: Many[DNSLabel] = ()
-    principals: tuple[Any, ...] = ()
-    not_principals: tuple[Any, ...] = ()
+    principals: Many[Principal] = ()
+    not_principals: Many[Principal] = ()
+    request_principals: Many[str] = ()
+    not_request_principals: Many[str] = ()
+    ip_blocks: Many[str] = ()
+    not_ip_blocks: Many[str] = ()
+    remote_ip_blocks: Many[str] = ()
+    not_remote_ip_blocks: Many[str] = ()
     ports: Many[int] = ()
     methods: tuple[str, ...] = ()
+    not_methods: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
     not_paths: tuple[str, ...] = ()
+    when: Many[Condition] = ()
 
     @field_validator("principals", "not_principals", mode="before")
     @classmethod
     def _principals(cls, v: Any) -> Any:
-        from meshcode.intent.service import Service
-
-        v = (v,) if isinstance(v, (str, Service)) else v
+        v = _tuple(v)
         for p in v:
             if not (isinstance(p, Service) or (isinstance(p, str) and p)):
                 raise ValueError(f"a principal is a Service or a principal string, got {p!r}")
-        return tuple(v)
+        return v
 
-    @field_validator("methods", mode="before")
+    @field_validator("request_principals", "not_request_principals", mode="before")
+    @classmethod
+    def _request_principals(cls, v: Any) -> Any:
+        vals = _values(v, "request principals")
+        for p in vals:
+            if p != "*" and "/" not in p:
+                raise ValueError(f"request principal {p!r} is '<issuer>/<subject>' (or '*' for any token)")
+        return vals
+
+    @field_validator("ip_blocks", "not_ip_blocks", "remote_ip_blocks", "not_remote_ip_blocks", mode="before")
+    @classmethod
+    def _ips(cls, v: Any) -> Any:
+        return _cidrs(v)
+
+    @field_validator("methods", "not_methods", mode="before")
     @classmethod
     def _methods(cls, v: Any) -> Any:
         return _methods(v)
@@ -195,30 +309,99 @@ class DenyRule(IntentModel):
         return tuple(check_path_pattern(p) for p in _tuple(v))
 
     @model_validator(mode="after")
-    def _some_condition(self) -> DenyRule:
-        if not (self.namespaces or self.not_namespaces or self.principals or self.not_principals
-                or self.ports or self.methods or self.paths or self.not_paths):
-            raise ValueError("a DenyRule needs at least one condition (default_deny already refuses "
-                             "everything no declared call allows)")
+    def _ports_valid(self) -> _Rule:
         for p in self.ports:
             if not 1 <= p <= 65535:
                 raise ValueError(f"port {p} is not in 1..65535")
+        if self.anyone and self.has_source:
+            raise ValueError("anyone=True means every source; drop the source conditions or anyone")
         return self
 
     @property
+    def has_source(self) -> bool:
+        return bool(self.namespaces or self.not_namespaces or self.principals or self.not_principals
+                    or self.request_principals or self.not_request_principals or self.ip_blocks
+                    or self.not_ip_blocks or self.remote_ip_blocks or self.not_remote_ip_blocks)
+
+    @property
+    def has_operation(self) -> bool:
+        return bool(self.ports or self.methods or self.not_methods or self.paths or self.not_paths)
+
+    @property
     def has_http_conditions(self) -> bool:
-        return bool(self.methods or self.paths or self.not_paths)
+        """Fields that exist only for HTTP requests (tokens, methods, paths, request attributes)."""
+        return bool(self.methods or self.not_methods or self.paths or self.not_paths or self.request_principals
+                    or self.not_request_principals or any(c.is_http for c in self.when))
+
+
+class DenyRule(_Rule):
+    """Requests to refuse even where a declared call would allow them (DENY wins over ALLOW).
+
+    Every condition given must hold; `not_namespaces=["bookinfo", "istio-system"]` refuses all
+    traffic from anywhere else, `not_request_principals=["*"]` refuses requests without a valid
+    token, `anyone=True` (with no other condition) refuses everything.
+    """
+
+    @model_validator(mode="after")
+    def _some_condition(self) -> DenyRule:
+        if not (self.anyone or self.has_source or self.has_operation or self.when):
+            raise ValueError("a DenyRule needs at least one condition, or anyone=True to refuse everything "
+                             "(default_deny already refuses what no declared call allows)")
+        return self
+
+
+class AllowRule(_Rule):
+    """Requests to accept besides the declared calls (ALLOW rules are OR-ed with them).
+
+    Say who, always: `namespaces=[…]` (a tenant), `authenticated=True` (any mTLS peer),
+    `principals=[…]`, `request_principals=["<iss>/<sub>"]` (a JWT subject, with no caller
+    identity required), IP blocks — or, for a public endpoint, `anyone=True`. ZeroTrust never
+    writes an allow-any of its own; this is the only way to get one, and it is visible in review.
+    """
+
+    authenticated: bool = False
+
+    @model_validator(mode="after")
+    def _who(self) -> AllowRule:
+        if self.authenticated and (self.anyone or self.principals):
+            raise ValueError("authenticated=True is any mTLS identity; drop anyone/principals or authenticated")
+        if not (self.anyone or self.authenticated or self.has_source):
+            raise ValueError("an AllowRule says who may call: namespaces=, principals=, authenticated=True, "
+                             "request_principals=, ip_blocks=, remote_ip_blocks= — or anyone=True for a public "
+                             "endpoint")
+        return self
 
 
 class IngressGateway(IntentModel):
-    """Who an ingress gateway's pods are: `Ingress(selector=…)` names the pods, this their identity.
+    """Who an ingress gateway's pods are, and the policies enforced at the edge.
 
-    The default is Istio's standard `istio-ingressgateway` in istio-system.
+    `Ingress(selector=…)` names the pods, this their identity (default: Istio's standard
+    `istio-ingressgateway` in istio-system). Policies here select the gateway pods themselves:
+    `allow`/`deny` (IP allow and deny lists with `remote_ip_blocks`/`ip_blocks`, paths, …)
+    and `jwt` (a RequestAuthentication, and a DENY for requests without a valid token of that
+    issuer, or whose claims do not hold). `ports` in these rules are the gateway pod's ports
+    (Istio's chart listens on 8080/8443 behind service ports 80/443).
     """
 
     selector: dict[str, str] = Field(default_factory=lambda: {"istio": "ingressgateway"})
     namespace: DNSLabel = "istio-system"
     service_account: DNSLabel = "istio-ingressgateway-service-account"
+    name: DNSLabel | None = None
+    allow: Many[AllowRule] = ()
+    deny: Many[DenyRule] = ()
+    jwt: Jwt | None = None
+
+    @property
+    def policy_name(self) -> str:
+        """Prefix of the gateway's own policy names: `name`, else its selector's values."""
+        if self.name:
+            return self.name
+        text = "-".join(v for _, v in sorted(self.selector.items())).lower()
+        return re.sub(r"[^a-z0-9-]+", "-", text).strip("-")[:50] or "gateway"
+
+    @property
+    def has_policies(self) -> bool:
+        return bool(self.allow or self.deny or self.jwt)
 
 
 class ZeroTrust(IntentModel):
@@ -230,7 +413,13 @@ class ZeroTrust(IntentModel):
     - `jwt`: end-user tokens required on HTTP requests (RequestAuthentication + ALLOW conditions);
     - `egress_lockdown`: a Sidecar per workload that sees only its declared dependencies
       (plus istio-system), with outbound REGISTRY_ONLY;
-    - `gateways`: identities of the ingress gateways, for the ALLOW rules of exposed services.
+    - `allow`: ALLOW rules besides the declared calls (namespaces, any authenticated peer, JWT
+      subjects, IP blocks, conditions — or, explicitly, anyone);
+    - `gateways`: identities of the ingress gateways, for the ALLOW rules of exposed services, and
+      the policies enforced on the gateway pods themselves;
+    - `version`: with `service`, settings for that version's pods only (`mtls`, `allow`, `deny`);
+    - `strict`: (namespace) only named identities may be allowed: an `AllowRule(anyone=True)`
+      under this namespace's default deny is a compile error.
 
     Scopes layer like Istio's own: a service's settings are the mesh's, overridden by the
     namespace's, overridden by the service's, field by field (only fields written count);
@@ -238,10 +427,13 @@ class ZeroTrust(IntentModel):
     """
 
     namespace: DNSLabel | None = None
-    service: Any = None  # Service | "name" | "namespace/name"
+    service: Service | str | None = None  # Service | "name" | "namespace/name"
+    version: DNSLabel | None = None
     mtls: MtlsMode | MtlsMigration = "STRICT"
     default_deny: bool = True
     deny: Many[DenyRule] = ()
+    allow: Many[AllowRule] = ()
+    strict: bool = False
     jwt: Jwt | None = None
     egress_lockdown: bool = True
     gateways: Many[IngressGateway] = Field(default_factory=lambda: (IngressGateway(),))
@@ -253,8 +445,17 @@ class ZeroTrust(IntentModel):
 
     @model_validator(mode="after")
     def _scope(self) -> ZeroTrust:
-        from meshcode.intent.service import Service
-
+        if self.version is not None:
+            if self.service is None:
+                raise ValueError("version= needs service= (the version's pods are `app: <service>` + its labels)")
+            extra = sorted(self.model_fields_set - VERSION_FIELDS)
+            if extra:
+                raise ValueError(f"a version scope sets only {', '.join(sorted(VERSION_FIELDS - SCOPE_FIELDS))}; "
+                                 f"{', '.join(extra)} apply to the whole service")
+            if isinstance(self.service, Service) and self.service.version(self.version) is None:
+                raise ValueError(f"service {self.service.name} has no version {self.version!r}")
+        if self.strict and (self.service is not None or not self.namespace):
+            raise ValueError("strict= marks a namespace: use it with namespace= only")
         if self.service is not None:
             if not (isinstance(self.service, Service) or (isinstance(self.service, str) and self.service)):
                 raise ValueError(f"service must be a Service or a name, got {self.service!r}")
@@ -264,7 +465,9 @@ class ZeroTrust(IntentModel):
         return self
 
     @property
-    def scope(self) -> Literal["mesh", "namespace", "service"]:
+    def scope(self) -> Literal["mesh", "namespace", "service", "version"]:
+        if self.version is not None:
+            return "version"
         return "service" if self.service is not None else "namespace" if self.namespace else "mesh"
 
     @property
@@ -274,6 +477,17 @@ class ZeroTrust(IntentModel):
 
     @property
     def scope_text(self) -> str:
+        if self.version is not None:
+            return f"version {self.version} of service {self.service_name}"
         if self.service is not None:
             return f"service {self.service if isinstance(self.service, str) else self.service.name}"
         return f"namespace {self.namespace}" if self.namespace else "the mesh"
+
+    @property
+    def service_name(self) -> str:
+        return "" if self.service is None else self.service if isinstance(self.service, str) else self.service.name
+
+
+SCOPE_FIELDS = frozenset({"namespace", "service", "version"})
+#: what a version scope may set: settings that a selector on the version's pods can carry
+VERSION_FIELDS = SCOPE_FIELDS | {"mtls", "allow", "deny"}

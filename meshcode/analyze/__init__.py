@@ -18,6 +18,7 @@ from meshcode.analyze.routing import (
     check_rule_order,
     check_weights,
 )
+from meshcode.analyze.regexes import REGEX_KINDS, check_regexes
 from meshcode.analyze.scope import check_sidecars, check_telemetries
 from meshcode.analyze.security import check_authorization_namespaces, check_mtls_conflicts
 from meshcode.errors import Finding, SourceLocation
@@ -41,6 +42,7 @@ CHECKS: list[Check] = [
     check_telemetries,
     check_authorization_namespaces,
     check_mtls_conflicts,
+    check_regexes,
 ]
 
 
@@ -69,8 +71,9 @@ def stack_location(r: Resource) -> SourceLocation | None:
 def _signature(resources: list[Resource]) -> tuple:
     """Equal for two clusters whose checks must give the same findings: the same shared checked
     objects (the compiler builds each once), and the same namespaces for everything else (the
-    checks read only the namespace of a Namespace, an IstioOperator, an Application, …)."""
-    return tuple(id(r) if kind_of(r) not in ("", "Namespace")
+    checks read only the namespace of a Namespace, an IstioOperator, an Application, …;
+    the regex check also reads the objects of REGEX_KINDS)."""
+    return tuple(id(r) if kind_of(r) not in ("", "Namespace") or r.kind in REGEX_KINDS
                  else ("ns", r.name if r.kind == "Namespace" else r.namespace) for r in resources)
 
 

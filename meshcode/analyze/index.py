@@ -107,6 +107,7 @@ class MeshIndex:
     namespaces: set[str] = field(default_factory=lambda: set(BUILTIN_NAMESPACES))
     subsets: dict[str, set[str]] = field(default_factory=dict)
     memo: dict[tuple[str, int], Any] = field(default_factory=dict)
+    unindexed: list[Resource] = field(default_factory=list)  # kinds no lookup is built for
     _resolved: dict[tuple, HostEntry | None] = field(default_factory=dict)
     _host_suffixes: set[str] | None = None
 
@@ -231,6 +232,7 @@ def build_index(resources: Iterable[Resource], cluster: str = "", *, domain: str
         if not kind:
             if r.namespace:
                 ix.namespaces.add(r.namespace)
+            ix.unindexed.append(r)
             continue
         if kind == "Namespace":
             ix.namespaces.add(r.name)

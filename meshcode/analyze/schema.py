@@ -15,7 +15,6 @@ import copy
 from functools import lru_cache
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -26,6 +25,7 @@ from meshcode.analyze.codes import level_of
 from meshcode.analyze.loader import load_paths
 from meshcode.errors import Finding
 from meshcode.plan import Resource
+from meshcode.regex import RegexError, compile_re2
 
 _TYPE_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
 
@@ -62,25 +62,18 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _ecma_pattern(pattern: str) -> re.Pattern[str]:
-    """A JSON-schema (ECMA-262) pattern in Python: its `$` is the end of the text, so `\\Z`.
+def _schema_pattern(pattern: Any) -> Any:
+    """A CRD `pattern` as the API server runs it: Go's regexp, i.e. RE2 syntax, unanchored search.
 
-    Python's `$` also matches before a trailing newline, which would let "cart\\n" pass `^…$`.
+    (RE2's `$` is the end of the text, never before a final newline as in Python's `re`.)
+    A pattern RE2 rejects could not be in a CRD the API server accepted: it checks nothing.
     """
-    out, in_class, i = [], False, 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            out.append(pattern[i:i + 2])
-            i += 2
-            continue
-        if c == "[":
-            in_class = True
-        elif c == "]":
-            in_class = False
-        out.append("\\Z" if c == "$" and not in_class else c)
-        i += 1
-    return re.compile("".join(out))
+    if not isinstance(pattern, str):
+        return None
+    try:
+        return compile_re2(pattern)
+    except RegexError:
+        return None
 
 
 class Node:
@@ -110,7 +103,7 @@ class Node:
         self.items = Node(s["items"], structural) if isinstance(s.get("items"), dict) else None
         self.enum: list[Any] | None = s.get("enum")
         self.pattern_text = s.get("pattern")
-        self.pattern = _ecma_pattern(s["pattern"]) if isinstance(s.get("pattern"), str) else None
+        self.pattern = _schema_pattern(s.get("pattern"))
         self.min_length, self.max_length = s.get("minLength"), s.get("maxLength")
         self.minimum, self.maximum = s.get("minimum"), s.get("maximum")
         self.exclusive_min, self.exclusive_max = bool(s.get("exclusiveMinimum")), bool(s.get("exclusiveMaximum"))

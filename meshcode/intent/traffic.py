@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 from pydantic import Field, field_validator, model_validator
 
 from meshcode.intent.base import DNSLabel, Duration, IntentModel, Many
+from meshcode.regex import re2_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from meshcode.intent.service import Service
@@ -35,17 +36,12 @@ class Regex(IntentModel):
     def _re2(cls, v: str) -> str:
         if not v:
             raise ValueError("a regex match must not be empty")
-        if _NOT_RE2.search(v):
-            raise ValueError(f"{v!r} uses look-around or back-references, which RE2 (Envoy) does not support")
-        try:
-            re.compile(v)
-        except re.error as e:
-            raise ValueError(f"{v!r} is not a valid regular expression: {e}") from None
+        why = re2_error(v)
+        if why is not None:
+            raise ValueError(f"{v!r} is not a valid regular expression for RE2 (the engine Envoy matches with): {why}")
         return v
 
 
-# Perl features Python accepts but RE2 rejects: look-ahead/behind and numbered back-references.
-_NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]")
 _HEADER_NAME = re.compile(r"^:?[a-z0-9!#$%&'*+\-.^_`|~]+\Z")
 
 

@@ -6,6 +6,7 @@ Everything else is internal and may change.
 from meshcode.compile import compile_mesh, compile_meshes
 from meshcode.delivery.state import CanaryState
 from meshcode.errors import CompileError, Finding, IntentError, MeshcodeError, SourceLocation, StackError
+from meshcode.intent.dataplane import DataPlane
 from meshcode.intent.edge import ExternalService, Ingress, OriginateTLS, ServerTLS, SidecarScope
 from meshcode.intent.resilience import (
     CircuitBreaker,
@@ -25,7 +26,10 @@ from meshcode.intent.telemetry import (
     AccessLog, EnvoyLog, EnvTag, HeaderTag, Jaeger, Metrics, OpenTelemetry, OtelLog, Tracing, Zipkin,
 )
 from meshcode.intent.topology import ApiVersions, ArgoCD, Cluster, Mesh, Patch
-from meshcode.intent.traffic import Abort, Canary, Delay, Dest, Exact, Fault, Match, Mirror, Prefix, Regex, Retries, Route
+from meshcode.intent.traffic import (
+    Abort, Canary, Delay, Dest, Exact, Fault, Match, Mirror, PathPrefix, Prefix, Regex, Retries,
+    Route,
+)
 from meshcode.plan import Plan, Resource
 from meshcode.render import render_tree
 
@@ -42,6 +46,7 @@ __all__ = [
 ]
 __all__ += ["AllowRule", "Claim", "Condition", "DenyRule", "Header", "IngressGateway", "Jwt", "MtlsMigration",
             "ZeroTrust"]  # zero trust
+__all__ += ["DataPlane", "PathPrefix"]  # data planes (sidecar/ambient, Istio API/Gateway API)
 __all__ += [  # observability
     "AccessLog", "EnvTag", "EnvoyLog", "HeaderTag", "Jaeger", "Metrics", "OpenTelemetry", "OtelLog",
     "Tracing", "Zipkin",

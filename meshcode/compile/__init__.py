@@ -6,7 +6,9 @@ from typing import Callable, Iterable, Mapping
 import jsonpatch
 
 from meshcode.compile.context import CompileContext
+from meshcode.compile.dataplane import check_data_planes, plane
 from meshcode.compile.edge import compile_external, compile_ingress, compile_sidecar
+from meshcode.compile.gateway_api import compile_gateway_service
 from meshcode.compile.multicluster import check_topology, cluster_topology, routing_placement
 from meshcode.compile.routing import compile_service
 from meshcode.compile.security import compile_security
@@ -45,7 +47,8 @@ def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     reach = routing_placement(ctx)
     for key, s in ctx.services.items():
         if placed(reach[key], served):
-            out += _memo(ctx, ("svc", id(s)), lambda s=s: compile_service(ctx, s))
+            build = compile_gateway_service if plane(ctx, s.namespace).gateway_api else compile_service
+            out += _memo(ctx, ("svc", id(s)), lambda s=s, build=build: build(ctx, s))
     for ing in ctx.mesh.ingresses:
         if placed(ing.clusters, served):
             out += _memo(ctx, ("ing", id(ing)), lambda ing=ing: compile_ingress(ctx, ing))
@@ -55,7 +58,7 @@ def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     if served:
         for sc in ctx.mesh.sidecars:
             out += _memo(ctx, ("sc", id(sc)), lambda sc=sc: [compile_sidecar(ctx, sc)])
-    return out
+    return list({id(r): r for r in out}.values())  # shared objects (version Services, grants) once
 
 
 def namespaces(ctx: CompileContext, cluster: Cluster, resources: list[Resource]) -> list[Resource]:
@@ -192,6 +195,7 @@ def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None,
             ctx.error("MC2003", f"cluster {c.name!r} is declared twice", c.origin)
         seen.add(c.name)
     check_conflicts(ctx)
+    check_data_planes(ctx)
     check_topology(ctx)
     check_argocd(ctx)
     plan = Plan()

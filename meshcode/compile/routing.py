@@ -4,6 +4,7 @@ Order of HTTP rules: the user's routes, then canary testers, then the default sp
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from meshcode.compile.context import CompileContext
@@ -12,7 +13,7 @@ from meshcode.errors import SourceLocation
 from meshcode.intent.edge import ExternalService
 from meshcode.intent.resilience import CircuitBreaker, ClientTLS, LoadBalancer, OutlierDetection
 from meshcode.intent.service import Service, Version
-from meshcode.intent.traffic import Dest, Exact, Fault, Match, Mirror, Prefix, Regex, Retries, Route
+from meshcode.intent.traffic import Dest, Exact, Fault, Match, Mirror, PathPrefix, Prefix, Regex, Retries, Route
 from meshcode.plan import Resource
 
 # Istio's documented advice: failover without outlier detection never triggers.
@@ -35,9 +36,21 @@ def string_match(value: Any) -> dict[str, str]:
     raise TypeError(value)
 
 
+def match_specs(m: Match) -> list[dict[str, Any]]:
+    """A Match as Istio matches (OR-ed): a segment PathPrefix is 'exact p' or 'prefix p/'."""
+    if not isinstance(m.uri, PathPrefix):
+        return [match_spec(m)]
+    seg = m.uri.segments
+    rest = match_spec(m)
+    if seg == "/":
+        return [{"uri": {"prefix": "/"}, **rest}]
+    return [{"uri": {"exact": seg}, **rest}, {"uri": {"prefix": seg + "/"}, **rest}]
+
+
 def match_spec(m: Match) -> dict[str, Any]:
+    """One Istio match; a PathPrefix uri is left to `match_specs` (it needs two matches)."""
     out: dict[str, Any] = {}
-    if m.uri is not None:
+    if m.uri is not None and not isinstance(m.uri, PathPrefix):
         out["uri"] = string_match(m.uri)
     if m.headers:
         out["headers"] = {k: string_match(v) for k, v in m.headers.items()}
@@ -174,14 +187,16 @@ def traffic_policy(cb: CircuitBreaker | None, od: OutlierDetection | None,
 class Destinations:
     """Resolves a route's `to` into Istio route destinations, reporting bad references."""
 
-    def __init__(self, ctx: CompileContext, owner: Service | None, namespace: str, name: str | None = None):
+    def __init__(self, ctx: CompileContext, owner: Service | None, namespace: str, name: str | None = None,
+                 kind: str = "VirtualService"):
         self.ctx = ctx
+        self.kind = kind  # the object the routes end up in, for findings
         self.owner = owner
         self.namespace = namespace
         self.name = name or (owner.name if owner else "")  # the VirtualService the routes end up in
 
     def _fail(self, message: str, origin: SourceLocation | None) -> None:
-        self.ctx.error("MC2101", message, origin, "VirtualService", self.namespace, self.name)
+        self.ctx.error("MC2101", message, origin, self.kind, self.namespace, self.name)
 
     def one(self, dest: Dest | str | Service | ExternalService, origin: SourceLocation | None,
             weight: int | None = None) -> dict[str, Any] | None:
@@ -339,7 +354,7 @@ def http_route(ctx: CompileContext, dests: Destinations, s: Service, r: Route | 
     if r is not None and r.name:
         out["name"] = r.name
     if matches:
-        out["match"] = [match_spec(m) for m in matches]
+        out["match"] = [spec for m in matches for spec in match_specs(m)]
     route = dests.many(target, origin)
     if route is None:
         return None
@@ -364,6 +379,40 @@ def http_route(ctx: CompileContext, dests: Destinations, s: Service, r: Route | 
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class RuleStep:
+    """One HTTP rule of a service, in first-match order, before any API renders it."""
+
+    route: Route | None  # the user's Route (its name, timeout, retries, fault, rewrite), if any
+    matches: tuple[Match, ...]  # () = every request
+    target: Any
+    origin: SourceLocation | None
+    mirror: Mirror | None = None  # a mirror the route itself does not carry (service, canary stage)
+
+
+def http_rule_plan(s: Service, target: Any, target_origin: SourceLocation | None,
+                   routing: Any) -> list[RuleStep]:
+    """The service's HTTP rules in order: its routes, canary testers, A/B stage, default split.
+
+    Shared by the VirtualService and the HTTPRoute renderers, so both APIs carry the same rules.
+    """
+    steps: list[RuleStep] = []
+    for r in s.routes:
+        if r.match:
+            steps.append(RuleStep(r, r.match, r.to if r.to is not None else target, r.origin))
+    if s.canary and s.canary.testers and (routing is None or routing.testers):
+        steps.append(RuleStep(None, s.canary.testers, s.canary.candidate, s.canary.origin))
+    if routing and routing.ab_testing and s.canary and s.canary.rollout:
+        steps.append(RuleStep(None, s.canary.rollout.ab_match, s.canary.candidate, s.canary.origin))
+    mirror = s.mirror
+    if routing and routing.mirror and s.canary:
+        mirror = Mirror.model_construct(to=s.canary.candidate, percent=100.0).with_origin(s.canary.origin)
+    if target is not None:
+        default_route = next((r for r in s.routes if not r.match), None)
+        steps.append(RuleStep(default_route, (), target, target_origin, mirror))
+    return steps
+
+
 def virtual_service(ctx: CompileContext, s: Service) -> Resource | None:
     routes_given = bool(s.routes or s.canary or s.mirror or s.timeout or s.retries or s.fault)
     if not routes_given and not s.versions:
@@ -378,29 +427,8 @@ def virtual_service(ctx: CompileContext, s: Service) -> Resource | None:
     tls: list[dict[str, Any]] = []
     failed = False
     if s.http_ports:
-        for r in s.routes:
-            if r.match:
-                rule = http_route(ctx, dests, s, r, r.match, r.to if r.to is not None else target, r.origin)
-                failed |= rule is None
-                if rule:
-                    http.append(rule)
-        if s.canary and s.canary.testers and (routing is None or routing.testers):
-            rule = http_route(ctx, dests, s, None, s.canary.testers, s.canary.candidate, s.canary.origin)
-            failed |= rule is None
-            if rule:
-                http.append(rule)
-        if routing and routing.ab_testing and s.canary and s.canary.rollout:
-            rule = http_route(ctx, dests, s, None, s.canary.rollout.ab_match, s.canary.candidate,
-                              s.canary.origin)
-            failed |= rule is None
-            if rule:
-                http.append(rule)
-        default_route = next((r for r in s.routes if not r.match), None)
-        mirror = s.mirror
-        if routing and routing.mirror and s.canary:
-            mirror = Mirror.model_construct(to=s.canary.candidate, percent=100.0).with_origin(s.canary.origin)
-        if target is not None:
-            rule = http_route(ctx, dests, s, default_route, (), target, target_origin, mirror)
+        for step in http_rule_plan(s, target, target_origin, routing):
+            rule = http_route(ctx, dests, s, step.route, step.matches, step.target, step.origin, step.mirror)
             failed |= rule is None
             if rule:
                 http.append(rule)

@@ -33,7 +33,7 @@ from meshcode.intent.security import (
 )
 from meshcode.intent.service import Port, Service, Version
 from meshcode.intent.topology import Cluster
-from meshcode.intent.traffic import Dest, Exact, Prefix, Route
+from meshcode.intent.traffic import Dest, Exact, PathPrefix, Prefix, Route
 from meshcode.plan import Resource
 
 Key = tuple[str, str]  # (namespace, service name)
@@ -382,7 +382,10 @@ def _route_operations(route: Route) -> tuple[Operation, ...]:
     ops: list[Operation] = []
     for m in route.match:
         path: tuple[str, ...] = ()
-        if not m.ignore_uri_case and m.uri is not None:
+        if not m.ignore_uri_case and isinstance(m.uri, PathPrefix):
+            seg = m.uri.segments
+            path = () if seg == "/" or "*" in seg else (seg, seg + "/*")
+        elif not m.ignore_uri_case and m.uri is not None:
             value = m.uri.value if isinstance(m.uri, (Exact, Prefix)) else m.uri if isinstance(m.uri, str) else None
             if value is not None and "*" not in value:
                 path = (value + "*",) if isinstance(m.uri, Prefix) else (value,)

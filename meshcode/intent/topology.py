@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from meshcode.intent.base import DNSLabel, IntentModel, Many
+from meshcode.intent.dataplane import DataPlane
 from meshcode.intent.edge import ExternalService, Ingress, SidecarScope
 from meshcode.intent.security import ZeroTrust
 from meshcode.intent.service import Service
@@ -101,6 +102,7 @@ class Mesh(IntentModel):
     telemetry: tuple[TelemetryItem, ...] = ()  # AccessLog, Tracing, Metrics (and providers to declare)
     argocd: ArgoCD | None = Field(default_factory=ArgoCD)  # None: no generated/argocd/ for this mesh
     zero_trust: Many[ZeroTrust] = ()  # mTLS, least-privilege authz, egress lock-down
+    data_plane: Many[DataPlane] = ()  # sidecar | ambient, Istio API | Gateway API (mesh, namespaces)
     trust_domain: str = "cluster.local"
     mesh_id: DNSLabel | None = None
     api_versions: ApiVersions = Field(default_factory=ApiVersions)

@@ -25,6 +25,31 @@ class Prefix(IntentModel):
     value: str
 
 
+class PathPrefix(IntentModel):
+    """Whole path segments: '/static' matches /static and /static/x, not /staticx.
+
+    Gateway API's PathPrefix; on the Istio API it compiles to exact '/static' OR prefix '/static/',
+    so it means the same on both. (`Prefix` is a plain string prefix, Istio's own.)
+    """
+
+    positional = ("value",)
+    value: str
+
+    @field_validator("value")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"a path prefix starts with '/', got {v!r}")
+        if "//" in v or "/./" in v or "/../" in v or v.endswith(("/.", "/..")):
+            raise ValueError(f"path prefix {v!r} must be a normalised path")
+        return v
+
+    @property
+    def segments(self) -> str:
+        """The prefix without its trailing '/' ('/' stays '/')."""
+        return self.value if self.value == "/" else self.value.rstrip("/") or "/"
+
+
 class Regex(IntentModel):
     """RE2 regular expression, as Envoy evaluates it."""
 
@@ -46,12 +71,13 @@ _HEADER_NAME = re.compile(r"^:?[a-z0-9!#$%&'*+\-.^_`|~]+\Z")
 
 
 StringMatch = Union[Exact, Prefix, Regex, str]
+PathMatch = Union[Exact, Prefix, PathPrefix, Regex, str]
 
 
 class Match(IntentModel):
     """One HTTP request condition; every field given must hold (AND)."""
 
-    uri: StringMatch | None = None
+    uri: PathMatch | None = None
     headers: dict[str, StringMatch] = Field(default_factory=dict)
     query: dict[str, StringMatch] = Field(default_factory=dict)
     method: StringMatch | None = None

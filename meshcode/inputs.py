@@ -179,10 +179,17 @@ def save(project: Any, record: InputRecord, extra: dict[str, Any]) -> None:
     data = {"fingerprint": fingerprint(project, files, record.env, extra), "files": sorted(files),
             "env": sorted(record.env), "output": stats}
     cache = project.root / ".meshcode" / CACHE_FILE
-    cache.parent.mkdir(exist_ok=True)
     tmp = cache.with_suffix(f".tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, cache)
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, cache)
+    except OSError:  # no record, no skip: the next compile runs the stacks
+        for p in (tmp, cache):
+            try:
+                p.unlink(missing_ok=True)
+            except OSError:
+                pass
 
 
 def unchanged(project: Any, extra: dict[str, Any]) -> bool:

@@ -18,7 +18,7 @@ from meshcode.errors import CompileError, Finding, MeshcodeError
 from meshcode.gitops.argocd import GitOpsDefaults
 from meshcode.gitops.deployed import deployed_mtls_modes
 from meshcode.gitops.repo import output_path_in_repo
-from meshcode.gitops.tree import TreeChange, write_tree
+from meshcode.gitops.tree import TreeChange, WriteError, write_tree
 from meshcode.intent.topology import Mesh
 from meshcode.loader import load_stacks
 from meshcode.plan import Plan
@@ -83,10 +83,14 @@ class Project:
     def lock(self, wait: float = 0) -> FileLock:
         """One writer at a time per repository; a second gets a clear error instead of interleaving."""
         path = self.root / ".meshcode" / "lock"
-        path.parent.mkdir(exist_ok=True)
         ignore = path.parent / ".gitignore"  # the lock is local, never part of a commit
-        if not ignore.exists():
-            ignore.write_text("*\n")
+        try:
+            path.parent.mkdir(exist_ok=True)
+            if not ignore.exists():
+                ignore.write_text("*\n")
+        except OSError as e:
+            raise WriteError(f"cannot create {path.parent} for the project lock: {e.strerror or e}; "
+                             "meshcode needs a writable project folder") from None
         return FileLock(str(path), timeout=wait)
 
     def locked(self, wait: float = 0):
@@ -96,6 +100,8 @@ class Project:
         except Timeout:
             raise LockedError(f"another meshcode command holds {lock.lock_file}; "
                               "wait for it to finish (compiles in one repository never interleave)") from None
+        except OSError as e:  # after Timeout, which is an OSError too
+            raise WriteError(f"cannot take the project lock {lock.lock_file}: {e.strerror or e}") from None
         return lock
 
     def gitops_defaults(self) -> GitOpsDefaults:
@@ -140,13 +146,19 @@ class Project:
         used = _UsedEntries(previous)
         files = render_tree(plan, used)
         if used.entries != previous:
-            path.parent.mkdir(exist_ok=True)
             tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-            tmp.write_bytes(marshal.dumps(used.entries))
-            os.replace(tmp, path)
-            for stale in path.parent.glob("render-cache*"):  # caches of other versions or formats
-                if stale != path and ".tmp-" not in stale.name:
-                    stale.unlink(missing_ok=True)
+            try:
+                path.parent.mkdir(exist_ok=True)
+                tmp.write_bytes(marshal.dumps(used.entries))
+                os.replace(tmp, path)
+                for stale in path.parent.glob("render-cache*"):  # caches of other versions or formats
+                    if stale != path and ".tmp-" not in stale.name:
+                        stale.unlink(missing_ok=True)
+            except OSError:  # only a speed-up: a full or read-only disk just means no cache
+                try:
+                    tmp.unlink(missing_ok=True)
+                except OSError:
+                    pass
         return files
 
     def write(self, build: Build, dry_run: bool = False) -> TreeChange:

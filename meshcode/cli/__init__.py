@@ -29,6 +29,12 @@ def fail(error: MeshcodeError) -> None:
     raise typer.Exit(1)
 
 
+def disk_error(e: OSError) -> MeshcodeError:
+    """An OSError the edges did not turn into a MeshcodeError: a clean message, never a traceback."""
+    where = f": {e.filename}" if e.filename else ""
+    return MeshcodeError(f"{e.strerror or e}{where}", code="MC4006")
+
+
 def print_notes(notes: list[Finding]) -> None:
     for n in notes:
         typer.echo(n.describe(), err=True)
@@ -88,6 +94,9 @@ def compile(
                 committed = pending.commit(message)
     except MeshcodeError as e:
         fail(e)
+        return
+    except OSError as e:
+        fail(disk_error(e))
         return
     out = project.settings.output
     if check:

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from meshcode.cli import RootOption, app, fail, print_notes
+from meshcode.cli import RootOption, app, disk_error, fail, print_notes
 from meshcode.errors import MeshcodeError
 from meshcode.gitops.diff import ObjectChange, TreeDiff, diff_json, diff_trees
 from meshcode.project import Project
@@ -88,6 +88,9 @@ def diff(
         label, old = _old_tree(project, against)
     except MeshcodeError as e:
         fail(e)
+        return
+    except OSError as e:
+        fail(disk_error(e))
         return
     result = diff_trees(old, build.files)
     out = project.settings.output

@@ -207,7 +207,11 @@ def _refuse_mount_point(out: Path) -> None:
 
 def _failed(out: Path, e: OSError) -> WriteError:
     where = f" ({e.filename})" if e.filename else ""
-    return WriteError(f"could not write {out}: {e.strerror or e}{where}; nothing changed: {out} is as it was, "
+    why = f"{e.strerror or e}{where}"
+    if e.errno == errno.EXDEV:  # a bind mount os.path.ismount cannot see
+        why += (f": {out} or a folder in it is a mount point or on another file system than its parent; "
+                "meshcode needs the output folder and its parent on one file system")
+    return WriteError(f"could not write {out}: {why}; nothing changed: {out} is as it was, "
                       "and the next compile starts afresh")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.authz import Authorizer, Request, Workload, string_match
+from tests.support.authz import Authorizer, Request, Token, Workload, string_match, through_gateway
 
 HTTPBIN = Workload("foo", {"app": "httpbin", "version": "v1"})
 TCP_ECHO = Workload("foo", {"app": "tcp-echo"})
@@ -162,3 +162,87 @@ def test_unknown_fields_are_refused_rather_than_ignored() -> None:
     authz = Authorizer([policy("x", {"rules": [{"from": [{"source": {"serviceAccounts": ["foo/curl"]}}]}]})])
     with pytest.raises(NotImplementedError):
         authz.allowed(HTTPBIN, get())
+
+
+ISSUER = "testing@secure.istio.io"
+GATEWAY = Workload("istio-system", {"app": "istio-ingressgateway", "istio": "ingressgateway"})
+GATEWAY_SA = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+
+
+def request_authn(name: str, namespace: str, selector: dict[str, str], forward: bool = False,
+                  audiences: list[str] | None = None) -> dict[str, Any]:
+    rule: dict[str, Any] = {"issuer": ISSUER, "jwksUri": "https://example.com/jwks.json"}
+    if forward:
+        rule["forwardOriginalToken"] = True
+    if audiences:
+        rule["audiences"] = audiences
+    return {"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": {"matchLabels": selector}, "jwtRules": [rule]}}
+
+
+def test_request_authentication_sets_the_request_principal_and_refuses_invalid_tokens() -> None:
+    """RequestAuthentication reference: no token passes unauthenticated; an invalid one is refused."""
+    authz = Authorizer([request_authn("jwt", "foo", {"app": "httpbin"}), policy("require", {
+        "selector": {"matchLabels": {"app": "httpbin"}},
+        "rules": [{"from": [{"source": {"requestPrincipals": [f"{ISSUER}/alice"]}}]}]})])
+    assert authz.allowed(HTTPBIN, get(token=Token(ISSUER, "alice")))
+    assert not authz.allowed(HTTPBIN, get(token=Token(ISSUER, "bob")))
+    assert not authz.allowed(HTTPBIN, get())
+    ok, why = authz.decide(HTTPBIN, get(token=Token(ISSUER, "alice", valid=False)))
+    assert not ok and "401" in why
+    open_ = Authorizer([request_authn("jwt", "foo", {"app": "httpbin"})])  # authentication alone
+    assert open_.allowed(HTTPBIN, get()) and not open_.allowed(HTTPBIN, get(token=Token(ISSUER, "a", valid=False)))
+    # where no RequestAuthentication applies, a token is nobody's business: no request principal
+    elsewhere = Authorizer([request_authn("jwt", "foo", {"app": "other"}), policy("require", {
+        "rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}]}]})])
+    assert not elsewhere.allowed(HTTPBIN, get(token=Token(ISSUER, "alice")))
+    aud = Authorizer([request_authn("jwt", "foo", {"app": "httpbin"}, audiences=["shop"])])
+    assert aud.allowed(HTTPBIN, get(token=Token(ISSUER, "a", {"aud": "shop"})))
+    assert not aud.allowed(HTTPBIN, get(token=Token(ISSUER, "a", {"aud": "other"})))
+
+
+def test_ip_blocks_see_the_peer_and_remote_ip_blocks_the_original_client() -> None:
+    """istio.io "Ingress gateway": behind a load balancer only remoteIpBlocks sees the client."""
+    allow_remote = Authorizer([policy("ingress-policy", {
+        "selector": {"matchLabels": {"app": "istio-ingressgateway"}}, "action": "ALLOW",
+        "rules": [{"from": [{"source": {"remoteIpBlocks": ["1.2.3.4", "5.6.7.0/24"]}}]}]}, "istio-system")])
+    via_lb = get(principal=None, namespace=None, ip="10.0.0.99", remote_ip="5.6.7.8")
+    assert allow_remote.allowed(GATEWAY, via_lb)
+    assert not allow_remote.allowed(GATEWAY, get(principal=None, namespace=None, ip="10.0.0.99", remote_ip="9.9.9.9"))
+    assert allow_remote.allowed(GATEWAY, get(principal=None, namespace=None, ip="1.2.3.4"))  # no proxy: the same
+    allow_peer = Authorizer([policy("ingress-policy", {
+        "selector": {"matchLabels": {"app": "istio-ingressgateway"}},
+        "rules": [{"from": [{"source": {"ipBlocks": ["5.6.7.0/24"]}}]}]}, "istio-system")])
+    assert not allow_peer.allowed(GATEWAY, via_lb)  # the peer is the load balancer
+    deny_cond = Authorizer([policy("d", {"action": "DENY", "rules": [
+        {"when": [{"key": "remote.ip", "values": ["5.6.7.0/24"]}]}]}, "istio-system")])
+    assert not deny_cond.allowed(GATEWAY, via_lb) and deny_cond.allowed(GATEWAY, get(ip="1.1.1.1"))
+
+
+def test_header_conditions_with_not_values() -> None:
+    """istio.io "Explicit deny": DENY GET unless the header x-token is admin."""
+    authz = Authorizer([policy("deny-method-get", {
+        "selector": {"matchLabels": {"app": "httpbin"}}, "action": "DENY",
+        "rules": [{"to": [{"operation": {"methods": ["GET"]}}],
+                   "when": [{"key": "request.headers[x-token]", "notValues": ["admin"]}]}]})])
+    assert not authz.allowed(HTTPBIN, get())
+    assert not authz.allowed(HTTPBIN, get(headers={"x-token": "guest"}))
+    assert authz.allowed(HTTPBIN, get(headers={"x-token": "admin"}))
+    assert authz.allowed(HTTPBIN, get(method="POST"))
+
+
+def test_through_the_gateway_both_hops_decide_and_the_token_is_forwarded_only_when_asked() -> None:
+    backend = [request_authn("jwt", "foo", {"app": "httpbin"}), policy("httpbin", {
+        "selector": {"matchLabels": {"app": "httpbin"}},
+        "rules": [{"from": [{"source": {"principals": [GATEWAY_SA], "requestPrincipals": ["*"]}}]}]})]
+    edge = [policy("frontend-ingress", {"selector": {"matchLabels": {"istio": "ingressgateway"}}, "action": "DENY",
+                                        "rules": [{"from": [{"source": {"notRequestPrincipals": ["*"]}}]}]},
+                   "istio-system")]
+    client = get(principal=None, namespace=None, ip="1.2.3.4", token=Token(ISSUER, "alice"))
+    for forward, ok in ((False, False), (True, True)):
+        authz = Authorizer(backend + edge + [request_authn("gw", "istio-system", {"istio": "ingressgateway"}, forward)])
+        assert through_gateway(authz, GATEWAY, GATEWAY_SA, HTTPBIN, 80, client)[0] is ok
+    authz = Authorizer(backend + edge + [request_authn("gw", "istio-system", {"istio": "ingressgateway"}, True)])
+    ok, why = through_gateway(authz, GATEWAY, GATEWAY_SA, HTTPBIN, 80, get(principal=None, namespace=None))
+    assert not ok and why.startswith("gateway")

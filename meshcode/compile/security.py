@@ -623,6 +623,7 @@ def gateway_resources(ctx: CompileContext, gw: IngressGateway) -> list[Resource]
     name, ns, selector = gw.policy_name, gw.namespace, dict(gw.selector)
     if gw.jwt is not None:
         out.append(request_authentication(ctx, f"{name}-jwt", ns, selector, gw.jwt))
+    if gw.jwt is not None and gw.require_jwt:
         # no token of this issuer, or a required claim that does not hold: refused at the edge
         rules: list[dict[str, Any]] = [{"from": [{"source": {"notRequestPrincipals": [gw.jwt.request_principal]}}]}]
         rules += [{"when": [{"key": f"request.auth.claims[{k}]", "notValues": list(v)}]}

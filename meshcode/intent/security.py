@@ -378,8 +378,9 @@ class IngressGateway(IntentModel):
     `Ingress(selector=…)` names the pods, this their identity (default: Istio's standard
     `istio-ingressgateway` in istio-system). Policies here select the gateway pods themselves:
     `allow`/`deny` (IP allow and deny lists with `remote_ip_blocks`/`ip_blocks`, paths, …)
-    and `jwt` (a RequestAuthentication, and a DENY for requests without a valid token of that
-    issuer, or whose claims do not hold). `ports` in these rules are the gateway pod's ports
+    and `jwt` (a RequestAuthentication, and — unless `require_jwt=False`, where your own rules
+    say which paths need one — a DENY for requests without a valid token of that issuer, or
+    whose claims do not hold). `ports` in these rules are the gateway pod's ports
     (Istio's chart listens on 8080/8443 behind service ports 80/443).
     """
 
@@ -390,6 +391,7 @@ class IngressGateway(IntentModel):
     allow: Many[AllowRule] = ()
     deny: Many[DenyRule] = ()
     jwt: Jwt | None = None
+    require_jwt: bool = True
 
     @property
     def policy_name(self) -> str:

@@ -13,13 +13,22 @@ whether one request reaches one workload, following istio.io's authorization ref
   fields of one source/operation are AND-ed; values in one field are OR-ed; `notX` excludes;
 - strings match exactly, by prefix (`abc*`), by suffix (`*abc`) or `*` (any present value);
 - TCP traffic has no HTTP attributes: an ALLOW (or CUSTOM) rule with an HTTP-only field never
-  matches it; a DENY rule drops its HTTP-only fields and so matches more.
+  matches it; a DENY rule drops its HTTP-only fields and so matches more;
+- before any of that, RequestAuthentication (same namespace/root + selector rules): a request
+  without a token passes with no request principal; a token of an issuer some applicable rule
+  names is validated — valid: request principal `<iss>/<sub>` and its claims; invalid: 401. The
+  Authorization header is then removed unless `forwardOriginalToken` (what the next hop sees);
+- `ipBlocks`/`source.ip` is the direct peer's address, `remoteIpBlocks`/`remote.ip` the
+  original client's (X-Forwarded-For / PROXY protocol, as the gateway is configured to trust).
+
+`through_gateway` chains two decisions: the ingress gateway pod, then the backend it forwards to
+(as the gateway's identity, with the token only if the gateway forwarded it).
 """
 from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping
 
 HTTP_ONLY_SOURCE = frozenset({"requestPrincipals", "notRequestPrincipals"})
@@ -38,6 +47,16 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class Token:
+    """A JWT the client sends: who issued it, its subject and claims, and whether it verifies."""
+
+    issuer: str
+    subject: str
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    valid: bool = True  # signature, expiry and audience check out against the issuer's keys
+
+
+@dataclass(frozen=True)
 class Request:
     """What the destination's proxy knows about one request (or TCP connection)."""
 
@@ -51,7 +70,13 @@ class Request:
     request_principal: str | None = None  # "<iss>/<sub>" of a validated JWT; None: no token
     claims: Mapping[str, Any] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
-    ip: str | None = None
+    ip: str | None = None  # the direct peer's address (source.ip)
+    remote_ip: str | None = None  # the original client's (remote.ip); None: the same as ip
+    token: Token | None = None  # validated by the workload's RequestAuthentications, if any
+
+    @property
+    def client_ip(self) -> str | None:
+        return self.remote_ip if self.remote_ip is not None else self.ip
 
 
 def string_match(pattern: str, value: str | None) -> bool:
@@ -83,7 +108,9 @@ class Authorizer:
 
     def __init__(self, manifests: Iterable[Mapping[str, Any]], root_namespace: str = "istio-system",
                  ext_authz: Callable[[Request], bool] | None = None):
+        manifests = list(manifests)
         self.policies = [m for m in manifests if m.get("kind") == "AuthorizationPolicy"]
+        self.authentications = [m for m in manifests if m.get("kind") == "RequestAuthentication"]
         self.root_namespace = root_namespace
         self.ext_authz = ext_authz or (lambda request: False)
 
@@ -101,9 +128,38 @@ class Authorizer:
     def applicable(self, workload: Workload) -> list[Mapping[str, Any]]:
         return [p for p in self.policies if self.applies(p, workload)]
 
+    # -- request authentication --------------------------------------------------------------
+    def jwt_rules(self, workload: Workload) -> list[Mapping[str, Any]]:
+        return [r for a in self.authentications if self.applies(a, workload)
+                for r in (a.get("spec") or {}).get("jwtRules") or []]
+
+    def authenticate(self, workload: Workload, request: Request) -> tuple[Request | None, bool]:
+        """(the request as authorization sees it, or None for a 401; was the token forwarded on)."""
+        token = request.token
+        if token is None or request.protocol == "tcp":
+            return request, token is not None
+        rules = [r for r in self.jwt_rules(workload) if r.get("issuer") == token.issuer]
+        if not rules:
+            if self.jwt_rules(workload):
+                raise NotImplementedError("a token of an issuer no applicable RequestAuthentication names")
+            return request, True  # nobody validates it: no request principal, the header passes through
+        if not token.valid:
+            return None, False
+        audiences = [a for r in rules for a in r.get("audiences") or []]
+        aud = token.claims.get("aud")
+        if audiences and not set(aud if isinstance(aud, (list, tuple)) else [aud]) & set(audiences):
+            return None, False
+        claims = {"iss": token.issuer, "sub": token.subject, **token.claims}
+        forwarded = any(r.get("forwardOriginalToken") for r in rules)
+        return replace(request, request_principal=f"{token.issuer}/{token.subject}", claims=claims), forwarded
+
     # -- the decision ------------------------------------------------------------------------
     def decide(self, workload: Workload, request: Request) -> tuple[bool, str]:
         """(allowed, why) for the request reaching the workload."""
+        authenticated, _ = self.authenticate(workload, request)
+        if authenticated is None:
+            return False, "RequestAuthentication: invalid token (401)"
+        request = authenticated
         by_action: dict[str, list[Mapping[str, Any]]] = {"CUSTOM": [], "DENY": [], "ALLOW": [], "AUDIT": []}
         for p in self.applicable(workload):
             by_action[(p.get("spec") or {}).get("action", "ALLOW")].append(p)
@@ -155,8 +211,8 @@ class Authorizer:
             ("notNamespaces", lambda v: not _any(v, [request.namespace])),
             ("ipBlocks", lambda v: _ip_match(v, request.ip)),
             ("notIpBlocks", lambda v: not _ip_match(v, request.ip)),
-            ("remoteIpBlocks", lambda v: _ip_match(v, request.ip)),
-            ("notRemoteIpBlocks", lambda v: not _ip_match(v, request.ip)),
+            ("remoteIpBlocks", lambda v: _ip_match(v, request.client_ip)),
+            ("notRemoteIpBlocks", lambda v: not _ip_match(v, request.client_ip)),
             ("requestPrincipals", lambda v: _any(v, [request.request_principal])),
             ("notRequestPrincipals", lambda v: not _any(v, [request.request_principal])),
         ]
@@ -191,11 +247,37 @@ class Authorizer:
         if tcp and key.startswith("request."):
             return True  # only reached for DENY rules, whose HTTP-only parts are dropped on TCP
         values = _attribute(key, request)
-        if "values" in cond and not _any(cond["values"], values):
+        match = _ip_any if key in ("source.ip", "remote.ip", "destination.ip") else _any
+        if "values" in cond and not match(cond["values"], values):
             return False
-        if "notValues" in cond and _any(cond["notValues"], values):
+        if "notValues" in cond and match(cond["notValues"], values):
             return False
         return True
+
+
+def _ip_any(blocks: Iterable[str], values: Iterable[str | None]) -> bool:
+    return any(_ip_match(blocks, v) for v in values)
+
+
+def through_gateway(authz: Authorizer, gateway: Workload, gateway_principal: str, backend: Workload,
+                    backend_port: int, request: Request, gateway_ip: str = "10.0.0.10") -> tuple[bool, str]:
+    """A client's request through the ingress gateway pod to a backend: both hops must allow it.
+
+    `request` is what reaches the gateway (no peer identity; `ip` the load balancer's or the
+    client's address, `remote_ip` the client's); the second hop comes from the gateway's
+    identity and address, carries the client address in X-Forwarded-For, and the token only
+    if the gateway did not validate and remove it.
+    """
+    ok, why = authz.decide(gateway, request)
+    if not ok:
+        return False, f"gateway: {why}"
+    authenticated, forwarded = authz.authenticate(gateway, request)
+    assert authenticated is not None
+    inner = Request(gateway_principal, gateway.namespace, backend_port, request.protocol, request.method,
+                    request.path, request.host, headers=request.headers, ip=gateway_ip,
+                    remote_ip=request.client_ip, token=request.token if forwarded else None)
+    ok, why = authz.decide(backend, inner)
+    return ok, f"backend: {why}"
 
 
 def _attribute(key: str, request: Request) -> list[str | None]:
@@ -216,7 +298,7 @@ def _attribute(key: str, request: Request) -> list[str | None]:
         "source.namespace": request.namespace,
         "destination.port": str(request.port),
         "source.ip": request.ip,
-        "remote.ip": request.ip,
+        "remote.ip": request.client_ip,
     }
     if key in simple:
         return [simple[key]]

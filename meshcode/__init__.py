@@ -21,7 +21,7 @@ from meshcode.intent.rollout import Baseline, LatencyP99, PromQL, Rollout, Succe
 from meshcode.intent.security import (
     AllowRule, Call, Claim, Condition, DenyRule, Header, IngressGateway, Jwt, MtlsMigration, ZeroTrust,
 )
-from meshcode.intent.service import Port, Service, Version
+from meshcode.intent.service import ALL_PODS, Port, Service, Version
 from meshcode.intent.telemetry import (
     AccessLog, EnvoyLog, EnvTag, HeaderTag, Jaeger, Metrics, OpenTelemetry, OtelLog, Tracing, Zipkin,
 )
@@ -36,7 +36,7 @@ from meshcode.render import render_tree
 __version__ = "0.1.0"
 
 __all__ = [
-    "Abort", "ApiVersions", "ArgoCD", "Baseline", "Call", "Canary", "CanaryState", "CircuitBreaker", "ClientTLS",
+    "ALL_PODS", "Abort", "ApiVersions", "ArgoCD", "Baseline", "Call", "Canary", "CanaryState", "CircuitBreaker", "ClientTLS",
     "Cluster", "CompileError", "Delay", "Dest", "Exact", "ExternalService", "Fault", "Finding", "Ingress",
     "IntentError", "LatencyP99", "LoadBalancer", "Locality", "LocalityDistribute", "LocalityFailover", "Match",
     "Mesh", "MeshcodeError", "Mirror", "OriginateTLS", "OutlierDetection", "Patch", "Plan", "Port", "Prefix",

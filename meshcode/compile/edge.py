@@ -91,7 +91,7 @@ def ingress_virtual_service(ctx: CompileContext, ing: Ingress) -> Resource | Non
 class _NoService:
     """Stands in for the owning service on ingress routes: no service-level defaults apply."""
 
-    timeout = retries = fault = None
+    timeout = retries = fault = mirror = None
 
 
 _NO_SERVICE: Any = _NoService()

@@ -29,9 +29,9 @@ from meshcode.compile.routing import (
     RuleStep,
     default_split,
     http_rule_plan,
+    needs_routes,
     traffic_policy,
-    validate_canary,
-    validate_default_route,
+    validate_service_routing,
 )
 from meshcode.errors import SourceLocation
 from meshcode.intent.edge import ExternalService
@@ -316,10 +316,9 @@ def s_origin(steps: list[RuleStep]) -> SourceLocation | None:
 def service_routes(ctx: CompileContext, s: Service) -> tuple[list[Resource], Backends] | None:
     """The service's HTTPRoute / GRPCRoute / TCPRoutes (None: refused, errors reported)."""
     backends = Backends(ctx, s.namespace, "HTTPRoute")
-    routes_given = bool(s.routes or s.canary or s.mirror or s.timeout or s.retries or s.fault)
-    if not routes_given and not s.versions:
+    if not needs_routes(s):
         return [], backends
-    if not validate_canary(ctx, s) or not validate_default_route(ctx, s):
+    if not validate_service_routing(ctx, s):
         return None
     target, target_origin, canary_info = default_split(ctx, s)
     routing = canary_info["routing"] if canary_info else None
@@ -351,7 +350,7 @@ def service_routes(ctx: CompileContext, s: Service) -> tuple[list[Resource], Bac
         ctx.error("MC2103", f"{s.name} has only TCP ports; HTTP matches cannot apply",
                   r.origin, "TCPRoute", s.namespace, s.name)
         failed = True
-    if s.tcp_ports and target is not None:
+    if s.tcp_ports:
         dests = Destinations(ctx, s, s.namespace, kind="TCPRoute")
         several = len(s.tcp_ports) > 1 or bool(s.http_ports)
         for p in s.tcp_ports:

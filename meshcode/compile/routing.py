@@ -12,7 +12,7 @@ from meshcode.delivery.state import canary_routing
 from meshcode.errors import SourceLocation
 from meshcode.intent.edge import ExternalService
 from meshcode.intent.resilience import CircuitBreaker, ClientTLS, LoadBalancer, OutlierDetection
-from meshcode.intent.service import Service, Version
+from meshcode.intent.service import ALL_PODS, Service, Version
 from meshcode.intent.traffic import Dest, Exact, Fault, Match, Mirror, PathPrefix, Prefix, Regex, Retries, Route
 from meshcode.plan import Resource
 
@@ -289,6 +289,8 @@ class Destinations:
                 self._fail("every destination of a split needs a weight", origin)
                 return None
             if sum(weights) != 100:  # type: ignore[arg-type]
+                if isinstance(to, Dest) and to.origin:
+                    origin = to.origin  # one destination: its own weight is the mistake
                 self._fail(f"weights must sum to 100, got {' + '.join(map(str, weights))} = {sum(weights)}",
                            origin)  # type: ignore[arg-type]
                 return None
@@ -304,8 +306,13 @@ class Destinations:
 
 
 # ---- the service's rules ------------------------------------------------------------------
+# The service's own host, no subset: Kubernetes' round robin over every pod of the service.
+OWN_HOST = Dest.model_construct(service=None, version=None, namespace=None, port=None, weight=None)
+
+
 def default_split(ctx: CompileContext, s: Service) -> tuple[Any, SourceLocation | None, dict | None]:
-    """The service's catch-all target: canary weights, a match-less route, or the first version."""
+    """The service's catch-all target, first that applies: the canary's weights, the `to=` of a
+    match-less route, `default=` ("all" or a version), the first version, else the service's host."""
     if s.canary:
         c = s.canary
         state = ctx.canary_state(s.namespace, c.name or s.name)
@@ -313,11 +320,15 @@ def default_split(ctx: CompileContext, s: Service) -> tuple[Any, SourceLocation 
         target = {c.stable: 100 - routing.weight, c.candidate: routing.weight}
         return target, c.origin, {"routing": routing}
     for r in s.routes:
-        if not r.match:
+        if not r.match and r.to is not None:
             return r.to, r.origin, None
+    if s.default_to == ALL_PODS:
+        return OWN_HOST, s.origin, None
+    if s.default_to:
+        return s.default_to, s.origin, None
     if s.versions:
         return s.versions[0].name, s.origin, None
-    return None, s.origin, None
+    return OWN_HOST, s.origin, None
 
 
 def validate_canary(ctx: CompileContext, s: Service) -> bool:
@@ -397,27 +408,81 @@ def http_rule_plan(s: Service, target: Any, target_origin: SourceLocation | None
     Shared by the VirtualService and the HTTPRoute renderers, so both APIs carry the same rules.
     """
     steps: list[RuleStep] = []
-    for r in s.routes:
+    for r in s.routes:  # the service's mirror, like its timeout, applies to every rule
         if r.match:
-            steps.append(RuleStep(r, r.match, r.to if r.to is not None else target, r.origin))
+            steps.append(RuleStep(r, r.match, r.to if r.to is not None else target, r.origin, s.mirror))
     if s.canary and s.canary.testers and (routing is None or routing.testers):
-        steps.append(RuleStep(None, s.canary.testers, s.canary.candidate, s.canary.origin))
+        steps.append(RuleStep(None, s.canary.testers, s.canary.candidate, s.canary.origin, s.mirror))
     if routing and routing.ab_testing and s.canary and s.canary.rollout:
-        steps.append(RuleStep(None, s.canary.rollout.ab_match, s.canary.candidate, s.canary.origin))
+        steps.append(RuleStep(None, s.canary.rollout.ab_match, s.canary.candidate, s.canary.origin, s.mirror))
     mirror = s.mirror
     if routing and routing.mirror and s.canary:
         mirror = Mirror.model_construct(to=s.canary.candidate, percent=100.0).with_origin(s.canary.origin)
-    if target is not None:
-        default_route = next((r for r in s.routes if not r.match), None)
-        steps.append(RuleStep(default_route, (), target, target_origin, mirror))
+    default_route = next((r for r in s.routes if not r.match), None)
+    steps.append(RuleStep(default_route, (), target, target_origin, mirror))
     return steps
 
 
+def has_routing_intent(s: Service) -> bool:
+    """Anything that only a VirtualService can say (a version choice, rules, extras)."""
+    return bool(s.routes or s.canary or s.mirror or s.timeout or s.retries or s.fault
+                or (s.default_to and s.default_to != ALL_PODS))
+
+
+def validate_route_effect(ctx: CompileContext, s: Service) -> bool:
+    """A matched route without to= and without extras would only repeat the default: say so."""
+    ok = True
+    for r in s.routes:
+        if r.match and r.to is None and not (r.timeout or r.retries or r.fault or r.mirror or r.rewrite_uri):
+            ctx.error("MC2104", "this route has no destination (to=) and changes nothing for the requests "
+                      "it matches (no timeout, retries, fault, mirror or rewrite_uri); give to=",
+                      r.origin, "VirtualService", s.namespace, s.name)
+            ok = False
+    return ok
+
+
+def validate_tcp_only(ctx: CompileContext, s: Service) -> bool:
+    """HTTP-only intent on a service without HTTP ports would be dropped: refuse it at its line."""
+    if s.http_ports:
+        return True
+    found: list[tuple[str, SourceLocation | None]] = []
+    for what, value in (("timeout", s.timeout), ("retries", s.retries), ("fault", s.fault), ("mirror", s.mirror)):
+        if value:
+            found.append((what, getattr(value, "origin", None) or s.origin))
+    for r in s.routes:
+        if r.match:
+            found.append(("an HTTP match", r.origin))
+        for what in ("timeout", "retries", "fault", "mirror", "rewrite_uri", "name"):
+            value = getattr(r, what)
+            if value:
+                found.append((what, getattr(value, "origin", None) or r.origin))
+    if s.canary and s.canary.testers:
+        found.append(("canary testers (HTTP matches)", s.canary.origin))
+    rollout = s.canary.rollout if s.canary else None
+    if rollout is not None and (rollout.mirror_intervals or rollout.ab_intervals):
+        found.append(("mirror or A/B stages", rollout.origin))
+    ports = ", ".join(f"{p.number}/{p.protocol}" for p in s.ports)
+    for what, origin in found:
+        ctx.error("MC2103", f"{what} applies to HTTP requests only; {s.name} has no HTTP port ({ports})",
+                  origin, "VirtualService", s.namespace, s.name)
+    return not found
+
+
+def needs_routes(s: Service) -> bool:
+    """A route object is written when it says something; without one Istio (and Kubernetes)
+    send every request round robin to every pod of the service."""
+    return has_routing_intent(s) or (bool(s.versions) and s.default_to != ALL_PODS)
+
+
+def validate_service_routing(ctx: CompileContext, s: Service) -> bool:
+    """Every check of a service's routing intent, whichever API renders it (all errors reported)."""
+    valid = [validate_canary(ctx, s), validate_default_route(ctx, s), validate_tcp_only(ctx, s),
+             validate_route_effect(ctx, s)]
+    return all(valid)
+
+
 def virtual_service(ctx: CompileContext, s: Service) -> Resource | None:
-    routes_given = bool(s.routes or s.canary or s.mirror or s.timeout or s.retries or s.fault)
-    if not routes_given and not s.versions:
-        return None
-    if not validate_canary(ctx, s) or not validate_default_route(ctx, s):
+    if not needs_routes(s) or not validate_service_routing(ctx, s):
         return None
     dests = Destinations(ctx, s, s.namespace)
     target, target_origin, canary_info = default_split(ctx, s)
@@ -432,12 +497,7 @@ def virtual_service(ctx: CompileContext, s: Service) -> Resource | None:
             failed |= rule is None
             if rule:
                 http.append(rule)
-    elif any(r.match for r in s.routes):
-        r = next(r for r in s.routes if r.match)
-        ctx.error("MC2103", f"{s.name} has only TCP ports; HTTP matches cannot apply",
-                  r.origin, "VirtualService", s.namespace, s.name)
-        failed = True
-    if s.tcp_ports and target is not None:
+    if s.tcp_ports:
         def port_route(number: int) -> list[dict[str, Any]] | None:
             route = dests.many(target, target_origin)
             for d in route or ():

@@ -79,7 +79,7 @@ class Rollout(IntentModel):
     steps: Many[int] = ()
     step_weight: int | None = Field(default=None, ge=1, le=100)
     max_weight: int | None = Field(default=None, ge=1, le=100)
-    interval: Duration = "1m"
+    interval: Duration = "60s"  # already in the emitted form: defaults are not validated
     threshold: int = Field(default=2, ge=1)
     gates: Many[SuccessRate | LatencyP99 | PromQL | Baseline] = ()
     webhooks: Many[Webhook] = ()

@@ -10,6 +10,12 @@ from meshcode.intent.resilience import CircuitBreaker, ClientTLS, LoadBalancer, 
 from meshcode.intent.traffic import Canary, Fault, Mirror, Protocol, Retries, Route
 
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC"})
+ALL_PODS = "all"
+"""`Service(default_to=ALL_PODS)`: default traffic goes to every pod of the service (no subset)."""
+
+
+# Port-name prefixes Istio's protocol selection reads (pkg/config/kube ConvertProtocol).
+_NAMED_PROTOCOLS = frozenset({"tcp", "udp", "grpc", "http", "http2", "https", "tls", "mongo", "redis", "mysql"})
 
 
 class Port(IntentModel):
@@ -25,6 +31,15 @@ class Port(IntentModel):
     @classmethod
     def _upper(cls, v: Any) -> Any:
         return v.upper() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _name_agrees(self) -> "Port":
+        """Istio reads a port's protocol from its name's prefix: the two must not disagree."""
+        prefix = (self.name or "").split("-", 1)[0]
+        if prefix in _NAMED_PROTOCOLS and prefix != self.protocol.lower():
+            raise ValueError(f"port name {self.name!r} tells Istio the protocol is {prefix.upper()}, "
+                             f"but protocol is {self.protocol}")
+        return self
 
     @property
     def port_name(self) -> str:
@@ -70,7 +85,8 @@ class Service(IntentModel):
     """A Kubernetes service in the mesh and everything about how traffic reaches it.
 
     Routing is ordered: explicit `routes` first, then canary testers, then the default
-    split (the canary's, a route without match, or all traffic to the only/first version).
+    split: the canary's, the `to=` of a route without match, `default_to` (a version, or
+    ALL_PODS for every pod), else the first version, else (no versions) the service's host.
     """
 
     positional = ("name",)
@@ -80,6 +96,7 @@ class Service(IntentModel):
     versions: tuple[Version, ...] = ()
     service_account: DNSLabel | None = None
     routes: Many[Route] = ()
+    default_to: DNSLabel | None = None  # catch-all target: a version, or ALL_PODS; see default_split
     canary: Canary | None = None
     mirror: Mirror | None = None
     timeout: Duration | None = None
@@ -123,6 +140,17 @@ class Service(IntentModel):
         vnames = [v.name for v in self.versions]
         if len(set(vnames)) != len(vnames):
             raise ValueError(f"version names must be unique, got {vnames}")
+        if self.default_to == ALL_PODS and ALL_PODS in vnames:
+            raise ValueError(f"default_to={ALL_PODS!r} is ambiguous: a version is named {ALL_PODS!r}")
+        if self.default_to is not None and self.default_to != ALL_PODS and self.default_to not in vnames:
+            raise ValueError(f"default_to={self.default_to!r} is neither a version of {self.name} "
+                             f"(versions: {', '.join(vnames) or 'none'}) nor ALL_PODS ({ALL_PODS!r})")
+        if self.default_to is not None and any(not r.match and r.to is not None for r in self.routes):
+            raise ValueError("default_to and a route without match both choose where default traffic "
+                             "goes; keep one")
+        if self.default_to is not None and self.canary is not None:
+            raise ValueError("default_to and canary both choose where default traffic goes; the canary "
+                             "owns the default split")
         return self
 
     @property

@@ -7,6 +7,7 @@ For every field of every intent model: build the model with the field set (on th
            same mesh without the field;
 - refused: the constructor or the compile fails with an error at the line that built the model
            (or built the intent object given as the field's value);
+- pending: dropped today while another issue builds its output (a strict xfail);
 - checked: a fact other intent is checked against (a cluster's region, a gateway's selector):
            this value makes the compile fail where the baseline compiles.
 
@@ -142,6 +143,12 @@ PLACE: dict[type, tuple[dict[str, Any], Callable[[Any], Mesh]]] = {
                                             zero_trust=[meshcode.ZeroTrust(namespace=NS)])),
     meshcode.ZeroTrust: ({"namespace": NS}, lambda z: mesh(ingresses=[Ingress(**ING)], zero_trust=[z])),
     meshcode.DenyRule: ({"not_namespaces": [NS, "istio-system"]}, lambda d: zt(deny=[d])),
+    meshcode.AllowRule: ({"namespaces": ["other"]}, lambda a: zt(allow=[a])),
+    meshcode.Condition: ({"key": "request.headers[x-team]", "values": ["a"]},
+                         lambda c: zt(allow=[meshcode.AllowRule(namespaces=["other"], when=[c])])),
+    meshcode.DataPlane: ({"namespace": NS}, lambda d: mesh(data_plane=[d])),
+    meshcode.PathPrefix: ({"value": "/a"},
+                          lambda x: mesh(services=[reviews(routes=[Route(match=Match(uri=x), to="v2")]), RATINGS])),
     Jwt: ({"issuer": "issuer.example", "jwks_uri": "https://issuer.example/jwks.json"}, lambda j: zt(jwt=j)),
     meshcode.IngressGateway: ({"selector": {"istio": "gw"}}, lambda g: zt_ingress(g)),
     meshcode.MtlsMigration: ({"from_mode": "PERMISSIVE", "to": "STRICT"}, lambda m: zt(mtls=m)),
@@ -182,12 +189,35 @@ class Refused:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """Known to be dropped today, being built elsewhere: a strict xfail, so it fails once it shows."""
+
+    kw: dict[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True)
 class Checked:
     """A fact other intent is checked against: this value makes the compile fail."""
 
     kw: dict[str, Any]
 
 
+
+# the source and operation fields both AllowRule and DenyRule have
+RULE: dict[str, Any] = {
+    "namespaces": {"namespaces": ["bad"]}, "not_namespaces": {"not_namespaces": [NS]},
+    "principals": {"principals": ["cluster.local/ns/bad/sa/x"]},
+    "not_principals": {"not_principals": ["cluster.local/ns/shop/sa/reviews"]},
+    "request_principals": {"request_principals": ["issuer.example/alice"]},
+    "not_request_principals": {"not_request_principals": ["issuer.example/bob"]},
+    "ip_blocks": {"ip_blocks": ["10.0.0.0/8"]}, "not_ip_blocks": {"not_ip_blocks": ["10.1.0.0/16"]},
+    "remote_ip_blocks": {"remote_ip_blocks": ["192.0.2.0/24"]},
+    "not_remote_ip_blocks": {"not_remote_ip_blocks": ["192.0.2.7/32"]},
+    "ports": {"ports": [9080]}, "methods": {"methods": ["DELETE"]}, "not_methods": {"not_methods": ["GET"]},
+    "paths": {"paths": ["/admin"]}, "not_paths": {"not_paths": ["/health"]},
+    "when": {"when": [meshcode.Condition("request.headers[x-team]", values=["a"])]},
+}
 
 # model → field → the override that sets it (a dict means: expected to show in the output)
 VARIANTS: dict[type, dict[str, Any]] = {
@@ -206,6 +236,7 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "mesh_id": {"mesh_id": "other-id"},
         "api_versions": {"api_versions": meshcode.ApiVersions(networking="v1beta1")},
         "root_namespace": {"root_namespace": "istio-root"},
+        "data_plane": {"data_plane": [meshcode.DataPlane("ambient")]},
     },
     Cluster: {
         "name": {"name": "east"}, "network": {"network": "net2"},
@@ -364,20 +395,30 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "deny": {"deny": [meshcode.DenyRule(not_namespaces=[NS, "istio-system"])]},
         "jwt": {"jwt": Jwt("issuer.example", "https://issuer.example/jwks.json")},
         "egress_lockdown": {"egress_lockdown": False},
+        "version": {"namespace": None, "service": reviews(), "version": "v1", "mtls": "PERMISSIVE"},
+        "allow": {"allow": [meshcode.AllowRule(namespaces=["other"])]},
+        "strict": Refused({"allow": [meshcode.AllowRule(anyone=True)], "strict": True}),
         "gateways": {"gateways": [meshcode.IngressGateway(service_account="gw")]},
     },
-    meshcode.DenyRule: {
-        "namespaces": {"namespaces": ["bad"]}, "not_namespaces": {"not_namespaces": [NS]},
-        "principals": {"principals": ["cluster.local/ns/bad/sa/x"]},
-        "not_principals": {"not_principals": ["cluster.local/ns/shop/sa/reviews"]},
-        "ports": {"ports": [9999]}, "methods": {"methods": ["DELETE"]}, "paths": {"paths": ["/admin"]},
-        "not_paths": {"not_paths": ["/health"]},
-    },
+    meshcode.DenyRule: {**RULE, "anyone": Refused({"not_namespaces": (), "anyone": True})},  # blocks a call
+    meshcode.AllowRule: {**RULE, "anyone": {"namespaces": (), "anyone": True},
+                         "authenticated": {"namespaces": (), "authenticated": True}},
+    meshcode.Condition: {"key": {"key": "request.headers[x-other]"}, "values": {"values": ["b"]},
+                         "not_values": {"not_values": ["c"]}},
+    meshcode.DataPlane: {"mode": {"mode": "ambient"}, "namespace": {"routing": "gateway-api", "namespace": "other"},
+                         "routing": {"routing": "gateway-api"},
+                         "waypoint": Pending({"mode": "ambient", "waypoint": "none"},
+                                             "issue 18: ambient output (waypoints) is being built")},
+    meshcode.PathPrefix: {"value": {"value": "/b"}},
     Jwt: {"issuer": {"issuer": "other.example"}, "jwks_uri": {"jwks_uri": "https://other.example/jwks"},
           "audiences": {"audiences": ["shop"]}, "required_claims": {"required_claims": {"group": "a"}},
           "forward_original_token": {"forward_original_token": True}},
     meshcode.IngressGateway: {"selector": Checked({"selector": {"istio": "other"}}),  # matched to ingresses
-                              "namespace": {"namespace": "istio-ingress"}, "service_account": {"service_account": "gw"}},
+                              "namespace": {"namespace": "istio-ingress"}, "service_account": {"service_account": "gw"},
+                              "name": {"allow": [meshcode.AllowRule(anyone=True)], "name": "edge"},
+                              "allow": {"allow": [meshcode.AllowRule(remote_ip_blocks=["192.0.2.0/24"])]},
+                              "deny": {"deny": [meshcode.DenyRule(remote_ip_blocks=["192.0.2.0/24"])]},
+                              "jwt": {"jwt": Jwt("issuer.example", "https://issuer.example/jwks.json")}},
     meshcode.MtlsMigration: {"from_mode": Refused({"from_mode": "DISABLE"}), "to": {"to": "PERMISSIVE"}},
     AccessLog: {"namespace": {"namespace": NS}, "service": {"service": RATINGS},
                 "selector": {"namespace": NS, "selector": {"app": "x"}}, "mode": {"mode": "CLIENT"},
@@ -437,7 +478,7 @@ def models() -> list[type[IntentModel]]:
                 walk(sub)
 
     walk(IntentModel)
-    return sorted((c for c in seen if c is not TelemetryScope and c.__module__.startswith("meshcode.intent")),
+    return sorted((c for c in seen if c is not TelemetryScope and not c.__name__.startswith("_") and c.__module__.startswith("meshcode.intent")),
                   key=lambda c: c.__name__)
 
 
@@ -484,7 +525,10 @@ def cases() -> list[Any]:
     for cls, fields in VARIANTS.items():
         for field, variants in fields.items():
             for i, variant in enumerate(variants if isinstance(variants, list) else [variants]):
-                if variant is not None:
+                if isinstance(variant, Pending):
+                    out.append(pytest.param(cls, field, variant.kw, id=f"{cls.__name__}.{field}-{i}",
+                                            marks=pytest.mark.xfail(strict=True, reason=variant.reason)))
+                elif variant is not None:
                     out.append(pytest.param(cls, field, variant, id=f"{cls.__name__}.{field}-{i}"))
     return out
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from meshcode.analyze import analyze_plan
-from meshcode.analyze.workloads import analyze_workloads, load_workloads
+from meshcode.analyze.workloads import analyze_workloads, load_workloads, pod_ports
 from meshcode.compile import compile_meshes
 from meshcode.compile.security_checks import mtls_step_findings
 from meshcode.delivery.state import CanaryState
@@ -121,12 +121,14 @@ class Project:
         meshes = load_stacks(self.stacks_dir, self.root)
         if states is None:
             states = load_states(self.state_dir)
-        plan = compile_meshes(meshes, states=states, root=str(self.root), gitops=self.gitops_defaults())
+        workloads_path = self.workloads_path(workloads)
+        loaded = load_workloads(workloads_path) if workloads_path is not None else None
+        plan = compile_meshes(meshes, states=states, root=str(self.root), gitops=self.gitops_defaults(),
+                              workload_ports=pod_ports(loaded) if loaded is not None else None)
         findings = analyze_plan(plan)
         findings = findings + mtls_step_findings(plan, deployed_mtls_modes(self.output_dir))
-        workloads_path = self.workloads_path(workloads)
-        if workloads_path is not None:
-            findings = findings + analyze_workloads(plan, load_workloads(workloads_path), self.root)
+        if loaded is not None:
+            findings = findings + analyze_workloads(plan, loaded, self.root)
         errors = [f for f in findings if f.level == "error"]
         if errors:
             raise CompileError(errors)

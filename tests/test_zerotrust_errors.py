@@ -15,8 +15,8 @@ from tests.support.core import fingerprint, line_of, run_cli
 
 HEAD = """\
 from meshcode import (
-    Call, ClientTLS, Cluster, DenyRule, Ingress, IngressGateway, Jwt, Mesh, MtlsMigration, Port, Prefix,
-    Route, Service, SidecarScope, Version, ZeroTrust,
+    AllowRule, Call, ClientTLS, Cluster, DenyRule, Header, Ingress, IngressGateway, Jwt, Mesh, MtlsMigration, Port,
+    Prefix, Route, Service, SidecarScope, Version, ZeroTrust,
 )
 """
 GOOD = HEAD + """\
@@ -131,6 +131,76 @@ mesh = Mesh("m", clusters=[Cluster("prod")], services=[web], zero_trust=[
     ZeroTrust(service="wbe"),  # <- here
 ])
 """, ('"wbe"', '"web"')),
+    # -- the sources and conditions of AllowRule/DenyRule, versions and gateways --------------------
+    "version-deny-blocks-a-declared-call": ("MC2502", "blocks the declared call from web/frontend", """
+ratings = Service("ratings", namespace="shop", ports=[Port(9080)], versions=["v1", "v2"])
+frontend = Service("frontend", namespace="web", ports=[Port(8080)], calls=[ratings])
+mesh = Mesh("m", clusters=[Cluster("prod")], services=[ratings, frontend], zero_trust=[
+    ZeroTrust(namespace="shop"),
+    ZeroTrust(service=ratings, version="v1", deny=[
+        DenyRule(not_namespaces=["shop"]),  # <- here
+    ]),
+])
+""", ('not_namespaces=["shop"]', 'not_namespaces=["shop", "web"]')),
+    "deny-anyone-blocks-every-call": ("MC2502", "blocks the declared call from shop/reviews", """
+ratings = Service("ratings", namespace="shop", ports=[Port(9080)])
+reviews = Service("reviews", namespace="shop", ports=[Port(9080)], calls=[ratings])
+mesh = Mesh("m", clusters=[Cluster("prod")], services=[ratings, reviews], zero_trust=[
+    ZeroTrust(service=ratings, deny=[DenyRule(anyone=True)]),  # <- here
+])
+""", ('DenyRule(anyone=True)', 'DenyRule(methods=["DELETE"], when=[Header("x-token", not_values="admin")])')),
+    "allow-any-in-a-strict-namespace": ("MC2510", "which is marked strict", """
+web = Service("web", namespace="shop", ports=[Port(8080)])
+mesh = Mesh("m", clusters=[Cluster("prod")], services=[web], zero_trust=[
+    ZeroTrust(namespace="shop", strict=True),
+    ZeroTrust(service=web, allow=[
+        AllowRule(anyone=True, methods=["GET"], paths=["/docs/*"]),  # <- here
+    ]),
+])
+""", ('anyone=True', 'namespaces=["partners"]')),
+    "allow-with-methods-on-a-tcp-port": ("MC2512", "Istio never matches such an ALLOW rule", """
+db = Service("db", namespace="shop", ports=[Port(5432, "TCP"), Port(8080)])
+mesh = Mesh("m", clusters=[Cluster("prod")], services=[db], zero_trust=[
+    ZeroTrust(service=db, allow=[
+        AllowRule(namespaces=["ops"], ports=[5432], methods=["GET"]),  # <- here
+    ]),
+])
+""", ('ports=[5432], methods=["GET"]', 'ports=[5432]')),
+    "allow-on-a-port-the-service-lacks": ("MC2512", "which is not a port of db", """
+db = Service("db", namespace="shop", ports=[Port(5432, "TCP")])
+mesh = Mesh("m", clusters=[Cluster("prod")], services=[db], zero_trust=[
+    ZeroTrust(service=db, allow=[
+        AllowRule(namespaces=["ops"], ports=[5433]),  # <- here
+    ]),
+])
+""", ('ports=[5433]', 'ports=[5432]')),
+    "jwt-subject-with-nothing-validating-tokens": ("MC2512", "no RequestAuthentication validates tokens", """
+api = Service("api", namespace="shop", ports=[Port(8080)])
+mesh = Mesh("m", clusters=[Cluster("prod")], services=[api], zero_trust=[
+    ZeroTrust(service=api, allow=[
+        AllowRule(request_principals=["https://issuer.example.com/batch"]),  # <- here
+    ]),
+])
+""", ('ZeroTrust(service=api, allow', 'ZeroTrust(service=api, jwt=Jwt("https://issuer.example.com", '
+      '"https://issuer.example.com/jwks.json"), allow')),
+    "jwt-subject-of-another-issuer": ("MC2512", "is not of issuer 'https://issuer.example.com'", """
+api = Service("api", namespace="shop", ports=[Port(8080)])
+mesh = Mesh("m", clusters=[Cluster("prod")], services=[api], zero_trust=[
+    ZeroTrust(service=api, jwt=Jwt("https://issuer.example.com", "https://issuer.example.com/jwks.json"), allow=[
+        AllowRule(request_principals=["https://other.example.com/batch"]),  # <- here
+    ]),
+])
+""", ('https://other.example.com/batch', 'https://issuer.example.com/batch')),
+    "gateway-removes-the-token-a-service-requires": ("MC2513", "set forward_original_token=True", """
+api = Service("api", namespace="shop", ports=[Port(8080)])
+edge = Ingress("edge", namespace="shop", hosts=["api.example.com"], routes=[Route(to=api)])
+keys = "https://issuer.example.com/jwks.json"
+gateway = IngressGateway(jwt=Jwt("https://issuer.example.com", keys))  # <- here
+mesh = Mesh("m", clusters=[Cluster("prod")], services=[api], ingresses=[edge], zero_trust=[
+    ZeroTrust(namespace="shop", gateways=[gateway],
+              jwt=Jwt("https://issuer.example.com", "https://issuer.example.com/jwks.json")),
+])
+""", ('keys))', 'keys, forward_original_token=True))')),
 }
 
 

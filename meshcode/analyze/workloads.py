@@ -146,6 +146,35 @@ class WorkloadIndex:
         return any(selects(selector, labels) for labels, _ in self.pods.get(namespace, ()))
 
 
+def pod_ports(workloads: Iterable[Resource]) -> dict[tuple[str, str, int], int]:
+    """(namespace, Service, service port) → the port its pods listen on (`targetPort`, a named
+    container port resolved in the pods the Service selects; absent: the port itself).
+
+    The compiler takes this as plain data so authorization rules name the ports that match.
+    """
+    index = WorkloadIndex.of(workloads)
+    out: dict[tuple[str, str, int], int] = {}
+    for (ns, name), svc in sorted(index.services.items()):
+        selector = selector_of(svc)
+        for port in as_list(spec_of(svc).get("ports")):
+            port = as_dict(port)
+            number, target = port.get("port"), port.get("targetPort", port.get("port"))
+            if not isinstance(number, int):
+                continue
+            if isinstance(target, str) and selector:
+                found = [c.get("containerPort") for w in index.matching(ns, selector)
+                         for c in _containers_ports(w) if c.get("name") == target]
+                target = found[0] if found and isinstance(found[0], int) else None
+            if isinstance(target, int) and 1 <= target <= 65535:
+                out[(ns, name, number)] = target
+    return out
+
+
+def _containers_ports(w: Resource) -> list[dict[str, Any]]:
+    spec = as_dict((pod_template(w) or {}).get("spec"))
+    return [as_dict(p) for c in as_list(spec.get("containers")) for p in as_list(as_dict(c).get("ports"))]
+
+
 def service_key(host: str, namespace: str) -> tuple[str, str] | None:
     """(namespace, name) of the Kubernetes Service a host names, or None for other hosts.
 

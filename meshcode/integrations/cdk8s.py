@@ -19,7 +19,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
                       "(and Node.js, which cdk8s runs on)") from e
 
 from meshcode.analyze import analyze_plan
-from meshcode.analyze.workloads import analyze_workloads
+from meshcode.analyze.workloads import analyze_workloads, pod_ports
 from meshcode.compile import compile_mesh
 from meshcode.delivery.state import CanaryState
 from meshcode.delivery.store import load_states
@@ -67,7 +67,8 @@ def compile_for_cdk8s(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = 
     root = Path(root) if root is not None else project_root(mesh)
     if states is None:
         states = project_states(root)
-    plan = compile_mesh(mesh, states=states, root=str(root))
+    plan = compile_mesh(mesh, states=states, root=str(root),
+                        workload_ports=pod_ports(workloads) if workloads is not None else None)
     findings: list[Finding] = analyze_plan(plan)
     if workloads is not None:
         findings += analyze_workloads(plan, workloads, root)

@@ -12,6 +12,11 @@ from meshcode.errors import Finding, SourceLocation
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 STACK_ANNOTATION = "meshcode.dev/stack"
+# A Namespace holds workloads meshcode does not own: Argo CD must never delete one, neither when it
+# leaves the output (prune) nor when the Application goes (delete). Every generated Namespace
+# carries this; `meshcode diff` and `compile` warn when one leaves the output.
+SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+NEVER_DELETE = "Prune=false,Delete=false"
 CLUSTER_SCOPED = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"})
 
 
@@ -66,12 +71,17 @@ def make_resource(
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
 ) -> Resource:
-    """Build a manifest in meshcode's fixed key order, with the ownership label and stack annotation."""
+    """Build a manifest in meshcode's fixed key order, with the ownership label and stack annotation.
+
+    The one factory of generated objects: a Namespace always gets the never-delete sync options.
+    """
     metadata: dict[str, Any] = {"name": name}
     if namespace and kind not in CLUSTER_SCOPED:
         metadata["namespace"] = namespace
     metadata["labels"] = {**(labels or {}), MANAGED_BY: "meshcode"}
     notes = dict(annotations or {})
+    if kind == "Namespace":
+        notes[SYNC_OPTIONS] = NEVER_DELETE
     if stack:
         notes[STACK_ANNOTATION] = stack
     if notes:

@@ -13,6 +13,8 @@ import typer
 from meshcode import __version__
 from meshcode.errors import CompileError, Finding, MeshcodeError
 from meshcode import inputs
+from meshcode.gitops.diff import diff_trees, namespace_warnings
+from meshcode.gitops.tree import departing_namespaces
 from meshcode.project import Project
 
 app = typer.Typer(help="Service-mesh configuration as code: compile Python intent into Istio YAML.",
@@ -33,6 +35,12 @@ def disk_error(e: OSError) -> MeshcodeError:
     """An OSError the edges did not turn into a MeshcodeError: a clean message, never a traceback."""
     where = f": {e.filename}" if e.filename else ""
     return MeshcodeError(f"{e.strerror or e}{where}", code="MC4006")
+
+
+def warn_namespaces(lines: list[str]) -> None:
+    """Namespaces leaving the output: bold red on stderr (see gitops.diff.namespace_warnings)."""
+    for line in lines:
+        typer.echo(typer.style(line, fg="red", bold=True), err=True)
 
 
 def print_notes(notes: list[Finding]) -> None:
@@ -84,6 +92,8 @@ def compile(
             with inputs.recording() as record:
                 build = project.build(workloads=workloads)
             print_notes(build.notes)
+            warn_namespaces(namespace_warnings(
+                diff_trees(departing_namespaces(project.output_dir, build.files), {}), project.settings.output))
             change = project.write(build, dry_run=check)
             for path in change.hand_edited:
                 typer.echo(f"warning: {project.settings.output}/{path} was edited by hand; "

@@ -8,9 +8,9 @@ from typing import Optional
 
 import typer
 
-from meshcode.cli import RootOption, app, disk_error, fail, print_notes
+from meshcode.cli import RootOption, app, disk_error, fail, print_notes, warn_namespaces
 from meshcode.errors import MeshcodeError
-from meshcode.gitops.diff import ObjectChange, TreeDiff, diff_json, diff_trees
+from meshcode.gitops.diff import ObjectChange, TreeDiff, diff_json, diff_trees, namespace_warnings
 from meshcode.project import Project
 
 _MARK = {"added": ("+", "green"), "changed": ("~", "yellow"), "removed": ("-", "red")}
@@ -95,9 +95,10 @@ def diff(
     result = diff_trees(old, build.files)
     out = project.settings.output
     if fmt is DiffFormat.json:
-        typer.echo(json.dumps(diff_json(result, label), indent=2))
+        typer.echo(json.dumps(diff_json(result, label, out), indent=2))
         return
     print_notes(build.notes)
+    warn_namespaces(namespace_warnings(result, out))
     if result.empty:
         typer.echo(f"no changes: {out}/ in the {label} is what a compile writes"
                    if against is None else f"no changes against {label}")

@@ -17,7 +17,7 @@ from meshcode.delivery.state import CanaryState
 from meshcode.errors import CompileError, Finding
 from meshcode.gitops.argocd import ARGOCD_FOLDER, GitOpsDefaults, argocd_resources, check_argocd
 from meshcode.intent.topology import Cluster, Mesh
-from meshcode.plan import Plan, Resource, make_resource
+from meshcode.plan import NEVER_DELETE, SYNC_OPTIONS, Plan, Resource, make_resource
 
 Concern = Callable[[CompileContext, Cluster], list[Resource]]
 
@@ -62,20 +62,22 @@ def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
 
 
 def namespaces(ctx: CompileContext, cluster: Cluster, resources: list[Resource]) -> list[Resource]:
-    """Namespaces the cluster's objects and callers live in, labelled for sidecar injection (one scheme only)."""
-    if cluster.role == "remote":
-        names = {s.namespace: s.origin for s in ctx.services.values()
-                 if placed(s.clusters, {cluster.name}) and s.namespace != ctx.mesh.root_namespace}
-    else:
-        names = {}
+    """Namespaces the cluster's objects and declared services live in, labelled for sidecar
+    injection (one scheme only).
+
+    Every declared service (callers included: they need a sidecar for the identity the ALLOW
+    rules name) labels its namespace where it runs, whether or not other objects land there,
+    so a namespace does not come and go with routing details; and Argo CD never deletes one.
+    """
+    names: dict[str, object] = {}
+    if cluster.role != "remote":
         for r in resources:
             if r.namespace and r.namespace not in names and r.namespace != ctx.mesh.root_namespace:
                 names[r.namespace] = r.origin
-        # callers need a sidecar for the identity the ALLOW rules name, even where nothing else lives
-        for s in ctx.services.values():
-            if (s.calls or any(v.calls for v in s.versions)) and placed(s.clusters, {cluster.name}) \
-                    and s.namespace not in names and s.namespace != ctx.mesh.root_namespace:
-                names[s.namespace] = s.origin
+    for s in ctx.services.values():
+        if placed(s.clusters, {cluster.name}) and s.namespace not in names \
+                and s.namespace != ctx.mesh.root_namespace:
+            names[s.namespace] = s.origin
     injection = cluster.injection or cluster.revision
     labels = {"istio.io/rev": injection} if injection else {"istio-injection": "enabled"}
     return [make_resource("v1", "Namespace", ns, None, None, origin, ctx.rel(origin), dict(labels))
@@ -144,6 +146,9 @@ def patched_identity_problem(before: Resource, patched: object) -> str | None:
             return (f"changes {field} ({_at(before.obj, path)!r} → {_at(patched, path)!r}); a patch may not "
                     "change an object's identity (apiVersion, kind, metadata.name, metadata.namespace)")
     meta = patched["metadata"]
+    if before.kind == "Namespace" and (meta.get("annotations") or {}).get(SYNC_OPTIONS) != NEVER_DELETE:
+        return (f"changes the annotation {SYNC_OPTIONS}: {NEVER_DELETE}, which keeps Argo CD from ever deleting "
+                "the namespace and every workload in it")
     for key in ("labels", "annotations"):
         value = meta.get(key)
         if value is not None and not (isinstance(value, dict) and all(

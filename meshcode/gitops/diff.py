@@ -15,6 +15,8 @@ from typing import Any, Literal
 import jsonpatch
 import yaml
 
+from meshcode.plan import SYNC_OPTIONS
+
 try:
     _Loader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML without libyaml
@@ -141,7 +143,33 @@ def diff_trees(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> TreeDiff:
     return result
 
 
-def diff_json(diff: TreeDiff, against: str) -> dict[str, Any]:
+def _never_deleted(obj: dict[str, Any] | None) -> bool:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    notes = meta.get("annotations") if isinstance(meta, dict) else None
+    value = notes.get(SYNC_OPTIONS) if isinstance(notes, dict) else None
+    options = {o.strip() for o in value.split(",")} if isinstance(value, str) else set()
+    return {"Prune=false", "Delete=false"} <= options
+
+
+def namespace_warnings(diff: TreeDiff, out: str) -> list[str]:
+    """A loud line per Namespace leaving the output: what Argo CD will and will not do about it."""
+    lines = []
+    for c in diff.changes:
+        if c.change != "removed" or c.key.kind != "Namespace":
+            continue
+        where = f"Namespace {c.key.name} leaves {out}/{c.key.folder}/"
+        if _never_deleted(c.old):
+            lines.append(f"WARNING: {where}: Argo CD keeps it (it carries {SYNC_OPTIONS}: Prune=false,Delete=false) "
+                         "with every workload in it, but meshcode no longer manages its labels; "
+                         "delete it by hand if that is what you want")
+        else:
+            lines.append(f"DANGER: {where}, and the committed copy lacks {SYNC_OPTIONS}: Prune=false,Delete=false: "
+                         "an Argo CD sync with prune on would DELETE the namespace and every workload in it. "
+                         "Keep it in the output for one sync with the annotation first (meshcode adds it now)")
+    return lines
+
+
+def diff_json(diff: TreeDiff, against: str, out: str = "generated") -> dict[str, Any]:
     """The machine-readable form of `meshcode diff --format json`."""
     objects = []
     for c in diff.changes:
@@ -152,10 +180,12 @@ def diff_json(diff: TreeDiff, against: str) -> dict[str, Any]:
         elif c.change == "added":
             item["object"] = c.new
         objects.append(item)
+    warnings = namespace_warnings(diff, out)
     return {
         "against": against,
         "changed": not diff.empty,
         "clusters": [{"cluster": s.folder, "added": s.added, "changed": s.changed, "removed": s.removed,
                       "unchanged": s.unchanged} for s in diff.summary()],
         "objects": objects,
+        **({"warnings": warnings} if warnings else {}),  # only when a Namespace leaves the output
     }

@@ -12,10 +12,12 @@ import errno
 import hashlib
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshcode.errors import MeshcodeError
+from meshcode.render.tree import is_namespace_path
 
 MANIFEST = ".meshcode-manifest"
 _STAGING_PREFIX = ".meshcode-staging-"
@@ -136,6 +138,18 @@ def manifest_bytes(files: dict[str, bytes]) -> bytes:
     lines = ["# sha256 of every file meshcode wrote here (`sha256sum -c` reads this format)"]
     lines += [f"{digest(data)}  {path}" for path, data in sorted(files.items())]
     return ("\n".join(lines) + "\n").encode()
+
+
+def departing_namespaces(out: Path, files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Owned Namespace files on disk that `files` no longer has (what a compile would take away)."""
+    gone = {}
+    for rel in read_manifest(out):
+        if rel not in files and is_namespace_path(rel):
+            try:
+                gone[rel] = (out / rel).read_bytes()
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                continue
+    return gone
 
 
 def _read(path: str) -> bytes | None:

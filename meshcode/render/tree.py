@@ -140,6 +140,12 @@ def resource_path(folder: str, r: Resource) -> str:
     return f"{folder}/{ns}/{r.kind.lower()}-{r.name}.yaml"
 
 
+def is_namespace_path(path: str) -> bool:
+    """Whether a path of the output tree is a generated Namespace (`<folder>/_cluster/namespace-*.yaml`)."""
+    parts = path.split("/")
+    return len(parts) == 3 and parts[1] == CLUSTER_SCOPED_DIR and parts[2].startswith("namespace-")
+
+
 def kustomization(folder: str, paths: list[str]) -> bytes:
     """Only `resources`: every kustomize since kubectl 1.14 reads it (apiVersion/kind are optional).
 

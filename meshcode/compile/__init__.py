@@ -5,6 +5,7 @@ from typing import Callable, Iterable, Mapping
 
 import jsonpatch
 
+from meshcode.compile.ambient import check_ambient, namespace_labels, service_waypoint_notes, split_by_layer, waypoints
 from meshcode.compile.context import CompileContext
 from meshcode.compile.dataplane import check_data_planes, plane
 from meshcode.compile.edge import compile_external, compile_ingress, compile_sidecar
@@ -80,11 +81,17 @@ def namespaces(ctx: CompileContext, cluster: Cluster, resources: list[Resource])
             names[s.namespace] = s.origin
     injection = cluster.injection or cluster.revision
     labels = {"istio.io/rev": injection} if injection else {"istio-injection": "enabled"}
-    return [make_resource("v1", "Namespace", ns, None, None, origin, ctx.rel(origin), dict(labels))
+    return [make_resource("v1", "Namespace", ns, None, None, origin, ctx.rel(origin),
+                          namespace_labels(ctx, ns) or dict(labels))
             for ns, origin in sorted(names.items())]
 
 
-CONCERNS: list[Concern] = [traffic, cluster_topology, compile_telemetry, compile_security]
+def security(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
+    """ZeroTrust objects; in ambient namespaces split between ztunnel and the waypoints."""
+    return split_by_layer(ctx, cluster, compile_security(ctx, cluster))
+
+
+CONCERNS: list[Concern] = [traffic, waypoints, cluster_topology, compile_telemetry, security]
 
 
 def check_conflicts(ctx: CompileContext) -> None:
@@ -201,6 +208,8 @@ def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None,
         seen.add(c.name)
     check_conflicts(ctx)
     check_data_planes(ctx)
+    check_ambient(ctx)
+    service_waypoint_notes(ctx)
     check_topology(ctx)
     check_argocd(ctx)
     plan = Plan()

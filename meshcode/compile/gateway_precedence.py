@@ -14,9 +14,10 @@ differently, and the compile refuses (see `inversions`).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from meshcode.regex import RegexError, compile_re2
 
 DEFAULT_PATH = {"type": "PathPrefix", "value": "/"}
 _RANK = {"Exact": 3, "PathPrefix": 2, "RegularExpression": 1}
@@ -47,10 +48,11 @@ def _segment_prefix(path: str, prefix: str) -> bool:
 
 
 def _full(pattern: str, value: str) -> bool:
+    """RE2 full match, as Envoy matches (unknown: assume they may overlap)."""
     try:
-        return re.fullmatch(pattern, value) is not None
-    except re.error:
-        return True  # cannot tell: assume they may overlap
+        return compile_re2(pattern).fullmatch(value) is not None
+    except RegexError:
+        return True
 
 
 def _paths_overlap(a: dict[str, str], b: dict[str, str]) -> bool:

@@ -168,6 +168,11 @@ def extra_inputs(project: Any, workloads: Path | str | None) -> dict[str, Any]:
     return {"workloads": str(path), "digest": _tree_digest(path) if path.is_dir() else _hash_file(str(path))}
 
 
+def files_read(record: InputRecord) -> set[str]:
+    """Absolute paths of every file the compile read: opened files and local Python modules."""
+    return record.files | _local_modules()
+
+
 def save(project: Any, record: InputRecord, extra: dict[str, Any]) -> None:
     """Remember this compile's inputs and the output tree it left."""
     out = str(project.output_dir.resolve()) + os.sep

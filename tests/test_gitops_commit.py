@@ -38,12 +38,13 @@ def test_first_commit_holds_generated_tree_and_nothing_else(make_project) -> Non
     result = commit(root)
     assert result.exit_code == 0, result.output
     paths = committed_paths(repo)
-    assert paths and all(p.startswith("generated/") for p in paths)
-    assert "generated/.meshcode-manifest" in paths and VS in paths
+    # the output and the stack edit it was compiled from (issue 13: a clean checkout must pass --check)
+    assert paths and all(p.startswith("generated/") or p == "stacks/shop.py" for p in paths)
+    assert "generated/.meshcode-manifest" in paths and VS in paths and "stacks/shop.py" in paths
     assert "generated/argocd/argocd/applicationset-shop.yaml" in paths
-    # the user's work is exactly as it was: README still staged, stack still modified, notes untracked
+    # the user's other work is exactly as it was: README still staged, notes untracked
     status = repo.git.status("--porcelain").splitlines()
-    assert set(status) == {"A  README.md", " M stacks/shop.py", "?? notes.txt"}
+    assert set(status) == {"A  README.md", "?? notes.txt"}
     assert f"committed {repo.head.commit.hexsha[:12]}" in result.stdout
 
 
@@ -151,3 +152,49 @@ def test_commit_message_shape() -> None:
     assert msg.splitlines()[0] == "meshcode compile: prod +1 ~2; canary state (1 file(s))"
     assert "  changed  state/canaries/a/b/c.json" in msg
     assert commit_message("x", {}, []).splitlines()[0] == "x"
+
+
+def test_the_commit_holds_the_stack_edits_and_a_clean_checkout_passes_check(make_project, tmp_path) -> None:
+    """Issue 13: `compile --commit` committed generated/ without the stacks that produced it."""
+    root, repo = repo_project(make_project)
+    write_stack(root, "shop", shop_stack(40))          # changed
+    write_stack(root, "extra", shop_stack(5).replace('Mesh("shop", clusters=[Cluster("prod"), Cluster("staging")]',
+                                                      'Mesh("extra", clusters=[Cluster("qa")]'))  # new
+    (root / "stacks" / "__pycache__").mkdir(exist_ok=True)
+    (root / "stacks" / "__pycache__" / "junk.cpython-311.pyc").write_bytes(b"\0")
+    result = commit(root)
+    assert result.exit_code == 0, result.output
+    paths = committed_paths(repo)
+    assert {"stacks/shop.py", "stacks/extra.py"} <= set(paths) and not any("__pycache__" in p for p in paths)
+    message = repo.head.commit.message
+    assert "stacks (the intent this output was compiled from):" in message
+    assert "  changed  stacks/shop.py" in message and "  added    stacks/extra.py" in message
+    clone = Repo.clone_from(root, tmp_path / "clone")
+    checked = cli("compile", "--check", root=Path(clone.working_tree_dir))
+    assert checked.exit_code == 0, checked.output
+    (root / "stacks" / "extra.py").unlink()             # a deleted stack is committed as a deletion
+    assert commit(root).exit_code == 0
+    assert "D\tstacks/extra.py" in repo.git.show("--format=", "--name-status", "HEAD")
+
+
+def test_an_uncommitted_input_outside_the_stacks_is_refused_before_writing(make_project) -> None:
+    root = make_project(shop=shop_stack().replace(
+        "W = 10", "from pathlib import Path\nW = int((Path(__file__).parent.parent / 'weights.txt').read_text())"))
+    (root / "weights.txt").write_text("10\n")
+    repo = init_repo(root)
+    assert commit(root).exit_code == 0
+    head = repo.head.commit.hexsha
+    (root / "weights.txt").write_text("35\n")
+    before = {p: p.read_bytes() for p in (root / "generated").rglob("*") if p.is_file()}
+    result = commit(root)
+    assert result.exit_code == 1
+    assert "error MC4007" in result.output and "weights.txt" in result.output and "commit them first" in result.output
+    assert repo.head.commit.hexsha == head
+    assert {p: p.read_bytes() for p in (root / "generated").rglob("*") if p.is_file()} == before
+    (root / "pyproject.toml").write_text((root / "pyproject.toml").read_text() + "# edited\n")
+    repo.git.add("weights.txt")
+    repo.git.commit("-q", "-m", "weights")
+    result = commit(root)
+    assert result.exit_code == 1 and "pyproject.toml" in result.output
+    repo.git.checkout("pyproject.toml")
+    assert commit(root).exit_code == 0  # committed inputs: the output follows

@@ -64,7 +64,9 @@ def main(version: bool = typer.Option(False, "--version", callback=version_callb
 def compile(
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if generated/ is not up to date."),
     workloads: Optional[Path] = WorkloadsOption,
-    commit: bool = typer.Option(False, "--commit", help="Then git-commit what meshcode owns (generated/, canary state)."),
+    commit: bool = typer.Option(False, "--commit", help="Then git-commit the stack edits with what meshcode owns "
+                                "(generated/, canary state); refused when another input the stacks read is "
+                                "uncommitted."),
     message: Optional[str] = typer.Option(None, "--message", "-m", help="Commit subject (with --commit)."),
     force: bool = typer.Option(False, "--force", help="With --commit: overwrite generated files edited by hand."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run the stacks even when no input changed."),
@@ -91,6 +93,8 @@ def compile(
                 return
             with inputs.recording() as record:
                 build = project.build(workloads=workloads)
+            if commit:  # before writing: every input outside stacks/ must be committed already
+                pending.refuse_dirty_inputs(inputs.files_read(record) | {str(project.root / "pyproject.toml")})
             print_notes(build.notes)
             warn_namespaces(namespace_warnings(
                 diff_trees(departing_namespaces(project.output_dir, build.files), {}), project.settings.output))

@@ -1,4 +1,10 @@
-"""Commit what meshcode owns — the output folder's owned files and the canary state — and nothing else.
+"""Commit what meshcode owns — the output folder's owned files and the canary state — with the
+stack edits that produced them, and nothing else.
+
+The commit holds the intent and its output together, so a clean checkout of it passes
+`meshcode compile --check`: every change under the stacks folder goes in with the output. Other
+inputs the stacks read (a helper module or data file elsewhere in the repository) are not
+swept in: when one has uncommitted changes the commit is refused before anything is written.
 
 Used as: `pending = prepare_commit(project, force)` (under the project lock, before writing),
 then write, then `pending.commit(subject)`. Other changes in the working tree or the index
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from git import GitCommandError, Repo
 
@@ -48,6 +55,13 @@ class CommitResult:
     paths: list[tuple[str, str]]
     folders: dict[str, FolderCounts] = field(default_factory=dict)
     state: list[tuple[str, str]] = field(default_factory=list)
+    stacks: list[tuple[str, str]] = field(default_factory=list)
+
+
+class DirtyInputError(MeshcodeError):
+    """A file the stacks read, outside the stacks folder, has uncommitted changes."""
+
+    code = "MC4007"
 
 
 def refuse_hand_edits(project: Project) -> None:
@@ -99,9 +113,47 @@ class PendingCommit:
     previously_owned: set[str]
     out_in_repo: str = ""
     state_in_repo: str = ""
+    stacks_in_repo: str = ""
     now_owned: set[str] = field(default_factory=set)
 
+    def _is_stack(self, rel_to_repo: str) -> bool:
+        if not self.stacks_in_repo or not rel_to_repo.startswith(self.stacks_in_repo + "/"):
+            return False
+        return "__pycache__/" not in rel_to_repo and not rel_to_repo.endswith((".pyc", ".pyo"))
+
+    def refuse_dirty_inputs(self, read: set[str]) -> None:
+        """Before writing: refuse when a file the stacks read (outside the stacks folder) is uncommitted.
+
+        `read` holds absolute paths (the compile's input record). Files outside the repository,
+        and ones git ignores, cannot be committed and are not asked about.
+        """
+        top = Path(self.repo.working_tree_dir).resolve()  # type: ignore[arg-type]
+        inside = []
+        for path in sorted(read):
+            try:
+                rel = Path(path).resolve().relative_to(top).as_posix()
+            except ValueError:
+                continue
+            if not self._is_stack(rel) and not self._owned(rel):
+                inside.append(rel)
+        if not inside:
+            return
+        found: set[str] = set()
+        for i in range(0, len(inside), 500):  # `git status` takes no pathspec file: bounded argument lists
+            status = _git(self.repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
+                          "--", *inside[i:i + 500])
+            found |= {path for _xy, path in _entries(status)}
+        dirty = sorted(found)
+        if dirty:
+            raise DirtyInputError(
+                "the stacks read file(s) with uncommitted changes outside the stacks folder: "
+                + ", ".join(dirty[:10]) + ("…" if len(dirty) > 10 else "")
+                + "; commit them first (or move them under the stacks folder), so that the commit holds "
+                "every input of the output it records")
+
     def _owned(self, rel_to_repo: str) -> bool:
+        if self._is_stack(rel_to_repo):
+            return True
         if self.state_in_repo and rel_to_repo.startswith(self.state_in_repo + "/"):
             return ".tmp-" not in rel_to_repo.rsplit("/", 1)[-1]
         prefix = self.out_in_repo + "/" if self.out_in_repo else ""
@@ -113,7 +165,7 @@ class PendingCommit:
     def commit(self, subject: str | None = None) -> CommitResult | None:
         """Stage and commit meshcode's changed paths; None when they already match HEAD."""
         self.now_owned = set(read_manifest(self.project.output_dir))
-        scopes = [p for p in (self.out_in_repo, self.state_in_repo) if p] or ["."]
+        scopes = [p for p in (self.out_in_repo, self.state_in_repo, self.stacks_in_repo) if p] or ["."]
         status = _git(self.repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
                       "--", *scopes)
         candidates = sorted({path for _xy, path in _entries(status) if self._owned(path)})
@@ -126,17 +178,21 @@ class PendingCommit:
         paths = [(st[0], p) for st, p in _name_status(staged) if p in wanted]
         if not paths:
             return None
-        folders, state = self._counts(paths)
-        message = commit_message(subject, folders, state)
+        folders, state, stacks = self._counts(paths)
+        message = commit_message(subject, folders, state, stacks)
         _git(self.repo, "commit", "--quiet", "--cleanup=whitespace", "-m", message,
              paths=[p for _st, p in paths])
-        return CommitResult(self.repo.head.commit.hexsha, message, paths, folders, state)
+        return CommitResult(self.repo.head.commit.hexsha, message, paths, folders, state, stacks)
 
-    def _counts(self, paths: list[tuple[str, str]]) -> tuple[dict[str, FolderCounts], list[tuple[str, str]]]:
+    def _counts(self, paths: list[tuple[str, str]]) -> tuple[dict[str, FolderCounts], list[tuple[str, str]],
+                                                             list[tuple[str, str]]]:
         folders: dict[str, FolderCounts] = {}
-        state = []
+        state, stacks = [], []
         prefix = self.out_in_repo + "/" if self.out_in_repo else ""
         for st, p in paths:
+            if self._is_stack(p):
+                stacks.append((st, p))
+                continue
             if self.state_in_repo and p.startswith(self.state_in_repo + "/"):
                 state.append((st, p))
                 continue
@@ -151,11 +207,11 @@ class PendingCommit:
                 counts.removed += 1
             else:
                 counts.changed += 1
-        return dict(sorted(folders.items())), state
+        return dict(sorted(folders.items())), state, stacks
 
 
 def commit_message(subject: str | None, folders: dict[str, FolderCounts],
-                   state: list[tuple[str, str]]) -> str:
+                   state: list[tuple[str, str]], stacks: list[tuple[str, str]] | None = None) -> str:
     """Subject (given, or counts per cluster), then a table of object counts and the state files."""
     summary = ", ".join(f"{f} {c.short()}" for f, c in folders.items())
     if state:
@@ -169,10 +225,13 @@ def commit_message(subject: str | None, folders: dict[str, FolderCounts],
             lines.append(f"{f:<{width}}  {c.added:>5}  {c.changed:>7}  {c.removed:>7}")
     else:
         lines.append("(no object changed; generated metadata only)")
+    how = {"A": "added", "D": "removed"}
     if state:
         lines += ["", f"{STATE_COUNTS_AS}:"]
-        how = {"A": "added", "D": "removed"}
         lines += [f"  {how.get(st, 'changed'):8} {p}" for st, p in state]
+    if stacks:
+        lines += ["", "stacks (the intent this output was compiled from):"]
+        lines += [f"  {how.get(st, 'changed'):8} {p}" for st, p in stacks]
     return "\n".join(lines) + "\n"
 
 
@@ -184,11 +243,12 @@ def prepare_commit(project: Project, force: bool = False) -> PendingCommit:
     try:
         out = repo_path(repo, project.output_dir)
         state = repo_path(repo, project.state_dir)
+        stacks = repo_path(repo, project.stacks_dir)
     except ValueError:
-        raise GitError(f"{project.output_dir} or {project.state_dir} is outside the git repository "
-                       f"{repo.working_tree_dir}") from None
-    return PendingCommit(project, repo, set(read_manifest(project.output_dir)), out, state)
+        raise GitError(f"{project.output_dir}, {project.state_dir} or {project.stacks_dir} is outside the git "
+                       f"repository {repo.working_tree_dir}") from None
+    return PendingCommit(project, repo, set(read_manifest(project.output_dir)), out, state, stacks)
 
 
-__all__ = ["CommitResult", "HandEditError", "PendingCommit", "commit_message", "prepare_commit",
+__all__ = ["CommitResult", "DirtyInputError", "HandEditError", "PendingCommit", "commit_message", "prepare_commit",
            "refuse_hand_edits"]

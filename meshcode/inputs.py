@@ -1,7 +1,8 @@
 """Skip a compile when none of its inputs changed.
 
 While the stacks run, meshcode records what they read: every local Python module, every file
-opened, every environment variable looked up. With the project's settings, canary state,
+opened, every folder listed (os.listdir/scandir, so glob and pathlib too), every path whose
+existence was probed (os.stat), every environment variable looked up. With the project's settings, canary state,
 workloads and meshcode's own code, that is the whole input of a compile (the compiler is
 pure). If a later `meshcode compile` finds the same inputs and the output tree as it was
 left, it has nothing to do and stops before running any stack.
@@ -37,6 +38,8 @@ class InputRecord:
 
     files: set[str] = field(default_factory=set)
     env: dict[str, str | None] = field(default_factory=dict)
+    listings: set[str] = field(default_factory=set)  # folders listed: a file added there is a change
+    probes: set[str] = field(default_factory=set)  # paths stat'ed: appearing or vanishing is a change
 
 
 class _RecordingEnviron(MutableMapping):
@@ -83,13 +86,35 @@ def recording() -> Iterator[InputRecord]:
             record.files.add(os.path.abspath(os.fsdecode(file)))
         return real_open(file, mode, *args, **kwargs)
 
+    real_listdir, real_scandir, real_stat = os.listdir, os.scandir, os.stat
+
+    def path_of(path: Any) -> str | None:
+        return os.path.abspath(os.fsdecode(path)) if isinstance(path, (str, bytes, os.PathLike)) else None
+
+    def recording_listdir(path: Any = ".") -> Any:
+        if (p := path_of(path)) is not None:
+            record.listings.add(p)
+        return real_listdir(path)
+
+    def recording_scandir(path: Any = ".") -> Any:
+        if (p := path_of(path)) is not None:
+            record.listings.add(p)
+        return real_scandir(path)
+
+    def recording_stat(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if (p := path_of(path)) is not None:
+            record.probes.add(p)
+        return real_stat(path, *args, **kwargs)
+
     builtins.open = io.open = recording_open  # type: ignore[assignment]
     os.environ = _RecordingEnviron(real_environ, record)  # type: ignore[assignment]
+    os.listdir, os.scandir, os.stat = recording_listdir, recording_scandir, recording_stat  # type: ignore
     try:
         yield record
     finally:
         builtins.open = io.open = real_open  # type: ignore[assignment]
         os.environ = real_environ  # type: ignore[assignment]
+        os.listdir, os.scandir, os.stat = real_listdir, real_scandir, real_stat  # type: ignore
 
 
 def _local_modules() -> set[str]:
@@ -114,6 +139,24 @@ def _hash_file(path: str) -> str | None:
         return None
 
 
+def _listing(folder: str) -> str | None:
+    """The names in a folder (sorted, hashed), or None when it is not a listable folder."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return None
+    return hashlib.sha256("\0".join(names).encode()).hexdigest()
+
+
+def _kind(path: str) -> str:
+    """What a probed path is now: a change of kind (appeared, vanished) changes the compile."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return "dir" if os.path.isdir(path) else "file" if os.path.isfile(path) else f"other:{st.st_mode:o}"
+
+
 def _tree_digest(folder: Path) -> str:
     h = hashlib.sha256()
     if folder.is_dir():
@@ -133,8 +176,11 @@ def _code_digest() -> str:
 
 
 def fingerprint(project: Any, files: dict[str, str | None], env: dict[str, str | None],
-                extra: dict[str, Any]) -> str:
+                extra: dict[str, Any], listings: dict[str, str | None] | None = None,
+                probes: dict[str, str] | None = None) -> str:
     body = {
+        "listings": listings or {},
+        "probes": probes or {},
         "code": _code_digest(),
         "settings": project.settings.model_dump(mode="json"),
         "root": str(project.root),
@@ -168,6 +214,16 @@ def extra_inputs(project: Any, workloads: Path | str | None) -> dict[str, Any]:
     return {"workloads": str(path), "digest": _tree_digest(path) if path.is_dir() else _hash_file(str(path))}
 
 
+def _own_folders(project: Any) -> tuple[str, ...]:
+    """Folders meshcode itself writes or hashes separately: never inputs of the stacks."""
+    return tuple(str(Path(p).resolve()) for p in (project.output_dir, project.root / ".meshcode",
+                                                   project.state_dir))
+
+
+def _inside(path: str, folders: tuple[str, ...]) -> bool:
+    return any(path == f or path.startswith(f + os.sep) for f in folders)
+
+
 def files_read(record: InputRecord) -> set[str]:
     """Absolute paths of every file the compile read: opened files and local Python modules."""
     return record.files | _local_modules()
@@ -175,14 +231,17 @@ def files_read(record: InputRecord) -> set[str]:
 
 def save(project: Any, record: InputRecord, extra: dict[str, Any]) -> None:
     """Remember this compile's inputs and the output tree it left."""
-    out = str(project.output_dir.resolve()) + os.sep
-    paths = {p for p in record.files | _local_modules() if not p.startswith(out)}
+    own = _own_folders(project)
+    paths = {p for p in record.files | _local_modules() if not _inside(p, own)}
     files = {p: _hash_file(p) for p in sorted(paths)}
+    listings = {p: _listing(p) for p in sorted(record.listings) if not _inside(p, own)}
+    probes = {p: _kind(p) for p in sorted(record.probes - paths - set(listings)) if not _inside(p, own)}
     stats = _output_stats(project.output_dir)
     if stats is None:
         return
-    data = {"fingerprint": fingerprint(project, files, record.env, extra), "files": sorted(files),
-            "env": sorted(record.env), "output": stats}
+    data = {"fingerprint": fingerprint(project, files, record.env, extra, listings, probes),
+            "files": sorted(files), "env": sorted(record.env), "listings": sorted(listings),
+            "probes": sorted(probes), "output": stats}
     cache = project.root / ".meshcode" / CACHE_FILE
     tmp = cache.with_suffix(f".tmp-{os.getpid()}")
     try:
@@ -203,9 +262,13 @@ def unchanged(project: Any, extra: dict[str, Any]) -> bool:
         data = json.loads((project.root / ".meshcode" / CACHE_FILE).read_text())
     except (FileNotFoundError, ValueError):
         return False
+    if "listings" not in data or "probes" not in data:  # a record from before listings were kept
+        return False
     files = {p: _hash_file(p) for p in data["files"]}
     env = {k: os.environ.get(k) for k in data["env"]}
-    if fingerprint(project, files, env, extra) != data["fingerprint"]:
+    listings = {p: _listing(p) for p in data["listings"]}
+    probes = {p: _kind(p) for p in data["probes"]}
+    if fingerprint(project, files, env, extra, listings, probes) != data["fingerprint"]:
         return False
     return _output_stats(project.output_dir) == data["output"]
 

@@ -96,3 +96,41 @@ def test_check_never_uses_the_cache(make_project):
     os.remove(root / "generated" / "prod" / "kustomization.yaml")
     result = CliRunner().invoke(app, ["compile", "--check", "--root", str(root)])
     assert result.exit_code == 1
+
+
+GLOB_STACK = '''
+import pathlib
+from meshcode import Cluster, Mesh, Port, Service
+
+here = pathlib.Path(__file__).parent.parent
+names = sorted(p.stem for p in (here / "services").glob("*.txt"))       # a folder listing
+subdirs = sorted(e.name for e in __import__("os").scandir(here / "teams")) if (here / "teams").is_dir() else []
+extra = ["audit"] if (here / "audit.flag").exists() else []              # an existence probe
+services = [Service(n, namespace="shop", ports=[Port(8080)], versions=["v1", "v2"]) for n in names + subdirs + extra]
+mesh = Mesh("shop", clusters=[Cluster("prod")], services=services)
+'''
+
+
+def test_a_file_added_to_a_listed_folder_is_a_change(make_project):
+    """Issue 13: a stack that globs files reported "up to date" after a file was added."""
+    root = make_project(shop=GLOB_STACK)
+    (root / "services").mkdir()
+    (root / "services" / "cart.txt").write_text("")
+    compile_(root)
+    assert SKIPPED in compile_(root)
+    (root / "services" / "orders.txt").write_text("")           # added: glob sees it
+    assert SKIPPED not in compile_(root)
+    shop = root / "generated" / "prod" / "shop"
+    assert (shop / "destinationrule-orders.yaml").exists()
+    assert SKIPPED in compile_(root)
+    (root / "services" / "cart.txt").unlink()                   # removed
+    assert SKIPPED not in compile_(root) and not (shop / "destinationrule-cart.yaml").exists()
+    (root / "teams").mkdir()                                    # a probed folder appears
+    assert SKIPPED not in compile_(root)
+    (root / "teams" / "payments").mkdir()                       # os.scandir sees a new entry
+    assert SKIPPED not in compile_(root)
+    (root / "audit.flag").write_text("")                        # a probed file appears
+    assert SKIPPED not in compile_(root)
+    assert (shop / "destinationrule-payments.yaml").exists() and (shop / "destinationrule-audit.yaml").exists()
+    assert compile_(root, "--check")  # and what is on disk is what the stacks say now
+    assert SKIPPED in compile_(root)

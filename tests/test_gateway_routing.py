@@ -43,14 +43,23 @@ def with_plane(mesh: Mesh, *planes: DataPlane) -> Mesh:
 
 
 def gateway_ready(mesh: Mesh) -> Mesh:
-    """Bookinfo minus what the Gateway API's standard channel cannot say (ratings' retries and fault)."""
+    """Bookinfo minus what the Gateway API's standard channel cannot say (ratings' retries and fault),
+    its ingress string prefixes written as path prefixes (what both APIs can say)."""
     services = []
     for s in mesh.services:
         if s.name == "ratings":
             s = s.model_copy(update={"retries": None, "routes": tuple(
                 r.model_copy(update={"fault": None}) for r in s.routes)})
         services.append(s)
-    return mesh.model_copy(update={"services": tuple(services)})
+    ingresses = []
+    for ing in mesh.ingresses:
+        routes = []
+        for r in ing.routes:
+            matches = tuple(m.model_copy(update={"uri": PathPrefix(m.uri.value)}) if isinstance(m.uri, Prefix) else m
+                            for m in r.match)
+            routes.append(r.model_copy(update={"match": matches}))
+        ingresses.append(ing.model_copy(update={"routes": tuple(routes)}))
+    return mesh.model_copy(update={"services": tuple(services), "ingresses": tuple(ingresses)})
 
 
 def test_bookinfo_refuses_retries_and_fault_at_their_lines():
@@ -60,6 +69,7 @@ def test_bookinfo_refuses_retries_and_fault_at_their_lines():
     found = {(f.code, f.location.line) for f in err.value.findings}
     assert ("MC2702", line_of(stack, "fault=Fault(delay=Delay(")) in found
     assert ("MC2702", line_of(stack, "retries=Retries(3")) in found
+    assert ("MC2702", line_of(stack, 'Match(uri=Prefix("/reviews"))')) in found  # string prefixes: PathPrefix
     assert all(f.code == "MC2702" for f in err.value.findings)
     assert all("Istio API" in f.message for f in err.value.findings)
 
@@ -78,6 +88,11 @@ def test_bookinfo_routes_the_same_on_both_apis():
             assert vs.decide_vs(s.namespace, s.name, **req) == gw.decide_gw(s.namespace, s.name, **req), (s.name, req)
             checked += 1
     assert checked >= 4 * len(PATHS) * len(HEADERS) * len(METHODS) * len(QUERIES)
+    for ing in mesh.ingresses:  # the edge: the ingress VirtualService and the Gateway's HTTPRoute
+        for path, headers, method in itertools.product(PATHS, HEADERS, METHODS):
+            req = dict(uri=path, headers=headers, method=method)
+            assert vs.decide_vs(ing.namespace, ing.name, **req, missing=None) == \
+                gw.decide_gw_route(ing.namespace, ing.name, **req, missing=None), (ing.name, req)
 
 
 def test_the_canary_split_tester_and_timeout_show_in_the_httproute():

@@ -34,6 +34,8 @@ from meshcode.intent.service import Service
 from meshcode.intent.topology import Cluster
 from meshcode.plan import Resource, make_resource
 
+INGRESS_USE_WAYPOINT_LABEL = "istio.io/ingress-use-waypoint"
+
 # AuthorizationPolicy fields only a waypoint (an L7 proxy) can evaluate.
 L7_SOURCE = frozenset({"requestPrincipals", "notRequestPrincipals", "remoteIpBlocks", "notRemoteIpBlocks"})
 L7_OPERATION = frozenset({"methods", "notMethods", "paths", "notPaths", "hosts", "notHosts"})
@@ -50,6 +52,9 @@ def namespace_labels(ctx: CompileContext, namespace: str) -> dict[str, str] | No
     labels = {AMBIENT_LABEL: "ambient"}
     if p.waypoint == "namespace":
         labels[USE_WAYPOINT_LABEL] = WAYPOINT_NAME
+        # ingress gateways skip waypoints unless asked: without this, the waypoint's L7 policies
+        # would not see ingress traffic and ztunnel (which admits only the waypoint) would drop it
+        labels[INGRESS_USE_WAYPOINT_LABEL] = "true"
     return labels
 
 
@@ -198,8 +203,8 @@ def service_waypoint_notes(ctx: CompileContext) -> None:
     for s in ctx.services.values():
         name = waypoint_of(ctx, s)
         if name is not None and plane(ctx, s.namespace).waypoint == "service":
-            ctx.note("MC0701", f"{s.name} uses waypoint {name}: its Kubernetes Service needs the label "
-                     f"{USE_WAYPOINT_LABEL}: {name} (meshcode does not own the Service; `meshcode lint "
+            ctx.note("MC0701", f"{s.name} uses waypoint {name}: its Kubernetes Service needs the labels "
+                     f"{USE_WAYPOINT_LABEL}: {name} and {INGRESS_USE_WAYPOINT_LABEL}: 'true' (meshcode does not own the Service; `meshcode lint "
                      "--workloads` checks it)", s.origin, "Service", s.namespace, s.name)
 
 

@@ -59,23 +59,31 @@ def ingress_target(ctx: CompileContext, ing: Ingress, to: Any) -> Any:
     return out if isinstance(to, (list, tuple)) else out[0]
 
 
-def ingress_virtual_service(ctx: CompileContext, ing: Ingress) -> Resource | None:
-    dests = Destinations(ctx, None, ing.namespace, ing.name)
-    http: list[dict[str, Any]] = []
-    failed = False
-    catch_all: Route | None = None  # routes are tried in order: nothing after a match-less one is reached
+def check_ingress_routes(ctx: CompileContext, ing: Ingress, kind: str = "VirtualService") -> bool:
+    """Ingress routes are tried in order, each needs a destination: report what breaks that."""
+    ok = True
+    catch_all: Route | None = None  # nothing after a match-less route is reached
     for r in ing.routes:
         if catch_all is not None:
             ctx.error("MC2105", f"this route is never reached: the route at {ctx.where(catch_all.origin)} "
                       "matches every request first (put catch-all routes last)",
-                      r.origin, "VirtualService", ing.namespace, ing.name)
-            failed = True
+                      r.origin, kind, ing.namespace, ing.name)
+            ok = False
         if not r.match:
             catch_all = catch_all or r
         if r.to is None:
             ctx.error("MC2104", "an ingress route needs to= (the service it sends traffic to)",
-                      r.origin, "VirtualService", ing.namespace, ing.name)
-            failed = True
+                      r.origin, kind, ing.namespace, ing.name)
+            ok = False
+    return ok
+
+
+def ingress_virtual_service(ctx: CompileContext, ing: Ingress) -> Resource | None:
+    dests = Destinations(ctx, None, ing.namespace, ing.name)
+    http: list[dict[str, Any]] = []
+    failed = not check_ingress_routes(ctx, ing)
+    for r in ing.routes:
+        if r.to is None:
             continue
         rule = http_route(ctx, dests, _NO_SERVICE, r, r.match, ingress_target(ctx, ing, r.to), r.origin)
         if rule is None:
@@ -98,6 +106,11 @@ _NO_SERVICE: Any = _NoService()
 
 
 def compile_ingress(ctx: CompileContext, ing: Ingress) -> list[Resource]:
+    from meshcode.compile.dataplane import plane
+    from meshcode.compile.gateway_ingress import compile_gateway_ingress
+
+    if plane(ctx, ing.namespace).gateway_api:
+        return compile_gateway_ingress(ctx, ing)
     vs = ingress_virtual_service(ctx, ing)
     return [gateway(ctx, ing)] + ([vs] if vs else [])
 

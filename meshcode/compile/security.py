@@ -424,7 +424,8 @@ def _resolve_ingress(ctx: CompileContext, index: ZeroTrustIndex) -> None:
 
 
 def ingress_gateways(ing: Ingress, posture: Posture) -> list[IngressGateway]:
-    """The declared gateway identities whose pods this Ingress's selector picks."""
+    """The declared gateway identities whose pods this Ingress's selector picks (Istio API ingresses;
+    a Gateway API ingress runs the gateway Istio deploys for it, see `flow_sources`)."""
     return [g for g in posture.gateways if g.selector == ing.selector
             and (ing.gateway_namespace is None or g.namespace == ing.gateway_namespace)]
 
@@ -433,6 +434,11 @@ def flow_sources(ctx: CompileContext, flow: Flow, posture: Posture) -> list[tupl
     """(principal, namespace) of every identity the flow comes from."""
     if flow.ingress is None:
         return [(p, flow.source_namespace) for p in flow.principals]
+    from meshcode.compile.gateway_ingress import deployed_gateway
+
+    deployed = deployed_gateway(ctx, flow.ingress)
+    if deployed is not None:
+        return [(principal(ctx, *deployed), deployed[0])]
     gateways = ingress_gateways(flow.ingress, posture)
     return list(dict.fromkeys((gateway_principal(ctx, g), g.namespace) for g in gateways))
 

@@ -150,8 +150,25 @@ class Objects:
                 mirror = (self.gw_backend(spec["backendRef"], namespace), pct)
         return Decision(_normal(split), _seconds(rule.get("timeouts", {}).get("request")), mirror)
 
-    def decide_vs(self, namespace: str, name: str, **req: Any) -> Decision:
-        return self.vs_decision(http_rule(self.objs[("VirtualService", namespace, name)], **req))
+    def decide_vs(self, namespace: str, name: str, missing: Any = "fail", **req: Any) -> Decision | None:
+        """The decision for a request to the VirtualService `name` (`missing=None`: no rule → None)."""
+        try:
+            rule = http_rule(self.objs[("VirtualService", namespace, name)], **req)
+        except AssertionError:
+            if missing is None:
+                return None
+            raise
+        return self.vs_decision(rule)
+
+    def decide_gw_route(self, namespace: str, name: str, missing: Any = "fail", **req: Any) -> Decision | None:
+        """The decision of one HTTPRoute (an ingress route, its Gateway's only one for these hosts)."""
+        try:
+            rule = httproute_rule([self.objs[("HTTPRoute", namespace, name)]], **req)
+        except AssertionError:
+            if missing is None:
+                return None
+            raise
+        return self.gw_decision(rule, namespace)
 
     def decide_gw(self, namespace: str, name: str, **req: Any) -> Decision:
         routes = [o for (k, ns, _), o in self.objs.items() if k == "HTTPRoute" and ns == namespace

@@ -1,0 +1,138 @@
+"""Ingress on the Kubernetes Gateway API: a `Gateway` (class `istio`) and the routes attached to it.
+
+- The Gateway sits where the Istio API's would (`gateway_namespace`, else the ingress namespace);
+  Istio deploys its pods and Service, which run as `<gateway>-istio` (ZeroTrust admits that
+  identity for the exposed services).
+- Listeners: HTTPS (TLS terminated with `certificateRefs` to the credential Secret) or HTTP, one
+  per host (its `hostname`), plus HTTP on 80 with a `RequestRedirect` route when `http_redirect`.
+  Routes from another namespace are allowed by name through `allowedRoutes`.
+- The HTTPRoute has the ingress's routes, rendered like a service's (see `gateway_api`), with the
+  routed services' default splits; backends in other namespaces get a ReferenceGrant.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from meshcode.compile.context import CompileContext
+from meshcode.compile.dataplane import plane
+from meshcode.compile.edge import _NO_SERVICE, check_ingress_routes, gateway_namespace, ingress_target
+from meshcode.compile.gateway_api import (
+    API,
+    Backends,
+    Refusals,
+    _check_order,
+    _rule,
+    alternative_for,
+    reference_grant,
+    version_service,
+)
+from meshcode.compile.routing import Destinations, RuleStep
+from meshcode.intent.edge import Ingress
+from meshcode.plan import Resource, make_resource
+
+GATEWAY_CLASS = "istio"
+NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def deployed_gateway(ctx: CompileContext, ing: Ingress) -> tuple[str, str] | None:
+    """(namespace, service account) of the gateway Istio deploys for a Gateway API ingress."""
+    if not plane(ctx, ing.namespace).gateway_api:
+        return None
+    return gateway_namespace(ing), f"{ing.name}-istio"
+
+
+def _listeners(ing: Ingress, allowed: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Listeners, and the names of the ones the main route and the redirect route attach to."""
+    listeners: list[dict[str, Any]] = []
+    main: list[str] = []
+    redirect: list[str] = []
+    several = len(ing.hosts) > 1
+    for i, host in enumerate(ing.hosts):
+        suffix = f"-{i}" if several else ""
+        base: dict[str, Any] = {}
+        if host != "*":
+            base["hostname"] = host
+        if ing.tls:
+            name = f"https{suffix}"
+            listeners.append({"name": name, **base, "port": ing.listen_port, "protocol": "HTTPS",
+                              "tls": {"mode": "Terminate", "certificateRefs": [
+                                  {"kind": "Secret", "group": "", "name": ing.tls.credential_name}]},
+                              "allowedRoutes": copy.deepcopy(allowed)})
+        else:
+            name = f"http{suffix}"
+            listeners.append({"name": name, **base, "port": ing.listen_port, "protocol": "HTTP",
+                              "allowedRoutes": copy.deepcopy(allowed)})
+        main.append(name)
+        if ing.http_redirect:
+            listeners.append({"name": f"http{suffix}", **base, "port": 80, "protocol": "HTTP",
+                              "allowedRoutes": copy.deepcopy(allowed)})
+            redirect.append(f"http{suffix}")
+    return listeners, main, redirect
+
+
+def _parents(ing: Ingress, sections: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for section in sections:
+        ref: dict[str, Any] = {"name": ing.name}
+        if gateway_namespace(ing) != ing.namespace:
+            ref["namespace"] = gateway_namespace(ing)
+        ref["sectionName"] = section
+        out.append(ref)
+    return out
+
+
+def compile_gateway_ingress(ctx: CompileContext, ing: Ingress) -> list[Resource]:
+    """Gateway + HTTPRoute (+ redirect HTTPRoute, ReferenceGrants, version Services)."""
+    no = Refusals(ctx, "Gateway", ing.namespace, ing.name,
+                  f"or keep namespace {ing.namespace} on the Istio API (DataPlane(routing='istio', "
+                  f"namespace={ing.namespace!r}))")
+    if "selector" in ing.model_fields_set:
+        no.refuse("a Gateway API ingress runs the gateway Istio deploys for its Gateway, so selector= (pods of "
+                  "an existing gateway) cannot apply; drop selector=", ing.origin)
+    if ing.tls and ing.tls.mode == "MUTUAL":
+        no.refuse("client-certificate validation (ServerTLS mode MUTUAL) is not in the Gateway API standard "
+                  "listener TLS; use mode SIMPLE", ing.tls.origin or ing.origin)
+    if ing.tls and ing.tls.min_protocol_version:
+        no.refuse("Gateway API listeners have no minimum TLS version; drop min_protocol_version",
+                  ing.tls.origin or ing.origin)
+    ok = check_ingress_routes(ctx, ing, "HTTPRoute")
+    gw_ns = gateway_namespace(ing)
+    allowed: dict[str, Any] = {"namespaces": {"from": "Same"}}
+    if gw_ns != ing.namespace:
+        allowed = {"namespaces": {"from": "Selector", "selector": {"matchLabels": {NAME_LABEL: ing.namespace}}}}
+    listeners, main, redirect = _listeners(ing, allowed)
+    gateway = make_resource(API, "Gateway", ing.name, gw_ns,
+                            {"gatewayClassName": GATEWAY_CLASS, "listeners": listeners},
+                            ing.origin, ctx.rel(ing.origin))
+    # routes, rendered like a service's
+    routes_no = Refusals(ctx, "HTTPRoute", ing.namespace, ing.name, alternative_for(ctx, ing.namespace))
+    dests = Destinations(ctx, None, ing.namespace, ing.name, kind="HTTPRoute")
+    backends = Backends(ctx, ing.namespace, "HTTPRoute")
+    steps = [RuleStep(r, r.match, ingress_target(ctx, ing, r.to), r.origin) for r in ing.routes if r.to is not None]
+    rules = [_rule(ctx, _NO_SERVICE, step, dests, backends, routes_no, False) for step in steps]
+    if any(r is None for r in rules):
+        ok = False
+    done = [r for r in rules if r is not None]
+    if ok:
+        _check_order(ctx, steps, done, False, routes_no)
+    if no.failed or routes_no.failed or not ok:
+        return []
+    out = [gateway]
+    spec: dict[str, Any] = {"parentRefs": _parents(ing, main)}
+    if "*" not in ing.hosts:
+        spec["hostnames"] = list(ing.hosts)
+    spec["rules"] = done
+    out.append(make_resource(API, "HTTPRoute", ing.name, ing.namespace, spec, ing.origin, ctx.rel(ing.origin)))
+    if redirect:
+        spec = {"parentRefs": _parents(ing, redirect), "hostnames": list(ing.hosts), "rules": [{"filters": [
+            {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}]}
+        out.append(make_resource(API, "HTTPRoute", f"{ing.name}-redirect", ing.namespace, spec, ing.origin,
+                                 ctx.rel(ing.origin)))
+    for target, version in backends.versions:
+        v = target.version(version)
+        if v is not None:
+            out.append(version_service(ctx, target, v))
+    for ns in sorted(backends.cross):
+        out.append(reference_grant(ctx, ns, ing.namespace, "HTTPRoute", ing.origin))
+    return out

@@ -189,6 +189,7 @@ kind: DestinationRule
 metadata: {name: ratings, namespace: shop}
 spec:
   host: ratings
+  workloadSelector: {matchLabels: {app: reviews}}  # a credentialName is read only with one (istioctl)
   trafficPolicy:
     tls: {mode: SIMPLE, caCertificates: /etc/certs/ca.pem}
     portLevelSettings:
@@ -581,7 +582,7 @@ spec:
 apiVersion: v1
 kind: Service
 metadata: {{name: reviews, namespace: shop}}
-spec: {{ports: [{{port: 80}}]}}
+spec: {{ports: [{{port: 80, name: http}}]}}
 """
     assert codes(lint_text(text)) == ([] if served else ["IST0132"])
 

@@ -9,18 +9,26 @@ from dataclasses import replace
 from typing import Callable, Iterable, Iterator
 
 from meshcode.analyze.destinations import check_ca_certificates, check_host_exists, check_locality_failover
-from meshcode.analyze.edge import check_gateway_conflicts, check_service_entry_addresses, check_service_entry_protocols
+from meshcode.analyze.edge import (
+    check_duplicate_certificates,
+    check_gateway_conflicts,
+    check_service_entry_addresses,
+    check_service_entry_protocols,
+)
 from meshcode.analyze.index import MeshIndex, build_index, kind_of
 from meshcode.analyze.routing import (
     check_destinations,
     check_gateways,
+    check_ingress_subsets,
     check_mesh_host_conflicts,
     check_rule_order,
     check_weights,
 )
+from meshcode.analyze.deprecation import check_deprecated_fields, check_lightstep, check_removed_kinds
 from meshcode.analyze.regexes import REGEX_KINDS, check_regexes
-from meshcode.analyze.scope import check_sidecars, check_telemetries
+from meshcode.analyze.scope import check_sidecars, check_telemetries, check_telemetry_providers
 from meshcode.analyze.security import check_authorization_namespaces, check_mtls_conflicts
+from meshcode.analyze.services import check_service_ports
 from meshcode.errors import Finding, SourceLocation
 from meshcode.plan import STACK_ANNOTATION, Plan, Resource
 
@@ -31,6 +39,7 @@ CHECKS: list[Check] = [
     check_weights,
     check_rule_order,
     check_gateways,
+    check_ingress_subsets,
     check_mesh_host_conflicts,
     check_host_exists,
     check_ca_certificates,
@@ -43,6 +52,12 @@ CHECKS: list[Check] = [
     check_authorization_namespaces,
     check_mtls_conflicts,
     check_regexes,
+    check_service_ports,
+    check_duplicate_certificates,
+    check_telemetry_providers,
+    check_deprecated_fields,
+    check_removed_kinds,
+    check_lightstep,
 ]
 
 

@@ -27,6 +27,7 @@ class Code:
 
 CODES: dict[str, Code] = {c.code: c for c in (
     # -- istioctl analyze's codes (same check, same level) ------------------------------------
+    Code("IST0002", "warning", "Deprecated", "A feature that the configuration is depending on is now deprecated."),
     Code("IST0101", "error", "ReferencedResourceNotFound", "A resource being referenced does not exist."),
     Code("IST0106", "error", "SchemaValidationError", "The resource has a schema validation error."),
     Code("IST0109", "error", "ConflictingMeshGatewayVirtualServiceHosts",
@@ -50,8 +51,20 @@ CODES: dict[str, Code] = {c.code: c for c in (
          "A VirtualService rule match duplicates a match in a previous rule."),
     Code("IST0132", "warning", "VirtualServiceHostNotFoundInGateway",
          "Host defined in VirtualService not found in Gateway."),
+    Code("IST0138", "warning", "GatewayDuplicateCertificate",
+         "Duplicate certificate in multiple gateways may cause 404s if clients re-use HTTP2 connections."),
+    Code("IST0140", "warning", "IngressRouteRulesNotAffected",
+         "Route rules have no effect on ingress gateway requests"),
     Code("IST0134", "warning", "ServiceEntryAddressesRequired",
          "Virtual IP addresses are required for ports serving TCP (or unset) protocol"),
+    Code("IST0150", "warning", "ExternalNameServiceTypeInvalidPortName",
+         "Port name for ExternalName service is invalid. Proxy may prevent tcp named ports and unmatched "
+         "traffic for ports serving TCP protocol from being forwarded correctly"),
+    Code("IST0157", "warning", "InvalidTelemetryProvider",
+         "The Telemetry with empty providers will be ignored"),
+    Code("IST0165", "warning", "ReferencedInternalGateway",
+         "VirtualServices should not reference internal Gateways."),
+    Code("IST0167", "warning", "IneffectivePolicy", "The policy has no impact."),
     Code("IST0145", "error", "ConflictingGateways",
          "Gateway should not have the same selector, port and matched hosts of server"),
     Code("IST0160", "error", "MultipleTelemetriesWithoutWorkloadSelectors",

@@ -41,14 +41,15 @@ def check_host_exists(ix: MeshIndex) -> Iterator[Finding]:
                              "services in the mesh.")
 
 
-def _unverified(tls: dict[str, Any]) -> str | None:
+def _unverified(tls: dict[str, Any], selected: bool) -> str | None:
     """The TLS mode when it originates TLS without a CA to verify the server, else None.
 
-    Like istioctl: SIMPLE/MUTUAL without caCertificates; a credentialName (whose secret may carry
-    ca.crt) or an explicit insecureSkipVerify is taken as a deliberate choice.
+    Like istioctl: SIMPLE/MUTUAL without caCertificates. A credentialName counts only on a
+    DestinationRule with a workloadSelector (only then do the selected sidecars read the secret,
+    whose ca.crt verifies the server); an explicit insecureSkipVerify is a deliberate choice.
     """
     mode = tls.get("mode")
-    if mode not in VERIFYING_MODES or tls.get("caCertificates") or tls.get("credentialName") \
+    if mode not in VERIFYING_MODES or tls.get("caCertificates") or (tls.get("credentialName") and selected) \
             or tls.get("insecureSkipVerify") is True:
         return None
     return str(mode)
@@ -60,13 +61,14 @@ def _ca_problems(r: Resource) -> list[tuple[str, str]]:
     host = spec.get("host", "")
     ns = namespace_of(r)
     top = as_dict(spec.get("trafficPolicy"))
-    mode = _unverified(as_dict(top.get("tls")))
+    selected = bool(as_dict(spec.get("workloadSelector")))
+    mode = _unverified(as_dict(top.get("tls")), selected)
     if mode:
         out.append(("IST0128", f"DestinationRule {ns}/{r.name} in namespace {ns} has TLS mode set to {mode} but no "
                     f"caCertificates are set to validate server identity for host: {host}"))
     for p in as_list(top.get("portLevelSettings")):
         p = as_dict(p)
-        mode = _unverified(as_dict(p.get("tls")))
+        mode = _unverified(as_dict(p.get("tls")), selected)
         if mode:
             port = as_dict(p.get("port")).get("number", "?")
             out.append(("IST0129", f"DestinationRule {ns}/{r.name} in namespace {ns} has TLS mode set to {mode} but "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from meshcode.analyze.hosts import ALL, export_scopes, fqdn, gateway_host, wildcard_key, wildcard_keys
+from meshcode.analyze.hosts import ALL, HostOverlaps, export_scopes, fqdn, gateway_host
 from meshcode.analyze.index import MeshIndex, as_dict, as_list, namespace_of, port_number, spec_of
 from meshcode.errors import Finding
 from meshcode.plan import Resource
@@ -13,40 +13,9 @@ def _selector_text(selector: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
 
-class _Listener:
-    """All servers of all Gateways on one (selector, port): hosts indexed for overlap lookups."""
-
-    def __init__(self) -> None:
-        self.exact: dict[str, set[tuple[str, str]]] = {}
-        self.wild: dict[str, set[tuple[str, str]]] = {}
-        self.suffixes: dict[str, set[tuple[str, str]]] | None = None
-
-    def add(self, host: str, owner: tuple[str, str]) -> None:
-        if host.startswith("*"):
-            self.wild.setdefault(wildcard_key(host), set()).add(owner)
-        else:
-            self.exact.setdefault(host, set()).add(owner)
-
-    def overlapping(self, host: str) -> set[tuple[str, str]]:
-        """Owners of the hosts that overlap `host` (Istio's host.Name.Matches)."""
-        out: set[tuple[str, str]] = set()
-        if not host.startswith("*"):
-            out |= self.exact.get(host, set())
-        for k in wildcard_keys(host):
-            out |= self.wild.get(k, set())
-        if host.startswith("*"):
-            if self.suffixes is None:
-                self.suffixes = {}
-                for h, owners in list(self.exact.items()) + [("*" + k, o) for k, o in self.wild.items()]:
-                    for k in wildcard_keys(h):
-                        self.suffixes.setdefault(k, set()).update(owners)
-            out |= self.suffixes.get(wildcard_key(host), set())
-        return out
-
-
 def check_gateway_conflicts(ix: MeshIndex) -> Iterator[Finding]:
     """IST0145: two Gateways with the same selector and port serve overlapping hosts."""
-    listeners: dict[tuple[str, int], _Listener] = {}
+    listeners: dict[tuple[str, int], HostOverlaps] = {}
     servers: list[tuple[Resource, tuple[str, str], tuple[str, int], list[str]]] = []
     for gw in ix.of("Gateway"):
         spec = spec_of(gw)
@@ -59,7 +28,7 @@ def check_gateway_conflicts(ix: MeshIndex) -> Iterator[Finding]:
                 continue
             hosts = [gateway_host(h, owner[0])[1] for h in as_list(server.get("hosts")) if isinstance(h, str)]
             key = (selector, port)
-            listener = listeners.setdefault(key, _Listener())
+            listener = listeners.setdefault(key, HostOverlaps())
             for h in hosts:
                 listener.add(h, owner)
             servers.append((gw, owner, key, hosts))
@@ -76,10 +45,15 @@ def check_gateway_conflicts(ix: MeshIndex) -> Iterator[Finding]:
 
 
 def check_service_entry_addresses(ix: MeshIndex) -> Iterator[Finding]:
-    """IST0134: a TCP (or protocol-less) port needs addresses, or sidecars cannot tell hosts apart."""
+    """IST0134: a TCP (or protocol-less) port needs addresses, or sidecars cannot tell hosts apart.
+
+    Not when istiod already allocated addresses (status.addresses), nor when the mesh config
+    turns on DNS capture with address auto-allocation (as istioctl)."""
+    if ix.mesh.auto_allocates_addresses:  # sidecars capture DNS and allocate addresses themselves
+        return
     for r in ix.of("ServiceEntry"):
         spec = spec_of(r)
-        if spec.get("addresses"):
+        if spec.get("addresses") or as_list(as_dict(r.obj.get("status")).get("addresses")):
             continue
         ports = [as_dict(p) for p in as_list(spec.get("ports"))]
         tcp = [str(p.get("number")) for p in ports if str(p.get("protocol") or "TCP").upper() == "TCP"]
@@ -125,3 +99,46 @@ def check_service_entry_protocols(ix: MeshIndex) -> Iterator[Finding]:
             for r in entries[owner]:
                 yield ix.finding("IST0177", r, f"Multiple ServiceEntries ({names}) define the same host \"{host}\" "
                                  f"and port {port} with conflicting protocols ({shown}).")
+
+
+def _certificate(tls: dict) -> tuple[str, ...] | None:
+    """What identifies a server's certificate (Istio's haveSameCertificate): its credentialName,
+    else its serverCertificate and privateKey files; None without either."""
+    name = tls.get("credentialName")
+    if isinstance(name, str) and name:
+        return ("credentialName", name)
+    cert, key = tls.get("serverCertificate"), tls.get("privateKey")
+    if isinstance(cert, str) and cert and isinstance(key, str) and key:
+        return ("files", cert, key)
+    return None
+
+
+def _selects_superset(selector: dict, other: dict) -> bool:
+    return all(other.get(k) == v for k, v in selector.items())
+
+
+def check_duplicate_certificates(ix: MeshIndex) -> Iterator[Finding]:
+    """IST0138: two Gateways for the same gateway workloads serve one certificate: clients that
+    reuse an HTTP/2 connection for the other Gateway's host get 404s.
+
+    As istioctl: gateway B counts for gateway A when A's selector is a subset of B's (an empty
+    selector selects every gateway), across namespaces. Gateways are grouped by certificate first,
+    so only Gateways sharing one are compared.
+    """
+    by_certificate: dict[tuple[str, ...], dict[tuple[str, str], Resource]] = {}
+    for gw in ix.of("Gateway"):
+        for server in as_list(spec_of(gw).get("servers")):
+            cert = _certificate(as_dict(as_dict(server).get("tls")))
+            if cert is not None:
+                by_certificate.setdefault(cert, {}).setdefault((namespace_of(gw), gw.name), gw)
+    for cert, gateways in by_certificate.items():
+        if len(gateways) < 2:
+            continue
+        for owner, gw in sorted(gateways.items()):
+            selector = as_dict(spec_of(gw).get("selector"))
+            others = [f"{ns}/{name}" for (ns, name), o in sorted(gateways.items()) if (ns, name) != owner
+                      and _selects_superset(selector, as_dict(spec_of(o).get("selector")))]
+            if others:
+                names = " ".join([f"{owner[0]}/{owner[1]}", *others])
+                yield ix.finding("IST0138", gw, f"Duplicate certificate in multiple gateways [{names}] may cause 404s "
+                                 f"if clients re-use HTTP2 connections ({cert[0]} {cert[1]}).")

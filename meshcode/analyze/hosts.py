@@ -1,10 +1,11 @@
 """Host names the way Istio reads them: short names, wildcards, `ns/host` forms, exportTo scopes."""
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Generic, Iterable, Iterator, TypeVar
 
 DEFAULT_DOMAIN = "cluster.local"
 ALL = "*"
+O = TypeVar("O")
 
 
 def fqdn(host: str, namespace: str, domain: str = DEFAULT_DOMAIN) -> str:
@@ -86,3 +87,36 @@ def gateway_host(host: str, gateway_namespace: str) -> tuple[str, str]:
     if ns == ".":
         return gateway_namespace, name
     return ns, name
+
+
+class HostOverlaps(Generic[O]):
+    """Owners of host names, indexed so the owners of every host overlapping a given one (Istio's
+    host.Name.Matches, wildcards either side) are found in O(labels), not by a scan."""
+
+    def __init__(self) -> None:
+        self.exact: dict[str, set[O]] = {}
+        self.wild: dict[str, set[O]] = {}
+        self.suffixes: dict[str, set[O]] | None = None
+
+    def add(self, host: str, owner: O) -> None:
+        self.suffixes = None
+        if host.startswith("*"):
+            self.wild.setdefault(wildcard_key(host), set()).add(owner)
+        else:
+            self.exact.setdefault(host, set()).add(owner)
+
+    def overlapping(self, host: str) -> set[O]:
+        """Owners of the hosts that overlap `host` (Istio's host.Name.Matches)."""
+        out: set[O] = set()
+        if not host.startswith("*"):
+            out |= self.exact.get(host, set())
+        for k in wildcard_keys(host):
+            out |= self.wild.get(k, set())
+        if host.startswith("*"):
+            if self.suffixes is None:
+                self.suffixes = {}
+                for h, owners in [*self.exact.items(), *(("*" + k, o) for k, o in self.wild.items())]:
+                    for k in wildcard_keys(h):
+                        self.suffixes.setdefault(k, set()).update(owners)
+            out |= self.suffixes.get(wildcard_key(host), set())
+        return out

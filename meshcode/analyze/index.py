@@ -20,6 +20,8 @@ from meshcode.analyze.hosts import (
     wildcard_key,
     wildcard_keys,
 )
+from meshcode.analyze.meshconfig import DEFAULT as DEFAULT_MESH_CONFIG
+from meshcode.analyze.meshconfig import MeshConfig
 from meshcode.errors import Finding, SourceLocation
 from meshcode.plan import MANAGED_BY, Resource
 
@@ -32,6 +34,7 @@ ISTIO_KINDS = {
     TELEMETRY: frozenset({"Telemetry"}),
 }
 CORE_KINDS = frozenset({"Service", "Namespace"})
+REMOVED = "removed-kind"  # by_kind key of rbac.istio.io objects and CRDs (IST0002 looks for removed kinds)
 EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"
 T = TypeVar("T")
 # Namespaces every Istio cluster has, whether or not the linted files declare them.
@@ -60,6 +63,8 @@ def kind_of(r: Resource) -> str:
         return kind if kind in ISTIO_KINDS[group] else ""
     if api == "v1" and kind in CORE_KINDS:
         return kind
+    if group == "rbac.istio.io" or kind == "CustomResourceDefinition":
+        return REMOVED
     return ""
 
 
@@ -105,6 +110,8 @@ class MeshIndex:
     hosts: dict[str, list[HostEntry]] = field(default_factory=dict)
     wildcards: dict[str, list[HostEntry]] = field(default_factory=dict)
     namespaces: set[str] = field(default_factory=lambda: set(BUILTIN_NAMESPACES))
+    namespace_labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mesh: MeshConfig = DEFAULT_MESH_CONFIG
     subsets: dict[str, set[str]] = field(default_factory=dict)
     memo: dict[tuple[str, int], Any] = field(default_factory=dict)
     unindexed: list[Resource] = field(default_factory=list)  # kinds no lookup is built for
@@ -221,12 +228,21 @@ def _index_destination_rule(ix: MeshIndex, r: Resource) -> None:
 def build_index(resources: Iterable[Resource], cluster: str = "", *, domain: str = DEFAULT_DOMAIN,
                 root_namespace: str = "istio-system",
                 locate: Callable[[Resource], SourceLocation | None] | None = None,
-                memo: dict[tuple[str, int], Any] | None = None) -> MeshIndex:
+                memo: dict[tuple[str, int], Any] | None = None,
+                context: Iterable[Resource] = (), mesh: MeshConfig | None = None) -> MeshIndex:
+    """The lookups over `resources`; `context` Services (e.g. from --workloads) define hosts
+    without being checked themselves."""
     ix = MeshIndex(cluster=cluster, domain=domain, root_namespace=root_namespace)
     if locate is not None:
         ix.locate = locate
     if memo is not None:
         ix.memo = memo
+    if mesh is not None:
+        ix.mesh = mesh
+    for r in context:
+        if kind_of(r) == "Service":
+            ix.namespaces.add(namespace_of(r))
+            _index_service(ix, r)
     for r in resources:
         kind = kind_of(r)
         if not kind:
@@ -236,6 +252,9 @@ def build_index(resources: Iterable[Resource], cluster: str = "", *, domain: str
             continue
         if kind == "Namespace":
             ix.namespaces.add(r.name)
+            labels = r.metadata.get("labels")
+            if isinstance(labels, dict):
+                ix.namespace_labels[r.name] = labels
             continue
         ns = namespace_of(r)
         ix.namespaces.add(ns)

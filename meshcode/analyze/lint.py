@@ -12,6 +12,7 @@ from typing import Iterable
 
 from meshcode.analyze import analyze_resources
 from meshcode.analyze.loader import load_paths
+from meshcode.analyze.meshconfig import MeshConfig, from_resources, load_mesh_config
 from meshcode.analyze.schema import BUNDLED_CRDS, CrdSchemas, bundled_crds, check_schemas, load_crds, schema_notes
 from meshcode.analyze.workloads import check_clusters
 from meshcode.errors import Finding
@@ -41,10 +42,13 @@ def cluster_groups(paths: Iterable[Path]) -> dict[str, list[Path]]:
 
 def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
          schemas: CrdSchemas | None = None, validate_schemas: bool = True,
-         workloads: list[Resource] | None = None) -> LintResult:
+         workloads: list[Resource] | None = None, mesh_config: MeshConfig | Path | str | None = None) -> LintResult:
     """Every check over the objects under `paths`: schema validation against the bundled CRDs
     (plus `crds`, which take precedence) unless `validate_schemas` is off, and with workloads,
-    the workload checks."""
+    the workload checks. The mesh config is `mesh_config` (a MeshConfig or a file), else the
+    `istio` ConfigMap or IstioOperator among each cluster's objects, else Istio's defaults."""
+    if mesh_config is not None and not isinstance(mesh_config, MeshConfig):
+        mesh_config = load_mesh_config(mesh_config)
     crds = list(crds)
     if schemas is None and validate_schemas:
         schemas = load_crds([BUNDLED_CRDS, *crds]) if crds else bundled_crds()
@@ -58,7 +62,8 @@ def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
         objects += len(resources)
         files += len({r.origin.file for r in resources if r.origin})
         services = [w for w in workloads or () if w.kind == "Service"]  # part of the cluster: hosts resolve
-        findings += analyze_resources(resources + services, cluster)
+        mesh = mesh_config or from_resources(resources)
+        findings += analyze_resources(resources, cluster, context=services, mesh=mesh)
         if schemas is not None:
             findings += check_schemas(resources, schemas, cluster)
     if schemas is not None:

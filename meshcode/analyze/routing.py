@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from meshcode.analyze.hosts import ALL, fqdn, gateway_host, wildcard_key, wildcard_keys
+from meshcode.analyze.hosts import ALL, HostOverlaps, fqdn, gateway_host, wildcard_key, wildcard_keys
 from meshcode.analyze.index import (
     ASSUMED,
     MeshIndex,
@@ -26,9 +26,8 @@ def route_destinations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[st
         for i, rule in enumerate(as_list(spec.get(section))):
             rule = as_dict(rule)
             for j, rd in enumerate(as_list(rule.get("route"))):
-                d = as_dict(rd).get("destination")
-                if isinstance(d, dict):
-                    yield f"{section}[{i}].route[{j}]", "host", d
+                # a route entry without destination routes to host "" (Istio reports it as not found)
+                yield f"{section}[{i}].route[{j}]", "host", as_dict(as_dict(rd).get("destination"))
             if section != "http":
                 continue
             if isinstance(rule.get("mirror"), dict):
@@ -49,21 +48,25 @@ def _destinations(r: Resource) -> tuple[list[str], list[Destination]]:
     out: list[Destination] = []
     for where, what, d in route_destinations(spec):
         host = d.get("host")
-        if isinstance(host, str) and host:
-            subset = d.get("subset")
-            out.append((where, what, host, port_number(d.get("port")), subset if isinstance(subset, str) else None))
+        host = host if isinstance(host, str) else ""
+        subset = d.get("subset")
+        out.append((where, what, host, port_number(d.get("port")), subset if isinstance(subset, str) else None))
     return export_to, out
 
 
 def check_destinations(ix: MeshIndex) -> Iterator[Finding]:
     """IST0101 / IST0112: route and mirror hosts must resolve (exportTo-aware), with a valid port
-    and a subset some DestinationRule for that host defines."""
+    and a subset some DestinationRule for that host defines (checked whether or not the host
+    resolves, as Istio's DestinationRuleAnalyzer does)."""
     for r in ix.of("VirtualService"):
         ns = namespace_of(r)
         export_to, destinations = ix.cached("destinations", r, _destinations)
         assume = managed(r)
         for where, what, host, port, subset in destinations:
-            entry = ix.resolve(host, ns, export_to, assume=assume)
+            entry = ix.resolve(host, ns, export_to, assume=assume) if host else None
+            if subset and subset not in ix.subsets.get(fqdn(host, ns, ix.domain), ()):
+                yield ix.finding("IST0101", r, "Referenced host+subset in destinationrule not found: "
+                                 f'"{host}+{subset}" ({where})')
             if entry is None:
                 yield ix.finding("IST0101", r, f'Referenced {what} not found: "{host}" ({where})')
                 continue
@@ -75,9 +78,6 @@ def check_destinations(ix: MeshIndex) -> Iterator[Finding]:
                                      f"required to disambiguate. ({where})")
                 elif port is not None and port not in entry.ports:
                     yield ix.finding("IST0101", r, f'Referenced host:port not found: "{host}:{port}" ({where})')
-            if subset and subset not in ix.subsets.get(fqdn(host, ns, ix.domain), ()):
-                yield ix.finding("IST0101", r, "Referenced host+subset in destinationrule not found: "
-                                 f'"{host}+{subset}" ({where})')
 
 
 Problem = tuple[str, str]  # (code, message) about one object, whatever cluster it is in
@@ -131,6 +131,37 @@ def _key(match: dict[str, Any], drop: tuple[str, ...]) -> Any:
     return tuple(sorted((k, _freeze(v)) for k, v in match.items() if k not in drop))
 
 
+SUBSUMABLE = ("uri", "method", "authority", "headers", "queryParams")  # a broader condition covers a narrower one
+
+
+def _string_covers(a: Any, b: Any) -> bool:
+    """StringMatch `a` accepts everything `b` does (a missing `a` accepts anything)."""
+    if a is None:
+        return True
+    a, b = as_dict(a), as_dict(b)
+    if a == b:
+        return True
+    prefix = a.get("prefix")
+    if len(a) != 1 or not isinstance(prefix, str):
+        return False
+    value = b.get("exact", b.get("prefix"))
+    return len(b) == 1 and "regex" not in b and isinstance(value, str) and value.startswith(prefix)
+
+
+def _map_covers(a: Any, b: Any) -> bool:
+    """Header/query conditions `a` accept every request `b` does: each of a's keys is in b, covered."""
+    a, b = as_dict(a), as_dict(b)
+    return all(k in b and _string_covers(v, b[k]) for k, v in a.items())
+
+
+def _covers(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """HTTP match `a` accepts every request match `b` accepts (same other conditions, broader or
+    equal URI prefix, method, authority, headers and query parameters)."""
+    return (_string_covers(a.get("method"), b.get("method")) and _string_covers(a.get("authority"), b.get("authority"))
+            and _map_covers(a.get("headers"), b.get("headers"))
+            and _map_covers(a.get("queryParams"), b.get("queryParams")))
+
+
 def _uri_prefix(match: dict[str, Any]) -> str | None:
     """The URI prefix a match accepts ('' for any URI), or None when it is exact/regex."""
     uri = match.get("uri")
@@ -141,21 +172,27 @@ def _uri_prefix(match: dict[str, Any]) -> str | None:
     return prefix if isinstance(prefix, str) and len(uri) == 1 else None
 
 
-def _uri_value(match: dict[str, Any]) -> str | None:
+def _uri_value(match: dict[str, Any]) -> tuple[str, str] | None:
+    """('prefix' | 'exact', value) of a match's URI condition, or None (regex, or no URI)."""
     uri = as_dict(match.get("uri"))
-    value = uri.get("prefix", uri.get("exact"))
-    return value if isinstance(value, str) and "regex" not in uri else None
+    for how in ("prefix", "exact"):
+        if isinstance(uri.get(how), str) and len(uri) == 1:
+            return how, uri[how]
+    return None
 
 
 def _unreachable(section: str, rules: list[Any]) -> Iterator[Problem]:
-    """IST0130 / IST0131, as Istio's validation finds them, plus prefix-covered matches for HTTP.
+    """IST0130 / IST0131, as Istio's validation finds them, plus covered matches for HTTP.
 
-    A later match is covered when an earlier rule has a match with the same conditions apart
-    from the URI and a URI prefix the later URI starts with: looked up by every prefix of the
-    later URI, so the check stays linear in the number of matches.
+    A later HTTP match is covered when an earlier one has the same other conditions and broader
+    or equal URI prefix, method, authority, headers and query parameters: a match without a
+    method accepts every method, so it covers a GET match (Istio's method-less rule). Matches of
+    one rule cover each other too (Istio's overlap inside a single match); an exact URI is only
+    judged against earlier rules. Candidates are looked up by every prefix of the later URI, so
+    the check stays linear in the number of matches for realistic rule sets.
     """
     seen: dict[Any, int] = {}
-    covering: dict[tuple[Any, str], int] = {}
+    covering: dict[tuple[Any, str], list[tuple[int, int, dict[str, Any]]]] = {}
     catch_all = -1
     for i, rule in enumerate(rules):
         rule = as_dict(rule)
@@ -179,21 +216,26 @@ def _unreachable(section: str, rules: list[Any]) -> Iterator[Problem]:
                 used += 1
                 continue
             seen[key] = i
-            if section == "http":
-                rest = _key(m, ("name", "uri"))
-                value = _uri_value(m) if "uri" in m else None
-                if value is not None:
-                    for k in range(len(value) + 1):
-                        by = covering.get((rest, value[:k]))
-                        if by is not None and by != i:
-                            yield "IST0131", (f"VirtualService rule {ruleno} match {_match_name(m, j)} is not used "
-                                              f"(duplicate/overlapping match in rule "
-                                              f"{_rule_name(as_dict(rules[by]), by)}: prefix {value[:k]!r}).")
-                            used += 1
-                            break
-                prefix = _uri_prefix(m)
-                if prefix is not None:
-                    covering.setdefault((rest, prefix), i)
+            if section != "http":
+                continue
+            rest = _key(m, ("name", "statPrefix", *SUBSUMABLE))
+            uri = _uri_value(m) if "uri" in m else ("prefix", "")
+            if uri is not None:
+                how, value = uri
+                by = next(((k, n, a) for cut in range(len(value) + 1)
+                           for k, n, a in covering.get((rest, value[:cut]), ())
+                           if (k != i or how == "prefix") and _covers(a, m)), None)
+                if by is not None:
+                    k, n, a = by
+                    yield "IST0131", (f"VirtualService rule {ruleno} match {_match_name(m, j)} of {how} {value!r} "
+                                      f"is not used (duplicate/overlapping match in rule "
+                                      f"{_rule_name(as_dict(rules[k]), k)} match {_match_name(a, n)} of prefix "
+                                      f"{_uri_prefix(a)!r}).")
+                    used += k != i
+                    continue
+            prefix = _uri_prefix(m)
+            if prefix is not None:
+                covering.setdefault((rest, prefix), []).append((i, j, m))
         if used == len(match_list):
             yield "IST0130", f"VirtualService rule {ruleno} not used (all matches used by prior rules)."
 
@@ -203,7 +245,7 @@ def _order_problems(r: Resource) -> list[Problem]:
     out: list[Problem] = []
     for section in ROUTE_SECTIONS:
         rules = as_list(spec.get(section))
-        if len(rules) > 1:
+        if len(rules) > 1 or (rules and len(as_list(as_dict(rules[0]).get("match"))) > 1):
             out.extend(_unreachable(section, rules))
     return out
 
@@ -254,9 +296,20 @@ def gateway_ref(ref: str, namespace: str) -> tuple[str, str]:
     return (ns, name) if sep else (namespace, ref)
 
 
+INTERNAL_GATEWAY_MARK = "~istio-autogenerated-k8s-gateway~"
+
+
+def internal_gateway(ref: str) -> bool:
+    """A reference to a Gateway istiod generates for a Kubernetes Gateway API Gateway: not for users."""
+    return INTERNAL_GATEWAY_MARK in ref.partition("/")[2 if "/" in ref else 0]
+
+
 def check_gateways(ix: MeshIndex) -> Iterator[Finding]:
-    """IST0101 / IST0132: a bound Gateway exists and serves the VirtualService's hosts
-    (`ns/host`, `./host`, `*/host` and wildcard forms)."""
+    """IST0101 / IST0132 / IST0165: a bound Gateway exists, is not an internal generated one, and
+    serves the VirtualService's hosts (`ns/host`, `./host`, `*/host` and wildcard forms).
+
+    A missing Gateway is reported once (IST0101; istioctl adds an IST0132 for it as well). Beyond
+    istioctl, a host that none of the bound Gateways serves is reported when others are served."""
     cache: dict[int, GatewayHosts] = {}
     for r in ix.of("VirtualService"):
         spec = spec_of(r)
@@ -269,6 +322,10 @@ def check_gateways(ix: MeshIndex) -> Iterator[Finding]:
         bound: list[str] = []
         for ref in refs:
             if ref == "mesh":
+                continue
+            if internal_gateway(ref):
+                yield ix.finding("IST0165", r, f"Gateway reference in VirtualService {ns}/{r.name} is to an "
+                                 f"implementation-generated internal Gateway: {ref}.")
                 continue
             gns, gname = gateway_ref(ref, ns)
             gw = ix.by_name.get(("Gateway", gns, gname))
@@ -292,15 +349,50 @@ def check_gateways(ix: MeshIndex) -> Iterator[Finding]:
                              f"{ns}/{r.name} not found in any of its Gateways ({', '.join(bound)}).")
 
 
-def check_mesh_host_conflicts(ix: MeshIndex) -> Iterator[Finding]:
-    """IST0109: two VirtualServices bound to the mesh gateway claim the same host in one scope.
+def _subset_hosts(r: Resource) -> list[str]:
+    """Hosts a VirtualService splits by subset: an http destination with a subset whose host is
+    one of the VirtualService's own hosts (as written)."""
+    spec = spec_of(r)
+    own = {h for h in as_list(spec.get("hosts")) if isinstance(h, str)}
+    out: list[str] = []
+    for rule in as_list(spec.get("http")):
+        for rd in as_list(as_dict(rule).get("route")):
+            d = as_dict(as_dict(rd).get("destination"))
+            host = d.get("host")
+            if d.get("subset") and host in own and host not in out:
+                out.append(host)
+    return out
 
-    Definitions with the same namespace and name are one object applied twice, not a conflict.
-    """
-    claims: dict[tuple[str, str], dict[tuple[str, str], list[Resource]]] = {}
-    domain = ix.domain
 
+def check_ingress_subsets(ix: MeshIndex) -> Iterator[Finding]:
+    """IST0140: a gateway-bound VirtualService routes to a host without a subset while another
+    VirtualService splits that host by subset: requests through the gateway bypass that split
+    (the gateway applies only the VirtualServices bound to it)."""
+    splitting: dict[str, list[Resource]] = {}
+    for r in ix.of("VirtualService"):
+        for host in ix.cached("subset-hosts", r, _subset_hosts):
+            splitting.setdefault(host, []).append(r)
+    if not splitting:
+        return
+    for r in ix.of("VirtualService"):
+        spec = spec_of(r)
+        if not as_list(spec.get("gateways")):
+            continue
+        for rule in as_list(spec.get("http")):
+            for rd in as_list(as_dict(rule).get("route")):
+                d = as_dict(as_dict(rd).get("destination"))
+                host = d.get("host")
+                if d.get("subset") or not isinstance(host, str):
+                    continue
+                for other in splitting.get(host, ()):
+                    yield ix.finding("IST0140", r, f"Subset in virtual service {namespace_of(other)}/{other.name} "
+                                     f"has no effect on ingress gateway {namespace_of(r)}/{r.name} requests")
+
+
+def _mesh_claims(domain: str) -> Any:
     def scoped_hosts(r: Resource) -> list[tuple[str, str]]:
+        """(scope, FQDN) for each host of a mesh-bound VirtualService: scope '*' when exported to
+        every namespace, else each namespace it is exported to."""
         spec = spec_of(r)
         gateways = as_list(spec.get("gateways"))
         if gateways and "mesh" not in gateways:
@@ -310,17 +402,43 @@ def check_mesh_host_conflicts(ix: MeshIndex) -> Iterator[Finding]:
         scopes = {ALL} if not export_to or ALL in export_to else {ns if e == "." else e for e in export_to}
         return [(scope, fqdn(h, ns, domain)) for h in as_list(spec.get("hosts")) if isinstance(h, str)
                 for scope in sorted(scopes)]
+    return scoped_hosts
 
+
+def check_mesh_host_conflicts(ix: MeshIndex) -> Iterator[Finding]:
+    """IST0109: two VirtualServices bound to the mesh gateway claim the same host in one scope.
+
+    As istioctl: hosts exported to every namespace conflict when equal; a host exported to some
+    namespaces also conflicts with every overlapping host (wildcards included) exported to all.
+    Each VirtualService is reported once. Definitions with the same namespace and name are one
+    object applied twice, not a conflict.
+    """
+    claims: dict[tuple[str, str], dict[tuple[str, str], list[Resource]]] = {}
+    everywhere: HostOverlaps[tuple[str, str]] = HostOverlaps()
+    docs: dict[tuple[str, str], list[Resource]] = {}
+    scoped_hosts = _mesh_claims(ix.domain)
     for r in ix.of("VirtualService"):
         owner = (namespace_of(r), r.name)
         for claim in ix.cached("mesh-hosts", r, scoped_hosts):
-            claims.setdefault(claim, {}).setdefault(owner, []).append(r)
+            owners = claims.setdefault(claim, {})
+            if owner not in owners:
+                owners[owner] = docs.setdefault(owner, [])
+                if claim[0] == ALL:
+                    everywhere.add(claim[1], owner)
+            if not any(d is r for d in owners[owner]):
+                owners[owner].append(r)
+    reported: set[tuple[str, str]] = set()
     for (scope, host), owners in claims.items():
-        if len(owners) < 2:
+        conflicting = set(owners)
+        if scope != ALL:
+            conflicting |= everywhere.overlapping(host)
+        if len(conflicting) < 2:
             continue
-        names = ",".join(f"{ns}/{name}" for ns, name in sorted(owners))
-        for docs in owners.values():
-            for r in docs:
+        names = ",".join(f"{ns}/{name}" for ns, name in sorted(conflicting))
+        where = host if scope == ALL else f"{host} (as seen from namespace {scope})"
+        for owner in sorted(conflicting - reported):
+            reported.add(owner)
+            for r in docs[owner]:
                 yield ix.finding("IST0109", r, f"The VirtualServices {names} associated with mesh gateway define the "
-                                 f"same host {host} which can lead to undefined behavior. This can be fixed by "
+                                 f"same host {where} which can lead to undefined behavior. This can be fixed by "
                                  "merging the conflicting VirtualServices into a single resource.")

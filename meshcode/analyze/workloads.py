@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 from meshcode.analyze.codes import level_of
 from meshcode.analyze.index import as_dict, as_list, managed, namespace_of, spec_of
 from meshcode.analyze.loader import load_paths, parse_text
+from meshcode.analyze.services import istio_protocol, port_problems
 from meshcode.errors import Finding, MeshcodeError
 from meshcode.plan import Plan, Resource
 
@@ -35,16 +36,9 @@ SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", 
 # Istio installs its own Services (istiod, gateways): app manifests do not carry them
 CONTROL_PLANE_NAMESPACES = SYSTEM_NAMESPACES | {"istio-system"}
 
-# Istio's protocol selection (pkg/config/kube ConvertProtocol): the port name's prefix before
-# the first '-', or the whole `appProtocol`, names one of these (case-insensitive).
-ISTIO_PROTOCOLS = frozenset({"tcp", "udp", "grpc", "grpc-web", "http", "http_proxy", "http2", "https", "tls",
-                             "mongo", "redis", "mysql"})
-WELL_KNOWN_TCP_PORTS = frozenset({25, 53, 3306, 27017})  # Istio treats these as TCP whatever the name
 
 IST0173_TEXT = ("The Subset {subset} defined in the DestinationRule does not select any pods. "
                 "Which may lead to 503 UH (NoHealthyUpstream).")
-IST0118_TEXT = ("Port name {name} (port: {port}, targetPort: {target}) doesn't follow the naming convention "
-                "of Istio port.")
 
 
 class WorkloadsError(MeshcodeError):
@@ -246,39 +240,9 @@ def check_subsets_select_pods(resources: list[Resource], workloads: list[Resourc
     return out
 
 
-def istio_protocol(name: str, port: int) -> str | None:
-    """The protocol Istio selects for a Service port from its name or appProtocol, or None."""
-    lowered = name.lower()
-    if lowered.startswith("grpc-web"):
-        return "grpc-web"
-    prefix = lowered.split("-", 1)[0]
-    if prefix in ISTIO_PROTOCOLS:
-        return prefix
-    return "tcp" if port in WELL_KNOWN_TCP_PORTS else None
-
-
 def check_service_ports(resources: list[Resource], workloads: list[Resource]) -> list[Finding]:
-    """IST0118: a Service port whose name (or appProtocol) names no protocol Istio knows.
-
-    Istio then sniffs the protocol, and HTTP routing intent may not apply as declared.
-    """
-    out: list[Finding] = []
-    for w in workloads:
-        if w.kind != "Service" or namespace_of(w) in SYSTEM_NAMESPACES or spec_of(w).get("type") == "ExternalName":
-            continue
-        labels = _labels(w.metadata.get("labels"))
-        if "istio" in labels or labels.get("app") == "istiod":  # the control plane's own Services
-            continue
-        for p in map(as_dict, as_list(spec_of(w).get("ports"))):
-            if str(p.get("protocol", "TCP")).upper() == "UDP":
-                continue
-            name = p.get("appProtocol") or p.get("name") or ""
-            number = p.get("port") if isinstance(p.get("port"), int) else 0
-            if istio_protocol(str(name), number) is None:
-                target = p.get("targetPort", p.get("port"))
-                out.append(_finding("IST0118", IST0118_TEXT.format(
-                    name=p.get("name", ""), port=p.get("port"), target=target), w))
-    return out
+    """IST0118 / IST0150 on the workload manifests' Services (meshcode/analyze/services.py)."""
+    return [_finding(code, message, w) for w in workloads if w.kind == "Service" for code, message in port_problems(w)]
 
 
 def check_service_selectors(resources: list[Resource], workloads: list[Resource]) -> list[Finding]:

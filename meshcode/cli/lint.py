@@ -43,15 +43,22 @@ def lint(
     workloads: Optional[Path] = typer.Option(
         None, "--workloads", help="Kubernetes workload YAML (file or folder, e.g. a cdk8s dist/): also check "
         "subsets select pods (IST0173), Services exist (MC6002), selectors match (MC6001), port names (IST0118)."),
+    mesh_config: Optional[Path] = typer.Option(
+        None, "--mesh-config", help="Istio mesh config (a MeshConfig YAML, the `istio` ConfigMap or an "
+        "IstioOperator) for the checks that read it: Telemetry providers (IST0157), Lightstep (IST0002), "
+        "ServiceEntry address auto-allocation (IST0134). Default: an `istio` ConfigMap or IstioOperator among "
+        "the inputs, else Istio's defaults."),
     root: Optional[Path] = RootOption,
 ) -> None:
     """Check Istio YAML for broken references, conflicts and schema errors."""
     try:
         targets = list(paths or ()) or [_from_cwd(Project.open(root).output_dir)]
-        missing = [str(p) for p in [*targets, *(crds or ())] if not p.exists()]
+        missing = [str(p) for p in [*targets, *(crds or ()), *([mesh_config] if mesh_config else [])]
+                   if not p.exists()]
         if missing:
             raise MeshcodeError(f"no such file or folder: {', '.join(missing)}", code="MC5000")
-        result = run_lint(targets, crds or (), validate_schemas=not no_schemas, workloads=load_workloads(workloads) if workloads else None)
+        result = run_lint(targets, crds or (), validate_schemas=not no_schemas,
+                          workloads=load_workloads(workloads) if workloads else None, mesh_config=mesh_config)
     except MeshcodeError as e:
         fail(e)
         return

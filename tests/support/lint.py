@@ -6,15 +6,16 @@ from functools import lru_cache
 
 from meshcode.analyze import analyze_resources
 from meshcode.analyze.loader import parse_text
+from meshcode.analyze.meshconfig import MeshConfig, from_resources
 from meshcode.analyze.schema import CrdSchemas, load_crds
 from meshcode.errors import Finding
 from tests.support.paths import CRDS
 
 
-def lint_text(text: str, file: str = "test.yaml") -> list[Finding]:
+def lint_text(text: str, file: str = "test.yaml", mesh: MeshConfig | None = None) -> list[Finding]:
     """Every finding for the objects in one YAML text (dedented), loader notes included."""
     resources, notes = parse_text(textwrap.dedent(text), file)
-    return notes + analyze_resources(resources)
+    return notes + analyze_resources(resources, mesh=mesh or from_resources(resources))
 
 
 def codes(findings: list[Finding], *, at_least: str = "info") -> list[str]:

@@ -1,0 +1,93 @@
+"""IST0002: configuration that relies on a deprecated Istio field, kind or provider.
+
+istioctl's deprecation analyzers check VirtualService `fault.delay.percent`, Sidecar
+`outboundTrafficPolicy.egressProxy`, the removed rbac.istio.io kinds and Lightstep tracing
+providers. meshcode checks those and the other fields Istio 1.30's API marks deprecated (its CRD
+descriptions or hidden deprecated proto fields), wherever they sit in the object.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from meshcode.analyze.index import REMOVED, MeshIndex, as_dict, as_list, spec_of
+from meshcode.errors import Finding
+from meshcode.plan import Resource
+
+# kind → [(path from spec, '[]' for each list item, replacement or '' when Istio ignores the field)]
+_TRAFFIC_POLICY = [
+    ("loadBalancer.consistentHash.minimumRingSize", "loadBalancer.consistentHash.ringHash.minimumRingSize"),
+    ("loadBalancer.warmupDurationSecs", "loadBalancer.warmup"),
+    ("outlierDetection.consecutiveErrors", "outlierDetection.consecutive5xxErrors"),
+]
+DEPRECATED_FIELDS: dict[str, list[tuple[str, str]]] = {
+    "VirtualService": [
+        ("http.[].fault.delay.percent", "HTTPRoute.fault.delay.percentage"),
+        ("http.[].mirrorPercent", "HTTPRoute.mirrorPercentage"),
+    ],
+    "Sidecar": [("outboundTrafficPolicy.egressProxy", "")],
+    "DestinationRule": [
+        (prefix + path, replacement)
+        for prefix in ("trafficPolicy.", "trafficPolicy.portLevelSettings.[].", "subsets.[].trafficPolicy.",
+                       "subsets.[].trafficPolicy.portLevelSettings.[].")
+        for path, replacement in _TRAFFIC_POLICY
+    ],
+}
+REMOVED_KINDS = {("rbac.istio.io", kind) for kind in ("ClusterRbacConfig", "RbacConfig", "ServiceRole",
+                                                     "ServiceRoleBinding")}
+
+
+def _present(node: Any, path: list[str], where: str = "spec") -> Iterator[str]:
+    """The concrete locations (e.g. spec.http[1].fault.delay.percent) where `path` is set."""
+    if not path:
+        if node is not None and node != 0 and node != {}:
+            yield where
+        return
+    head, rest = path[0], path[1:]
+    if head == "[]":
+        for i, item in enumerate(as_list(node)):
+            yield from _present(item, rest, f"{where}[{i}]")
+    elif isinstance(node, dict) and head in node:
+        yield from _present(node[head], rest, f"{where}.{head}")
+
+
+def _field_problems(r: Resource) -> list[str]:
+    out: list[str] = []
+    for path, replacement in DEPRECATED_FIELDS.get(r.kind, ()):
+        for where in _present(spec_of(r), path.split(".")):
+            out.append(f"{where} is deprecated; use {replacement}" if replacement else f"{where} ignored")
+    return out
+
+
+def check_deprecated_fields(ix: MeshIndex) -> Iterator[Finding]:
+    """IST0002 for deprecated fields in VirtualService, Sidecar and DestinationRule."""
+    for kind in DEPRECATED_FIELDS:
+        for r in ix.of(kind):
+            for detail in ix.cached("deprecated", r, _field_problems):
+                yield ix.finding("IST0002", r, f"Deprecated: {detail}")
+
+
+def check_removed_kinds(ix: MeshIndex) -> Iterator[Finding]:
+    """IST0002: objects of the rbac.istio.io kinds Istio removed, and CRDs that still define them."""
+    for r in ix.of(REMOVED):
+        group = r.api_version.rpartition("/")[0]
+        if r.kind == "CustomResourceDefinition":
+            spec = as_dict(r.obj.get("spec"))
+            group, kind = spec.get("group"), as_dict(spec.get("names")).get("kind")
+        else:
+            kind = r.kind
+        if (group, kind) in REMOVED_KINDS:
+            yield ix.finding("IST0002", r, f"Deprecated: Custom resource type {group} {kind} is removed")
+
+
+def check_lightstep(ix: MeshIndex) -> Iterator[Finding]:
+    """IST0002: a Telemetry traces to a Lightstep provider (deprecated: use OpenTelemetry)."""
+    lightstep = {name for name, kind in ix.mesh.extension_providers.items() if kind == "lightstep"}
+    if not lightstep:
+        return
+    for r in ix.of("Telemetry"):
+        for tracing in as_list(spec_of(r).get("tracing")):
+            for p in as_list(as_dict(tracing).get("providers")):
+                name = as_dict(p).get("name")
+                if name in lightstep:
+                    yield ix.finding("IST0002", r, f"Deprecated: The Lightstep provider {name} is deprecated, please "
+                                     "migrate to OpenTelemetry provider.")

@@ -163,3 +163,18 @@ def test_without_paths_lints_the_projects_generated_tree_per_cluster(make_projec
 def test_the_repository_generated_tree_has_no_errors(fmt: str) -> None:
     result = lint(str(ROOT / "generated"), "--format", fmt)
     assert result.exit_code == 0, result.output
+
+
+def test_sarif_validates_against_the_sarif_2_1_0_schema(tmp_path: Path) -> None:
+    """The OASIS schema ships in tests/data/sarif (no network): every finding shape, clusters included."""
+    from jsonschema import Draft4Validator
+
+    schema = json.loads((ROOT / "tests" / "data" / "sarif" / "sarif-schema-2.1.0.json").read_text())
+    Draft4Validator.check_schema(schema)
+    validator = Draft4Validator(schema)
+    f = write(tmp_path, BROKEN + "---\nnot: an object\n")
+    for args in ([str(f)], [str(ROOT / "tests" / "data" / "istio-analyzers")], [str(ROOT / "generated")]):
+        doc = json.loads(lint(*args, "--format", "sarif").stdout)
+        errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+        assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
+        assert doc["runs"][0]["results"] or args[0].endswith("generated")

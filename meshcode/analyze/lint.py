@@ -2,7 +2,9 @@
 
 Files and folders given together form one cluster's worth of objects (so a VirtualService in one
 file sees the Services in another). A meshcode output folder (it holds `.meshcode-manifest`) is a
-folder per cluster: each is checked on its own and its findings carry the cluster's name.
+folder per cluster: each is checked on its own and its findings carry the cluster's name. Clusters
+are loaded, checked and freed one after another, so memory follows the largest cluster, not the
+fleet (unless --workloads compares every cluster with the workloads).
 """
 from __future__ import annotations
 
@@ -57,7 +59,8 @@ def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
     clusters: dict[str, list[Resource]] = {}
     for cluster, group in cluster_groups([Path(p) for p in paths]).items():
         resources, notes = load_paths(group)
-        clusters[cluster] = resources
+        if workloads is not None:  # the workload checks compare clusters; otherwise one cluster at a time
+            clusters[cluster] = resources
         findings += notes
         objects += len(resources)
         files += len({r.origin.file for r in resources if r.origin})
@@ -66,6 +69,7 @@ def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
         findings += analyze_resources(resources, cluster, context=services, mesh=mesh)
         if schemas is not None:
             findings += check_schemas(resources, schemas, cluster)
+        del resources  # peak memory: one cluster's objects, not the fleet's
     if schemas is not None:
         findings += schema_notes(schemas)
     if workloads is not None:

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from meshcode.errors import IntentError, caller_location
 from meshcode.intent.base import DNSLabel, IntentModel, Many, one_or_many
 from meshcode.intent.edge import ExternalService
-from meshcode.intent.service import Service
+from meshcode.intent.service import Service, Version
 
 MtlsMode = Literal["DISABLE", "PERMISSIVE", "STRICT"]
 #: the order workloads move through, one step at a time, in either direction
@@ -72,7 +72,7 @@ class Call(IntentModel):
     methods: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
 
-    @field_validator("target")
+    @field_validator("target", mode="before")
     @classmethod
     def _target(cls, v: Any) -> Any:
         if isinstance(v, (Service, ExternalService)) or (isinstance(v, str) and v):
@@ -445,6 +445,13 @@ class ZeroTrust(IntentModel):
     def _mtls(cls, v: Any) -> Any:
         return v.upper() if isinstance(v, str) else v
 
+    @field_validator("service", mode="before")
+    @classmethod
+    def _service(cls, v: Any) -> Any:
+        if v is None or isinstance(v, Service) or (isinstance(v, str) and v):
+            return v
+        raise ValueError(f"service must be a Service or a name, got {v!r}")
+
     @model_validator(mode="after")
     def _scope(self) -> ZeroTrust:
         if self.version is not None:
@@ -493,3 +500,8 @@ class ZeroTrust(IntentModel):
 SCOPE_FIELDS = frozenset({"namespace", "service", "version"})
 #: what a version scope may set: settings that a selector on the version's pods can carry
 VERSION_FIELDS = SCOPE_FIELDS | {"mtls", "allow", "deny"}
+
+
+# Service.calls and Version.calls name Call, which names Service: resolve the cycle once both exist.
+Version.model_rebuild(_types_namespace={"Call": Call})
+Service.model_rebuild(_types_namespace={"Call": Call})

@@ -1,13 +1,16 @@
 """A service in the mesh: its ports, versions, and the traffic and resilience intent on it."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator, model_validator
 
 from meshcode.intent.base import DNSLabel, Duration, IntentModel, Many
 from meshcode.intent.resilience import CircuitBreaker, ClientTLS, LoadBalancer, OutlierDetection
 from meshcode.intent.traffic import Canary, Fault, Mirror, Protocol, Retries, Route
+
+if TYPE_CHECKING:
+    from meshcode.intent.security import Call  # resolved by security.py's model_rebuild (Call names Service)
 
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC"})
 ALL_PODS = "all"
@@ -50,7 +53,7 @@ class Port(IntentModel):
         return self.protocol in HTTP_PROTOCOLS
 
 
-def _to_calls(v: Any) -> tuple[Any, ...]:
+def _to_calls(v: Any) -> tuple[Call, ...]:
     """A Service, ExternalService or name stands for a `Call` to it without restrictions."""
     from meshcode.intent.security import Call
 
@@ -69,7 +72,7 @@ class Version(IntentModel):
     circuit_breaker: CircuitBreaker | None = None
     outlier_detection: OutlierDetection | None = None
     service_account: DNSLabel | None = None  # this version's own identity (default: the service's)
-    calls: tuple[Any, ...] = ()  # dependencies of this version only (needs its own service_account)
+    calls: tuple[Call, ...] = ()  # dependencies of this version only (needs its own service_account)
 
     @field_validator("calls", mode="before")
     @classmethod
@@ -108,7 +111,7 @@ class Service(IntentModel):
     tls: ClientTLS | None = None
     clusters: tuple[DNSLabel, ...] | None = None
     cluster_local: bool = False
-    calls: tuple[Any, ...] = ()  # declared dependencies (see meshcode.intent.security.Call)
+    calls: tuple[Call, ...] = ()  # declared dependencies (see meshcode.intent.security.Call)
 
     @field_validator("ports", mode="before")
     @classmethod

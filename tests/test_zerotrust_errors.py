@@ -15,8 +15,8 @@ from tests.support.core import fingerprint, line_of, run_cli
 
 HEAD = """\
 from meshcode import (
-    AllowRule, Call, ClientTLS, Cluster, DenyRule, Header, Ingress, IngressGateway, Jwt, Mesh, MtlsMigration, Port,
-    Prefix, Route, Service, SidecarScope, Version, ZeroTrust,
+    AllowRule, Call, ClientTLS, Cluster, DenyRule, Header, Ingress, IngressGateway, Jwt, Match, Mesh, MtlsMigration,
+    Port, Prefix, Route, Service, SidecarScope, Version, ZeroTrust,
 )
 """
 GOOD = HEAD + """\
@@ -201,6 +201,26 @@ mesh = Mesh("m", clusters=[Cluster("prod")], services=[api], ingresses=[edge], z
               jwt=Jwt("https://issuer.example.com", "https://issuer.example.com/jwks.json")),
 ])
 """, ('keys))', 'keys, forward_original_token=True))')),
+    "gateway-deny-blocks-a-route": ("MC2502", "blocks the declared ingress shop/edge", """
+api = Service("api", namespace="shop", ports=[Port(8080)])
+edge = Ingress("edge", namespace="shop", hosts=["api.example.com"], routes=[Route(match=Match(uri=Prefix("/v1/")), to=api)])
+gateway = IngressGateway(deny=[
+    DenyRule(paths=["/v1/admin/*"]),  # <- here
+])
+mesh = Mesh("m", clusters=[Cluster("prod")], services=[api], ingresses=[edge], zero_trust=[
+    ZeroTrust(namespace="shop", gateways=[gateway]),
+])
+""", ('DenyRule(paths=["/v1/admin/*"])', 'DenyRule(paths=["/v1/admin/*"], not_remote_ip_blocks=["10.0.0.0/8"])')),
+    "gateway-allow-list-admits-no-route": ("MC2514", "admit no request of the declared ingress shop/edge", """
+api = Service("api", namespace="shop", ports=[Port(8080)])
+edge = Ingress("edge", namespace="shop", hosts=["api.example.com"], routes=[Route(match=Match(uri=Prefix("/v1/")), to=api)])
+gateway = IngressGateway(allow=[
+    AllowRule(remote_ip_blocks=["192.0.2.0/24"], paths=["/v2/*"]),  # <- here
+])
+mesh = Mesh("m", clusters=[Cluster("prod")], services=[api], ingresses=[edge], zero_trust=[
+    ZeroTrust(namespace="shop", gateways=[gateway]),
+])
+""", ('paths=["/v2/*"]', 'paths=["/v1/*"]')),
 }
 
 

@@ -13,7 +13,8 @@ All checks are pure and read the `ZeroTrustIndex`; each reports at the user's li
   no workload manifests): the rule assumes the pods listen on the service port;
 - MC2512 a rule that can never match: ports that are not the service's, methods/paths/tokens on
   TCP ports only, or request principals of an issuer no RequestAuthentication on the pods validates;
-- MC2513 a gateway that validates and strips the end-user token a service behind it requires.
+- MC2513 a gateway that validates and strips the end-user token a service behind it requires;
+- MC2514 gateway ALLOW rules that admit no request of a declared ingress route.
 """
 from __future__ import annotations
 
@@ -297,11 +298,51 @@ def _check_gateway_tokens(ctx: CompileContext, index: ZeroTrustIndex, key: tuple
                           *key)
 
 
+def _admits(rule: AllowRule, op: Operation) -> bool:
+    """Could this gateway ALLOW rule admit some request of a route operation from an outside client?"""
+    if rule.principals or rule.namespaces or rule.authenticated:
+        return False  # clients of the ingress have no mesh identity
+    if rule.methods and op.methods and not set(op.methods) & set(rule.methods):
+        return False
+    if rule.not_methods and op.methods and set(op.methods) <= set(rule.not_methods):
+        return False
+    if rule.paths and op.paths and not any(overlap(a, b) for a in op.paths for b in rule.paths):
+        return False
+    if rule.not_paths and op.paths and all(any(covers(q, p) for q in rule.not_paths) for p in op.paths):
+        return False
+    return True
+
+
+def _check_gateway_rules(ctx: CompileContext, index: ZeroTrustIndex) -> None:
+    """Gateway rules against the ingress routes its pods serve: a DENY that refuses a route's
+    declared requests (MC2502), an ALLOW list that admits none of them (MC2514)."""
+    for gw in index.gateways.values():
+        flows = [f for key, fl in index.inbound.items() for f in fl
+                 if f.ingress is not None and f.ingress.selector == gw.selector
+                 and (f.ingress.gateway_namespace is None or f.ingress.gateway_namespace == gw.namespace)]
+        for flow in flows:
+            ops = flow.operations or (Operation(),)
+            for rule in gw.deny:
+                if (rule.ports or _narrows_callers(rule) or rule.request_principals or rule.not_request_principals
+                        or rule.when or not source_blocked(ctx, rule, "", "")):
+                    continue
+                if any(_operation_blocked(rule, op) for op in ops):
+                    ctx.error("MC2502", f"this DENY rule of gateway {gw.namespace}/{gw.policy_name} blocks the "
+                              f"declared {flow.what} (route at {ctx.where(flow.origin)}); narrow the rule or drop "
+                              "the route", rule.origin, "AuthorizationPolicy", gw.namespace, gw.policy_name)
+            if gw.allow and not any(_admits(rule, op) for rule in gw.allow for op in ops):
+                ctx.error("MC2514", f"the ALLOW rules of gateway {gw.namespace}/{gw.policy_name} admit no request of "
+                          f"the declared {flow.what} (route at {ctx.where(flow.origin)}): once a gateway has ALLOW "
+                          "rules, what none admits is refused", gw.allow[0].origin, "AuthorizationPolicy",
+                          gw.namespace, gw.policy_name)
+
+
 # ---- the rest, per covered service ------------------------------------------------------------
 def check_zero_trust(ctx: CompileContext, index: ZeroTrustIndex) -> None:
     _check_sidecars(ctx, index)
     _check_rules(ctx, index)
     _check_strict(ctx, index)
+    _check_gateway_rules(ctx, index)
     for key, posture in index.postures.items():
         s = ctx.services[key]
         if s.tls is not None and s.tls.mode == "DISABLE" and posture.mtls == "STRICT":

@@ -359,6 +359,12 @@ def needs_eastwest_gateway(ctx: CompileContext, cluster: Cluster) -> bool:
     return _topology(ctx)["multi_network"] or (cluster.role == "primary" and bool(remotes_of(ctx.mesh, cluster)))
 
 
+def runs_ambient(ctx: CompileContext) -> bool:
+    """Some namespace of the mesh runs ambient: the control plane installs ztunnel and the CNI
+    node agent (the `ambient` profile)."""
+    return any(dp.mode == "ambient" for dp in ctx.mesh.data_plane)
+
+
 def istio_operator(ctx: CompileContext, cluster: Cluster, revision: str | None) -> Resource:
     """Install input for one revision of a cluster's Istio, matching what meshcode configures."""
     mesh = ctx.mesh
@@ -375,7 +381,7 @@ def istio_operator(ctx: CompileContext, cluster: Cluster, revision: str | None) 
     spec: dict[str, Any] = {}
     components: dict[str, Any] = {}
     if cluster.role == "primary":
-        spec["profile"] = "default" if main else "minimal"
+        spec["profile"] = ("ambient" if runs_ambient(ctx) else "default") if main else "minimal"
         if remotes_of(mesh, cluster):
             global_values["externalIstiod"] = True
     elif external:
@@ -400,6 +406,9 @@ def istio_operator(ctx: CompileContext, cluster: Cluster, revision: str | None) 
         spec["meshConfig"] = mesh_config(ctx, cluster)
     if main and needs_eastwest_gateway(ctx, cluster):
         components["ingressGateways"] = [eastwest_gateway_component(cluster)]
+    if main and cluster.role == "primary" and runs_ambient(ctx) and _topology(ctx)["multi_network"]:
+        # Istio's ambient multi-network install (multi-primary only; other roles are refused)
+        components["pilot"] = {"k8s": {"env": [{"name": "AMBIENT_ENABLE_MULTI_NETWORK", "value": "true"}]}}
     if components:
         spec["components"] = components
     spec["values"] = values

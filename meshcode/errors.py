@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Iterable, Literal
 
 Level = Literal["error", "warning", "info"]
 
@@ -53,6 +53,18 @@ def caller_location() -> SourceLocation | None:
             return SourceLocation(filename, frame.f_lineno)
         frame = frame.f_back
     return None
+
+
+MAX_LISTED = 10
+"""How many objects, hosts or ports one message names before it says "and N more"."""
+
+
+def listing(items: Iterable[str], sep: str = ", ", limit: int = MAX_LISTED) -> str:
+    """At most `limit` items, then how many more: a message naming every one of thousands of
+    conflicting objects would make the findings grow with the square of the input."""
+    items = list(items)
+    shown = sep.join(items[:limit])
+    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
 
 
 @dataclass(frozen=True, slots=True)

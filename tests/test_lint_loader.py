@@ -8,7 +8,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meshcode.analyze.loader import _documents, load_paths, parse_text
+from meshcode.analyze.loader import load_paths, parse_text
+from meshcode.safeyaml import documents as _documents
 
 MULTI = """\
 # a comment first
@@ -82,10 +83,15 @@ def test_folders_are_read_recursively_in_order_skipping_hidden_and_kustomization
     "x: !!binary aGVsbG8=\n",
     "---\n...\n---\nk: v\n",
     "a: 1_000\nb: 1:30\nc: True\nd: off\ne: ''\nf: -.5e3\ng: 2001-12-14t21:59:43.10-05:00\n",
-    "a: &a [*a]\n",
 ])
 def test_documents_equal_what_safe_load_gives(text: str) -> None:
     assert repr([d for _, d in _documents(text)]) == repr(list(yaml.safe_load_all(text)))
+
+
+def test_recursive_anchors_are_refused_not_built() -> None:
+    """safe_load builds a list that contains itself; nothing downstream could walk it (issue 13)."""
+    with pytest.raises(yaml.YAMLError, match="recursive"):
+        list(_documents("a: &a [*a]\n"))
 
 
 def test_unknown_tags_are_still_errors() -> None:

@@ -29,6 +29,7 @@ from meshcode.analyze.regexes import REGEX_KINDS, check_regexes
 from meshcode.analyze.scope import check_sidecars, check_telemetries, check_telemetry_providers
 from meshcode.analyze.security import check_authorization_namespaces, check_mtls_conflicts
 from meshcode.analyze.services import check_service_ports
+from meshcode.analyze.codes import check_failed
 from meshcode.errors import Finding, SourceLocation
 from meshcode.plan import STACK_ANNOTATION, Plan, Resource
 
@@ -64,7 +65,12 @@ CHECKS: list[Check] = [
 def run_checks(ix: MeshIndex) -> list[Finding]:
     findings: list[Finding] = []
     for check in CHECKS:
-        findings.extend(check(ix))
+        found: list[Finding] = []
+        try:
+            found.extend(check(ix))
+        except Exception as e:  # noqa: BLE001 - any input gives findings, never a traceback
+            found = [check_failed(check.__name__, e, ix.cluster)]
+        findings.extend(found)
     return findings
 
 

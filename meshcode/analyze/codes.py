@@ -7,8 +7,12 @@ meshcode's own checks use MC5xxx. SARIF output lists these as its rules.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from meshcode.errors import Level
+if TYPE_CHECKING:  # pragma: no cover
+    from meshcode.plan import Resource
+
+from meshcode.errors import Finding, Level
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
          "A YAML document has no apiVersion, kind or metadata.name, so it was not checked."),
     Code("MC5003", "info", "CelNotEvaluated",
          "CEL validation rules were not evaluated (cel-python is not installed: pip install 'meshcode[lint]')."),
+    Code("MC5004", "error", "CheckFailed",
+         "A check stopped on an input it did not expect (a meshcode bug: please report it); the other checks ran."),
     Code("MC5101", "error", "RouteWeightsDoNotSum",
          "The weights of a route with more than one destination do not sum to 100."),
     Code("MC5102", "warning", "SingleDestinationWeightIgnored",
@@ -102,3 +108,10 @@ CODES: dict[str, Code] = {c.code: c for c in (
 
 def level_of(code: str) -> Level:
     return CODES[code].level
+
+
+def check_failed(check: str, error: Exception, cluster: str = "", r: "Resource | None" = None) -> Finding:
+    """MC5004: a check met input it did not expect. Reported like any finding (the run goes on)."""
+    where = (r.kind, r.namespace, r.name, r.origin) if r is not None else ("", "", "", None)
+    return Finding("MC5004", level_of("MC5004"), f"{check} stopped on this input ({type(error).__name__}: "
+                   f"{str(error)[:200]}); please report it. The other checks ran.", *where, cluster)

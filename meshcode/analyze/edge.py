@@ -5,12 +5,12 @@ from typing import Iterator
 
 from meshcode.analyze.hosts import ALL, HostOverlaps, export_scopes, fqdn, gateway_host
 from meshcode.analyze.index import MeshIndex, as_dict, as_list, namespace_of, port_number, spec_of
-from meshcode.errors import Finding
+from meshcode.errors import Finding, listing
 from meshcode.plan import Resource
 
 
 def _selector_text(selector: dict) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items(), key=lambda kv: str(kv[0])))
 
 
 def check_gateway_conflicts(ix: MeshIndex) -> Iterator[Finding]:
@@ -39,9 +39,9 @@ def check_gateway_conflicts(ix: MeshIndex) -> Iterator[Finding]:
             others |= listener.overlapping(h)
         others.discard(owner)
         if others:
-            names = ",".join(f"{ns}/{name}" for ns, name in sorted(others))
+            names = listing((f"{ns}/{name}" for ns, name in sorted(others)), ",")
             yield ix.finding("IST0145", gw, f"Conflict with gateways {names} (workload selector {key[0]}, port "
-                             f"{key[1]}, hosts {','.join(hosts)}).")
+                             f"{key[1]}, hosts {listing(hosts, ',')}).")
 
 
 def check_service_entry_addresses(ix: MeshIndex) -> Iterator[Finding]:
@@ -59,7 +59,7 @@ def check_service_entry_addresses(ix: MeshIndex) -> Iterator[Finding]:
         tcp = [str(p.get("number")) for p in ports if str(p.get("protocol") or "TCP").upper() == "TCP"]
         if tcp:
             yield ix.finding("IST0134", r, "ServiceEntry addresses are required for this protocol "
-                             f"(TCP port {', '.join(tcp)}).")
+                             f"(TCP port {listing(tcp)}).")
 
 
 def check_service_entry_protocols(ix: MeshIndex) -> Iterator[Finding]:
@@ -90,8 +90,8 @@ def check_service_entry_protocols(ix: MeshIndex) -> Iterator[Finding]:
         owners = sorted(set().union(*merged.values()))
         if len(merged) < 2 or len(owners) < 2:  # one object defined twice is not a conflict
             continue
-        names = ", ".join(f"{ns}/{name}" for ns, name in owners)
-        shown = ", ".join(sorted(p or "(unset)" for p in merged))
+        names = listing(f"{ns}/{name}" for ns, name in owners)
+        shown = listing(sorted(p or "(unset)" for p in merged))
         for owner in owners:
             if owner in reported:
                 continue

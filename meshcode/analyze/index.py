@@ -219,10 +219,9 @@ def _index_destination_rule(ix: MeshIndex, r: Resource) -> None:
     host = spec.get("host")
     if not isinstance(host, str):
         return
-    names = {s.get("name") for s in as_list(spec.get("subsets")) if isinstance(s, dict)}
+    names = {n for s in as_list(spec.get("subsets")) if isinstance(n := as_dict(s).get("name"), str)}
     if names:
-        ix.subsets.setdefault(fqdn(host, namespace_of(r), ix.domain), set()).update(
-            n for n in names if isinstance(n, str))
+        ix.subsets.setdefault(fqdn(host, namespace_of(r), ix.domain), set()).update(names)
 
 
 def build_index(resources: Iterable[Resource], cluster: str = "", *, domain: str = DEFAULT_DOMAIN,

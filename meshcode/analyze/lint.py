@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from meshcode.analyze import analyze_resources
+from meshcode.analyze.codes import check_failed
 from meshcode.analyze.loader import load_paths
 from meshcode.analyze.meshconfig import MeshConfig, from_resources, load_mesh_config
 from meshcode.analyze.schema import BUNDLED_CRDS, CrdSchemas, bundled_crds, check_schemas, load_crds, schema_notes
@@ -73,5 +74,8 @@ def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
     if schemas is not None:
         findings += schema_notes(schemas)
     if workloads is not None:
-        findings += check_clusters(clusters, workloads)
+        try:
+            findings += check_clusters(clusters, workloads)
+        except Exception as e:  # noqa: BLE001 - any input gives findings, never a traceback
+            findings.append(check_failed("the workload checks", e))
     return LintResult(sorted(findings, key=Finding.sort_key), objects, files)

@@ -1,29 +1,22 @@
 """YAML from disk → Resources that remember their file and line (the I/O edge of `meshcode lint`).
 
-libyaml composes each document into nodes (which carry line marks); a small converter turns the
-nodes into plain dicts and lists. It gives what `yaml.safe_load` gives (scalars other than
-strings go through PyYAML's own safe constructors) at about twice the speed of PyYAML's
-generator-based constructor; documents it does not handle (merge keys, !!set/!!omap, custom
-tags, recursive anchors) fall back to that constructor. Multi-document files and `kind: List`
-(or `*List`) wrappers are flattened, each item keeping its own line.
+Parsing (with its bounds on aliases and depth) is `meshcode.safeyaml`'s. Multi-document files and
+`kind: List` (or `*List`) wrappers are flattened, each item keeping its own line.
 """
 from __future__ import annotations
 
 import gc
+from dataclasses import replace
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import yaml
 
-from meshcode.analyze.codes import level_of
+from meshcode.analyze.codes import check_failed, level_of
 from meshcode.errors import Finding, SourceLocation
 from meshcode.plan import Resource
-
-try:  # libyaml's parser: several times faster than the pure-Python one
-    _Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+from meshcode.safeyaml import documents
 
 SUFFIXES = (".yaml", ".yml", ".json")
 KUSTOMIZATION_NAMES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
@@ -35,83 +28,6 @@ def yaml_files(path: Path) -> list[Path]:
         return sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file()
                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
     return [path]
-
-
-class _Resolver(_Loader):  # type: ignore[misc, valid-type]
-    """Implicit tag resolution memoised per (kind, value, implicit): manifests repeat most scalars."""
-
-    def __init__(self, stream: str, memo: dict[tuple, str]):
-        super().__init__(stream)
-        self._memo = memo
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-        key = (kind, value, implicit)
-        try:
-            return self._memo[key]
-        except KeyError:
-            tag = self._memo[key] = super().resolve(kind, value, implicit)
-            return tag
-        except TypeError:  # an unhashable value: resolve without the memo
-            return super().resolve(kind, value, implicit)
-
-
-class _Fallback(Exception):
-    """The document needs PyYAML's full constructor."""
-
-
-_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
-
-
-def _converter(loader: Any) -> Any:
-    scalars = loader.yaml_constructors
-    scalar_node, mapping_node = yaml.ScalarNode, yaml.MappingNode
-
-    def convert(node: yaml.Node, shared: dict[int, Any]) -> Any:
-        cls = node.__class__
-        if cls is scalar_node:
-            if node.tag == _STR:
-                return node.value
-            construct = scalars.get(node.tag)
-            if construct is None:
-                raise _Fallback
-            return construct(loader, node)
-        done = shared.get(id(node))  # an alias: the same object, as PyYAML gives
-        if done is not None:
-            return done
-        if cls is mapping_node:
-            if node.tag != _MAP:
-                raise _Fallback
-            mapping: dict[Any, Any] = {}
-            shared[id(node)] = mapping
-            for k, v in node.value:
-                if k.tag == "tag:yaml.org,2002:merge":
-                    raise _Fallback
-                mapping[convert(k, shared)] = convert(v, shared)
-            return mapping
-        if node.tag != _SEQ:
-            raise _Fallback
-        sequence: list[Any] = []
-        shared[id(node)] = sequence
-        sequence.extend(convert(x, shared) for x in node.value)
-        return sequence
-
-    return convert
-
-
-def _documents(text: str, memo: dict[tuple, str] | None = None) -> Iterator[tuple[yaml.Node, Any]]:
-    """(node, document) for each document; the node only serves line lookups."""
-    loader = _Resolver(text, {} if memo is None else memo)
-    convert = _converter(loader)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            try:
-                doc = convert(node, {})
-            except (_Fallback, TypeError, RecursionError):
-                doc = loader.construct_document(node)
-            yield node, doc
-    finally:
-        loader.dispose()
 
 
 @contextmanager
@@ -136,9 +52,31 @@ def _item_lines(node: yaml.Node) -> list[int]:
     return []
 
 
-def _is_object(doc: Any) -> bool:
-    return (isinstance(doc, dict) and isinstance(doc.get("apiVersion"), str) and isinstance(doc.get("kind"), str)
-            and isinstance(doc.get("metadata"), dict) and isinstance(doc["metadata"].get("name"), str))
+_NOT_AN_OBJECT = "not a Kubernetes object (needs apiVersion, kind and metadata.name); not checked"
+
+
+def _envelope(doc: Any) -> tuple[str, str] | None:
+    """None for a well-formed object; else (code, why): MC5002 for what is no Kubernetes object at
+    all, IST0106 for an object whose identifying fields have the wrong type (the API server
+    rejects it; no check could key it)."""
+    if not isinstance(doc, dict) or not all(key in doc for key in ("apiVersion", "kind", "metadata")):
+        return "MC5002", _NOT_AN_OBJECT
+    metadata = doc["metadata"]
+    fields = [("apiVersion", doc["apiVersion"], str), ("kind", doc["kind"], str), ("metadata", metadata, dict)]
+    if isinstance(metadata, dict):
+        if "name" not in metadata:
+            return "MC5002", _NOT_AN_OBJECT
+        fields += [(f"metadata.{key}", metadata[key], str) for key in ("name", "namespace") if key in metadata]
+    for path, value, expected in fields:
+        if not isinstance(value, expected):
+            return "IST0106", (f"Schema validation error: {path}: must be {_type_name(expected())}, got "
+                               f"{_type_name(value)}; not checked further")
+    return None
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def parse_text(text: str, file: str, memo: dict[tuple, str] | None = None) -> tuple[list[Resource], list[Finding]]:
@@ -146,31 +84,34 @@ def parse_text(text: str, file: str, memo: dict[tuple, str] | None = None) -> tu
     resources: list[Resource] = []
     findings: list[Finding] = []
 
-    def skip(line: int, why: str) -> None:
-        findings.append(Finding("MC5002", level_of("MC5002"), why, location=SourceLocation(file, line)))
+    def add(doc: Any, line: int, what: str = "") -> None:
+        problem = _envelope(doc)
+        if problem is None:
+            resources.append(Resource(doc, SourceLocation(file, line)))
+            return
+        code, why = problem
+        if what and code == "MC5002":
+            why = f"{what} is not a Kubernetes object (apiVersion, kind, metadata.name)"
+        kind = doc.get("kind") if isinstance(doc, dict) and isinstance(doc.get("kind"), str) else ""
+        findings.append(Finding(code, level_of(code), why, kind, location=SourceLocation(file, line)))
 
     try:
-        for node, doc in _documents(text, memo):
+        for node, doc in documents(text, memo):
             line = node.start_mark.line + 1
             if doc is None:
                 continue
-            if isinstance(doc, dict) and doc.get("kind") in KUSTOMIZATION_NAMES:
-                continue
             kind = doc.get("kind") if isinstance(doc, dict) else None
-            if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
+            if not isinstance(kind, str):
+                add(doc, line)
+                continue
+            if kind in KUSTOMIZATION_NAMES:
+                continue
+            if kind.endswith("List") and isinstance(doc.get("items"), list):
                 lines = _item_lines(node)
                 for i, item in enumerate(doc["items"]):
-                    item_line = lines[i] if i < len(lines) else line
-                    if _is_object(item):
-                        resources.append(Resource(item, SourceLocation(file, item_line)))
-                    else:
-                        skip(item_line, f"item {i} of {kind} is not a Kubernetes object "
-                                        "(apiVersion, kind, metadata.name)")
+                    add(item, lines[i] if i < len(lines) else line, f"item {i} of {kind}")
                 continue
-            if _is_object(doc):
-                resources.append(Resource(doc, SourceLocation(file, line)))
-            else:
-                skip(line, "not a Kubernetes object (needs apiVersion, kind and metadata.name); not checked")
+            add(doc, line)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -201,7 +142,10 @@ def _load_file(f: Path, memo: dict[tuple, str], resources: list[Resource], findi
         findings.append(Finding("MC5001", level_of("MC5001"), f"cannot read: {e}",
                                 location=SourceLocation(str(f), 1)))
         return
-    got, notes = parse_text(text, str(f), memo)
+    try:
+        got, notes = parse_text(text, str(f), memo)
+    except Exception as e:  # noqa: BLE001 - any input gives findings, never a traceback
+        got, notes = [], [replace(check_failed("reading YAML", e), location=SourceLocation(str(f), 1))]
     resources += got
     findings += notes
 

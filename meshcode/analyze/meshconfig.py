@@ -13,6 +13,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from meshcode import safeyaml
+
 from meshcode.errors import MeshcodeError
 from meshcode.plan import Resource
 
@@ -84,7 +86,7 @@ def _from_object(doc: Any) -> dict[str, Any] | None:
         mesh = (doc.get("data") or {}).get("mesh") if isinstance(doc.get("data"), dict) else None
         if isinstance(name, str) and (name == "istio" or name.startswith("istio-")) and isinstance(mesh, str):
             try:
-                parsed = yaml.safe_load(mesh)
+                parsed = safeyaml.load(mesh)
             except yaml.YAMLError:
                 return None
             return parsed if isinstance(parsed, dict) else {}
@@ -111,13 +113,14 @@ def load_mesh_config(path: Path | str) -> MeshConfig:
     """A --mesh-config file: a MeshConfig document, an `istio` ConfigMap or an IstioOperator."""
     path = Path(path)
     try:
-        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+        docs = [d for d in safeyaml.load_all(path.read_text(encoding="utf-8")) if d is not None]
     except (OSError, UnicodeDecodeError) as e:
         raise MeshConfigError(f"cannot read mesh config {path}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise MeshConfigError(f"mesh config {path} is not valid YAML"
-                              + (f" (line {mark.line + 1})" if mark else "")) from None
+                              + (f" (line {mark.line + 1})" if mark else "")
+                              + (f": {e.problem}" if isinstance(e, safeyaml.YamlLimitError) else "")) from None
     for doc in docs:
         raw = _from_object(doc)
         if raw is not None:

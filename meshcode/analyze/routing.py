@@ -14,7 +14,7 @@ from meshcode.analyze.index import (
     port_number,
     spec_of,
 )
-from meshcode.errors import Finding
+from meshcode.errors import Finding, listing
 from meshcode.plan import Resource
 
 ROUTE_SECTIONS = ("http", "tcp", "tls")
@@ -72,7 +72,7 @@ def check_destinations(ix: MeshIndex) -> Iterator[Finding]:
                 continue
             if entry is not ASSUMED and entry.ports:
                 if port is None and len(entry.ports) > 1:
-                    ports = " ".join(str(p) for p in sorted(entry.ports))
+                    ports = listing((str(p) for p in sorted(entry.ports)), " ")
                     yield ix.finding("IST0112", r, f'This VirtualService routes to a service "{host}" that exposes '
                                      f"multiple ports [{ports}]. Specifying a port in the destination is "
                                      f"required to disambiguate. ({where})")
@@ -121,14 +121,19 @@ def _match_name(match: dict[str, Any], i: int) -> str:
 def _freeze(value: Any) -> Any:
     """A hashable, key-order-independent form of a JSON value (Istio compares matches as JSON)."""
     if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+        return tuple(sorted(((k, _freeze(v)) for k, v in value.items()), key=_by_key))
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
     return value
 
 
+def _by_key(item: tuple[Any, Any]) -> tuple[str, str]:
+    """Sort order of mapping keys, whatever their type (YAML allows 1, null or true as keys)."""
+    return (type(item[0]).__name__, str(item[0]))
+
+
 def _key(match: dict[str, Any], drop: tuple[str, ...]) -> Any:
-    return tuple(sorted((k, _freeze(v)) for k, v in match.items() if k not in drop))
+    return tuple(sorted(((k, _freeze(v)) for k, v in match.items() if k not in drop), key=_by_key))
 
 
 SUBSUMABLE = ("uri", "method", "authority", "headers", "queryParams")  # a broader condition covers a narrower one
@@ -338,15 +343,15 @@ def check_gateways(ix: MeshIndex) -> Iterator[Finding]:
             served = {h for h in hosts if index.serves(h, ns)}
             bound.append(f"{gns}/{gname}")
             if hosts and not served:
-                yield ix.finding("IST0132", r, f"one or more host [{' '.join(hosts)}] defined in VirtualService "
+                yield ix.finding("IST0132", r, f"one or more host [{listing(hosts, ' ')}] defined in VirtualService "
                                  f"{ns}/{r.name} not found in Gateway {gns}/{gname}.")
             served_any |= served
         if "mesh" in refs or not served_any:
             continue
         missing = [h for h in hosts if h not in served_any]
         if missing:
-            yield ix.finding("IST0132", r, f"one or more host [{' '.join(missing)}] defined in VirtualService "
-                             f"{ns}/{r.name} not found in any of its Gateways ({', '.join(bound)}).")
+            yield ix.finding("IST0132", r, f"one or more host [{listing(missing, ' ')}] defined in VirtualService "
+                             f"{ns}/{r.name} not found in any of its Gateways ({listing(bound)}).")
 
 
 def _subset_hosts(r: Resource) -> list[str]:
@@ -434,7 +439,7 @@ def check_mesh_host_conflicts(ix: MeshIndex) -> Iterator[Finding]:
             conflicting |= everywhere.overlapping(host)
         if len(conflicting) < 2:
             continue
-        names = ",".join(f"{ns}/{name}" for ns, name in sorted(conflicting))
+        names = listing((f"{ns}/{name}" for ns, name in sorted(conflicting)), ",")
         where = host if scope == ALL else f"{host} (as seen from namespace {scope})"
         for owner in sorted(conflicting - reported):
             reported.add(owner)

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from meshcode.analyze.cel import CelRules
 from meshcode.analyze.cel import available as cel_available
-from meshcode.analyze.codes import level_of
+from meshcode.analyze.codes import check_failed, level_of
 from meshcode.analyze.loader import load_paths
 from meshcode.errors import Finding
 from meshcode.plan import Resource
@@ -56,6 +56,20 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     return a == b
+
+
+def _as_json(value: Any) -> Any:
+    """The value as the API server sees it: JSON, where every mapping key is a string."""
+    if isinstance(value, dict):
+        return {str(k): _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    return value
+
+
+def _json(value: Any) -> str:
+    """Canonical JSON text of any loaded value (keys sorted, whatever their YAML type)."""
+    return json.dumps(_as_json(value), sort_keys=True, default=str)
 
 
 def _join(path: str, key: str) -> str:
@@ -204,7 +218,7 @@ class Node:
             for i, item in enumerate(current):
                 key = item if self.list_type == "set" else {k: item.get(k) for k in self.map_keys} \
                     if isinstance(item, dict) else item
-                text = json.dumps(key, sort_keys=True, default=str)
+                text = _json(key)
                 if text in seen:
                     errors.append(f"{path}[{i}]: Duplicate value: {text}")
                 seen.add(text)
@@ -213,7 +227,7 @@ class Node:
     def _check_scalar(self, value: Any, path: str, errors: list[str]) -> None:
         if self.enum is not None and not any(_same(value, e) for e in self.enum):
             shown = ", ".join(json.dumps(e) for e in self.enum)
-            errors.append(f"{path}: Unsupported value: {json.dumps(value, default=str)}: supported values: {shown}")
+            errors.append(f"{path}: Unsupported value: {_json(value)[:200]}: supported values: {shown}")
         if isinstance(value, str):
             if self.pattern is not None and not self.pattern.search(value):
                 errors.append(f"{path}: must match the pattern {self.pattern_text!r}")
@@ -326,7 +340,12 @@ def check_schemas(resources: Iterable[Resource], crds: CrdSchemas, cluster: str 
     """IST0106 for every problem a loaded CRD finds in an object."""
     findings: list[Finding] = []
     for r in resources:
-        for problem in crds.validate(r.obj) or ():
+        try:
+            problems = crds.validate(r.obj) or ()
+        except Exception as e:  # noqa: BLE001 - any input gives findings, never a traceback
+            findings.append(check_failed("schema validation", e, cluster, r))
+            continue
+        for problem in problems:
             findings.append(Finding("IST0106", level_of("IST0106"), f"Schema validation error: {problem}",
                                     r.kind, r.namespace, r.name, r.origin, cluster))
     return findings

@@ -5,7 +5,7 @@ from typing import Any, Callable, Iterator
 
 from meshcode.analyze.index import MeshIndex, as_dict, as_list, namespace_of, spec_of
 from meshcode.analyze.meshconfig import DEFAULT as DEFAULT_MESH
-from meshcode.errors import Finding
+from meshcode.errors import Finding, listing
 from meshcode.plan import Resource
 
 
@@ -25,7 +25,7 @@ def check_sidecars(ix: MeshIndex) -> Iterator[Finding]:
     """IST0111: which of several namespace-wide Sidecars applies is undefined."""
     for ns, names, resources in _selectorless(ix, "Sidecar", lambda s: bool(as_dict(s.get("workloadSelector")))):
         for r in resources:
-            yield ix.finding("IST0111", r, f"The Sidecars [{' '.join(names)}] in namespace \"{ns}\" have no workload "
+            yield ix.finding("IST0111", r, f"The Sidecars [{listing(names, ' ')}] in namespace \"{ns}\" have no workload "
                              "selector, which can lead to undefined behavior.")
 
 
@@ -36,7 +36,7 @@ def check_telemetries(ix: MeshIndex) -> Iterator[Finding]:
 
     for ns, names, resources in _selectorless(ix, "Telemetry", selects):
         for r in resources:
-            yield ix.finding("IST0160", r, f"The Telemetries [{' '.join(names)}] in namespace \"{ns}\" have no "
+            yield ix.finding("IST0160", r, f"The Telemetries [{listing(names, ' ')}] in namespace \"{ns}\" have no "
                              "workload selector, which can lead to undefined behavior.")
 
 

@@ -11,11 +11,11 @@ from typing import Any
 import yaml
 
 from meshcode.plan import MANAGED_BY
+from meshcode.safeyaml import load
 
-try:
-    _Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def deployed_mtls_modes(output_dir: Path) -> dict[tuple[str, str, str], str]:
@@ -25,16 +25,17 @@ def deployed_mtls_modes(output_dir: Path) -> dict[tuple[str, str, str], str]:
         return modes
     for path in sorted(output_dir.glob("*/*/peerauthentication-*.yaml")):
         try:
-            doc = yaml.load(path.read_bytes(), Loader=_Loader)
-        except (OSError, yaml.YAMLError):
-            continue  # an unreadable file is not evidence of a mode
+            doc = load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # an unreadable file (edited by hand) is not evidence of a mode
         if not isinstance(doc, dict) or doc.get("kind") != "PeerAuthentication":
             continue
-        meta = doc.get("metadata") or {}
-        if (meta.get("labels") or {}).get(MANAGED_BY) != "meshcode":
+        meta = _dict(doc.get("metadata"))
+        if _dict(meta.get("labels")).get(MANAGED_BY) != "meshcode":
             continue
-        mode = ((doc.get("spec") or {}).get("mtls") or {}).get("mode")
-        if isinstance(mode, str):
+        mode = _dict(_dict(doc.get("spec")).get("mtls")).get("mode")
+        namespace, name = meta.get("namespace") or path.parent.name, meta.get("name") or ""
+        if isinstance(mode, str) and isinstance(namespace, str) and isinstance(name, str):
             cluster = path.parent.parent.name
-            modes[(cluster, meta.get("namespace") or path.parent.name, meta.get("name") or "")] = mode
+            modes[(cluster, namespace, name)] = mode
     return modes

@@ -15,12 +15,9 @@ from typing import Any, Literal
 import jsonpatch
 import yaml
 
+from meshcode.errors import MeshcodeError
 from meshcode.plan import SYNC_OPTIONS
-
-try:
-    _Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML without libyaml
-    _Loader = yaml.SafeLoader
+from meshcode.safeyaml import load_all
 
 Change = Literal["added", "changed", "removed"]
 KUSTOMIZATION = "kustomization.yaml"
@@ -86,13 +83,21 @@ class TreeDiff:
 
 
 def _objects(path: str, data: bytes) -> dict[ObjectKey, tuple[dict[str, Any], str]]:
+    """The objects of one file; a file that is not YAML (edited by hand) is a clean error."""
     folder = path.split("/", 1)[0]
-    text = data.decode()
+    try:
+        text = data.decode()
+        docs = load_all(text)
+    except (UnicodeDecodeError, yaml.YAMLError) as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise MeshcodeError(f"{path}{where} is not valid YAML: {getattr(e, 'problem', None) or e}; "
+                            "`meshcode compile` rewrites it", code="MC5001") from None
     out = {}
-    for doc in yaml.load_all(text, Loader=_Loader):
+    for doc in docs:
         if not isinstance(doc, dict):
             continue
-        meta = doc.get("metadata") or {}
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
         key = ObjectKey(folder, str(doc.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
         out[key] = (doc, text)
     return out

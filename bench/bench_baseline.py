@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from meshcode.delivery.baseline import binomial_sf, error_rate_pvalue  # noqa: E402
 from meshcode.delivery.decide import decide, fresh_state  # noqa: E402
-from meshcode.delivery.plan import DecisionPlan, GateSpec, Stage  # noqa: E402
-from meshcode.delivery.state import Sample  # noqa: E402
+from meshcode.state.plan import DecisionPlan, GateSpec, Stage  # noqa: E402
+from meshcode.state.canary import Sample  # noqa: E402
 
 STEPS = (5, 10, 25, 50)
 THRESHOLD = 2

@@ -38,7 +38,7 @@ import json, os, resource, sys, time
 mode, root = sys.argv[1], sys.argv[2]
 sys.path.insert(0, {root!r})
 t0 = time.perf_counter()
-from meshcode.project import Project
+from meshcode.app.project import Project
 project = Project.open(root)
 if mode == "compile":  # what a user runs: `meshcode compile` (import stacks -> ... -> write)
     from meshcode.cli import app

@@ -4,7 +4,7 @@ The public surface: intent models users write in stacks, and the compile entry p
 Everything else is internal and may change.
 """
 from meshcode.compile import compile_mesh, compile_meshes
-from meshcode.delivery.state import CanaryState
+from meshcode.state.canary import CanaryState
 from meshcode.errors import CompileError, Finding, IntentError, MeshcodeError, SourceLocation, StackError
 from meshcode.intent.dataplane import DataPlane
 from meshcode.intent.edge import ExternalService, Ingress, OriginateTLS, ServerTLS, SidecarScope

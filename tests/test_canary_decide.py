@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from meshcode import Canary, Cluster, Mesh, Port, Rollout, Service, compile_mesh
 from meshcode.delivery.baseline import binomial_sf, check_alpha, error_rate_pvalue
 from meshcode.delivery.decide import apply_command, decide, due, fresh_state, judge_gate
-from meshcode.delivery.plan import DecisionPlan, GateSpec, HookSpec, Stage
+from meshcode.state.plan import DecisionPlan, GateSpec, HookSpec, Stage
 from meshcode.delivery.replay import replay
-from meshcode.delivery.state import CanaryState, Sample, canary_routing
+from meshcode.state.canary import CanaryState, Sample, canary_routing
 from meshcode.delivery.store import state_bytes
 from meshcode.errors import IntentError
 from tests.support.canary import route_weight

@@ -17,9 +17,9 @@ from git import Repo
 from typer.testing import CliRunner
 
 from meshcode.cli import app
-from meshcode.delivery.runner import _lock_path
+from meshcode.app.canary import _lock_path
 from meshcode.delivery.store import load_state, state_path
-from meshcode.project import Project
+from meshcode.app.project import Project
 from tests.support.canary import candidate_weights, git_project, stack_source, subjects
 from tests.support.meshes import crdcheck
 
@@ -273,7 +273,7 @@ def test_run_loops_until_done(tmp_path):
 
 
 def test_prometheus_per_cluster_urls_and_settings():
-    from meshcode.delivery.runner import prometheus_sources
+    from meshcode.app.canary import prometheus_sources
     from meshcode.errors import StateError
 
     one = prometheus_sources(("east", "west"), ("http://p:9090",), None)

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from meshcode.cli import app
 from meshcode.delivery.prometheus import Prometheus, collect
-from meshcode.delivery.runner import load, step
+from meshcode.app.canary import load, step
 from meshcode.delivery.store import load_state
 from meshcode.delivery.targets import find_canaries
 from meshcode.loader import load_stacks

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from meshcode import Canary, Cluster, Match, Mesh, Port, Service
-from meshcode.delivery.state import CanaryState
+from meshcode.state.canary import CanaryState
 from tests.support.meshes import compiled
 
 HOST = "reviews.shop.svc.cluster.local"

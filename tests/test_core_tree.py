@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from meshcode.project import Project
+from meshcode.app.project import Project
 from tests.support.core import files_of, fingerprint, run_cli
 from tests.support.meshes import crdcheck
 from tests.support.paths import ROOT

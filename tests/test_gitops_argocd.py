@@ -22,8 +22,8 @@ from meshcode import (
     compile_mesh,
     compile_meshes,
 )
-from meshcode.gitops.argocd import GitOpsDefaults
-from meshcode.project import Project
+from meshcode.compile.argocd import GitOpsDefaults
+from meshcode.app.project import Project
 from tests.support.gitops import cli, crdcheck_against, init_repo, shop_stack
 from tests.support.meshes import objects, write_plan
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from git import Repo
 
-from meshcode.delivery.state import CanaryState
+from meshcode.state.canary import CanaryState
 from meshcode.delivery.store import save_state
-from meshcode.gitops.commit import FolderCounts, commit_message
+from meshcode.gitops.git import FolderCounts, commit_message
 from tests.support.gitops import (
     cli,
     committed_paths,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from meshcode.gitops.tree import MANIFEST, manifest_bytes
-from meshcode.project import Project
+from meshcode.app.project import Project
 from tests.support.gitops import cli, cli_subprocess, shop_stack, write_stack
 
 SERVICES = 300

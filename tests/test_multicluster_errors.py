@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from meshcode.cli import app
 from meshcode.errors import CompileError, Finding
-from meshcode.project import Project
+from meshcode.app.project import Project
 
 HEADER = """\
 from meshcode import (Call, Cluster, Ingress, LoadBalancer, Locality, LocalityDistribute,

@@ -12,10 +12,9 @@ import typer
 
 from meshcode import __version__
 from meshcode.errors import CompileError, Finding, MeshcodeError
-from meshcode import inputs
-from meshcode.gitops.diff import diff_trees, namespace_warnings
-from meshcode.gitops.tree import departing_namespaces
-from meshcode.project import Project
+from meshcode.app.compile import compile_project
+from meshcode.app.project import Project
+from meshcode.gitops.diff import namespace_warnings
 
 app = typer.Typer(help="Service-mesh configuration as code: compile Python intent into Istio YAML.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -78,40 +77,27 @@ def compile(
     environment variables they read, canary state, settings, meshcode itself) and generated/
     is as the last compile left it, the compile stops early: there is nothing to do.
     """
-    if (commit and check) or ((message is not None or force) and not commit):
-        fail(MeshcodeError("--commit cannot go with --check; -m/--force need --commit"))
-    committed = None
     try:
         project = Project.open(root)
-        with project.locked():
-            if commit:  # logic in meshcode/gitops/commit.py; checks hand edits before anything is written
-                from meshcode.gitops.commit import prepare_commit
-                pending = prepare_commit(project, force=force)
-            cache_key = inputs.extra_inputs(project, workloads)
-            if not (check or commit or no_cache) and inputs.unchanged(project, cache_key):
-                typer.echo(f"{project.settings.output}/ is up to date: no input changed since the last compile")
-                return
-            with inputs.recording() as record:
-                build = project.build(workloads=workloads)
-            if commit:  # before writing: every input outside stacks/ must be committed already
-                pending.refuse_dirty_inputs(inputs.files_read(record) | {str(project.root / "pyproject.toml")})
-            print_notes(build.notes)
-            warn_namespaces(namespace_warnings(
-                diff_trees(departing_namespaces(project.output_dir, build.files), {}), project.settings.output))
-            change = project.write(build, dry_run=check)
-            for path in change.hand_edited:
-                typer.echo(f"warning: {project.settings.output}/{path} was edited by hand; "
-                           + ("the compile would restore it" if check else "restored it from the stacks"), err=True)
-            if not check:
-                inputs.save(project, record, cache_key)
-            if commit:
-                committed = pending.commit(message)
+        outcome = compile_project(project, check=check, workloads=workloads, commit=commit, message=message,
+                                  force=force, no_cache=no_cache)
     except MeshcodeError as e:
         fail(e)
         return
     except OSError as e:
         fail(disk_error(e))
         return
+    if outcome.up_to_date:
+        typer.echo(f"{project.settings.output}/ is up to date: no input changed since the last compile")
+        return
+    build, change, committed = outcome.build, outcome.change, outcome.committed
+    assert build is not None and change is not None
+    print_notes(build.notes)
+    if outcome.departing is not None:
+        warn_namespaces(namespace_warnings(outcome.departing, project.settings.output))
+    for path in change.hand_edited:
+        typer.echo(f"warning: {project.settings.output}/{path} was edited by hand; "
+                   + ("the compile would restore it" if check else "restored it from the stacks"), err=True)
     out = project.settings.output
     if check:
         if change.empty:

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from meshcode.cli import RootOption, app, fail
-from meshcode.delivery.runner import (
+from meshcode.app.canary import (
     Job,
     Outcome,
     command,
@@ -19,10 +19,10 @@ from meshcode.delivery.runner import (
     step,
     utcnow,
 )
-from meshcode.delivery.state import CanaryState
+from meshcode.state.canary import CanaryState
 from meshcode.delivery.targets import CanaryTarget
 from meshcode.errors import MeshcodeError
-from meshcode.project import Project
+from meshcode.app.project import Project
 
 canary_app = typer.Typer(help="Progressive delivery: step canary weights from metric gates, one commit per step.",
                          no_args_is_help=True)

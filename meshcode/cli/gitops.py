@@ -10,8 +10,9 @@ import typer
 
 from meshcode.cli import RootOption, app, disk_error, fail, print_notes, warn_namespaces
 from meshcode.errors import MeshcodeError
-from meshcode.gitops.diff import ObjectChange, TreeDiff, diff_json, diff_trees, namespace_warnings
-from meshcode.project import Project
+from meshcode.app.diff import diff_project
+from meshcode.gitops.diff import ObjectChange, TreeDiff, diff_json, namespace_warnings
+from meshcode.app.project import Project
 
 _MARK = {"added": ("+", "green"), "changed": ("~", "yellow"), "removed": ("-", "red")}
 _OP_COLOUR = {"add": "green", "remove": "red", "replace": "yellow", "move": "cyan", "copy": "cyan", "test": None}
@@ -21,21 +22,6 @@ class DiffFormat(str, Enum):
     patch = "patch"
     yaml = "yaml"
     json = "json"
-
-
-def _old_tree(project: Project, against: str | None) -> tuple[str, dict[str, bytes]]:
-    """(label, owned files) of the side being compared with: working tree, or a ref read from git objects."""
-    if against is None:
-        from meshcode.gitops.snapshot import owned_on_disk
-        return "working tree", owned_on_disk(project.output_dir)
-    from meshcode.gitops.repo import open_repo, repo_path
-    from meshcode.gitops.snapshot import owned_at_ref
-    repo = open_repo(project.root)
-    try:
-        sha, files = owned_at_ref(repo, against, repo_path(repo, project.output_dir))
-    finally:
-        repo.close()
-    return f"{against} ({sha[:12]})", files
 
 
 def _summary_table(diff: TreeDiff) -> list[str]:
@@ -84,15 +70,14 @@ def diff(
     """Show what `meshcode compile` would change, per cluster (writes nothing)."""
     try:
         project = Project.open(root)
-        build = project.build()
-        label, old = _old_tree(project, against)
+        outcome = diff_project(project, against)
     except MeshcodeError as e:
         fail(e)
         return
     except OSError as e:
         fail(disk_error(e))
         return
-    result = diff_trees(old, build.files)
+    build, label, result = outcome.build, outcome.label, outcome.diff
     out = project.settings.output
     if fmt is DiffFormat.json:
         typer.echo(json.dumps(diff_json(result, label, out), indent=2))

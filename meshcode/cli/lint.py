@@ -1,7 +1,6 @@
 """`meshcode lint`: the compile's checks (and CRD schemas) over any Istio YAML. Exit 1 on errors."""
 from __future__ import annotations
 
-import os
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -9,18 +8,10 @@ from typing import Optional
 import typer
 
 from meshcode import __version__
-from meshcode.analyze.lint import lint as run_lint
 from meshcode.analyze.report import to_json, to_sarif, to_table
-from meshcode.analyze.workloads import load_workloads
 from meshcode.cli import RootOption, app, fail
 from meshcode.errors import MeshcodeError
-from meshcode.project import Project
-
-
-def _from_cwd(path: Path) -> Path:
-    """Findings name files as the user would type them: relative to the cwd when inside it."""
-    rel = os.path.relpath(path)
-    return Path(rel) if not rel.startswith("..") else path
+from meshcode.app.lint import lint_paths
 
 
 class LintFormat(str, Enum):
@@ -52,13 +43,8 @@ def lint(
 ) -> None:
     """Check Istio YAML for broken references, conflicts and schema errors."""
     try:
-        targets = list(paths or ()) or [_from_cwd(Project.open(root).output_dir)]
-        missing = [str(p) for p in [*targets, *(crds or ()), *([mesh_config] if mesh_config else [])]
-                   if not p.exists()]
-        if missing:
-            raise MeshcodeError(f"no such file or folder: {', '.join(missing)}", code="MC5000")
-        result = run_lint(targets, crds or (), validate_schemas=not no_schemas,
-                          workloads=load_workloads(workloads) if workloads else None, mesh_config=mesh_config)
+        result = lint_paths(paths or (), crds or (), validate_schemas=not no_schemas, workloads=workloads,
+                            root=root, mesh_config=mesh_config)
     except MeshcodeError as e:
         fail(e)
         return

@@ -14,9 +14,9 @@ from meshcode.compile.multicluster import check_topology, cluster_topology, rout
 from meshcode.compile.routing import compile_service
 from meshcode.compile.security import compile_security
 from meshcode.compile.telemetry import compile_telemetry
-from meshcode.delivery.state import CanaryState
+from meshcode.state.canary import CanaryState
 from meshcode.errors import CompileError, Finding
-from meshcode.gitops.argocd import ARGOCD_FOLDER, GitOpsDefaults, argocd_resources, check_argocd
+from meshcode.compile.argocd import ARGOCD_FOLDER, GitOpsDefaults, argocd_resources, check_argocd
 from meshcode.intent.topology import Cluster, Mesh
 from meshcode.plan import NEVER_DELETE, SYNC_OPTIONS, Plan, Resource, make_resource
 

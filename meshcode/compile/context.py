@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from meshcode.delivery.state import CanaryState
+from meshcode.state.canary import CanaryState
 from meshcode.errors import Finding, Level, SourceLocation
 from meshcode.intent.edge import ExternalService
 from meshcode.intent.service import Service

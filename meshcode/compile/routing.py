@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshcode.compile.context import CompileContext
-from meshcode.delivery.state import canary_routing
+from meshcode.state.canary import canary_routing
 from meshcode.errors import SourceLocation
 from meshcode.intent.edge import ExternalService
 from meshcode.intent.resilience import CircuitBreaker, ClientTLS, LoadBalancer, OutlierDetection

@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from meshcode.delivery.baseline import check_alpha, error_rate_pvalue
-from meshcode.delivery.plan import DecisionPlan, GateSpec, HookSpec, HookType, Stage
-from meshcode.delivery.state import (
+from meshcode.state.plan import DecisionPlan, GateSpec, HookSpec, HookType, Stage
+from meshcode.state.canary import (
     TERMINAL,
     CanaryState,
     Entry,

@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from meshcode.delivery.state import Sample, SampleStatus
+from meshcode.state.canary import Sample, SampleStatus
 from meshcode.delivery.targets import CanaryTarget
 from meshcode.intent.rollout import Baseline, LatencyP99, PromQL, SuccessRate, gate_name
 

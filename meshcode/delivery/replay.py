@@ -13,7 +13,7 @@ from meshcode.delivery.decide import (
     fresh_state,
     with_notifications,
 )
-from meshcode.delivery.state import CanaryState, Entry
+from meshcode.state.canary import CanaryState, Entry
 from meshcode.errors import StateError
 
 COMMANDS = {"promote", "abort", "pause", "resume"}

@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from meshcode.delivery.state import CanaryState
+from meshcode.state.canary import CanaryState
 from meshcode.errors import StateError
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meshcode.delivery.plan import DecisionPlan, GateSpec, HookSpec, Stage
+from meshcode.state.plan import DecisionPlan, GateSpec, HookSpec, Stage
 from meshcode.errors import StateError
 from meshcode.intent.base import duration_seconds
 from meshcode.intent.rollout import (

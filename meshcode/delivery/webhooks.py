@@ -9,8 +9,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from meshcode.delivery.plan import HookType
-from meshcode.delivery.state import CanaryState, Sample
+from meshcode.state.plan import HookType
+from meshcode.state.canary import CanaryState, Sample
 from meshcode.delivery.targets import CanaryTarget
 from meshcode.intent.base import duration_seconds
 from meshcode.intent.rollout import Webhook

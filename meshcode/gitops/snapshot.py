@@ -1,4 +1,4 @@
-"""The generated tree meshcode owns, as it stands on disk or at a git ref (read from git objects).
+"""The generated tree meshcode owns, as it stands on disk (at a git ref: `meshcode.gitops.git.owned_at_ref`).
 
 Only files listed in the ownership manifest count: foreign files in the output folder are
 never part of a diff or a commit.
@@ -8,12 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from git import BadName, Repo
-from git.objects import Blob, Tree
-from gitdb.exc import BadObject
-
-from meshcode.gitops.repo import GitError
-from meshcode.gitops.tree import MANIFEST, digest, parse_manifest, read_manifest
+from meshcode.gitops.tree import MANIFEST, digest, read_manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,26 +42,3 @@ def hand_edits(out: Path) -> list[HandEdit]:
         if digest(data) != sha:
             found.append(HandEdit(rel, "edited"))
     return found
-
-
-def owned_at_ref(repo: Repo, ref: str, out_in_repo: str) -> tuple[str, dict[str, bytes]]:
-    """(full commit sha, owned files) of the output folder at `ref`, from git objects, not the checkout."""
-    try:
-        commit = repo.commit(ref)
-    except (BadName, BadObject, ValueError) as e:
-        raise GitError(f"{ref!r} is not a commit in {repo.working_tree_dir} ({e})") from None
-    try:
-        folder = commit.tree / out_in_repo if out_in_repo else commit.tree
-        manifest = folder / MANIFEST
-    except KeyError:  # no generated tree (or no manifest) at that commit: nothing was owned
-        return commit.hexsha, {}
-    if not isinstance(folder, Tree) or not isinstance(manifest, Blob):
-        return commit.hexsha, {}
-    text = manifest.data_stream.read().decode(errors="replace")
-    owned = set(parse_manifest(text, f"{ref}:{manifest.path}"))
-    skip = len(folder.path) + 1 if folder.path else 0
-    files = {}
-    for item in folder.traverse():  # one walk instead of a tree lookup per file
-        if isinstance(item, Blob) and item.path[skip:] in owned:
-            files[item.path[skip:]] = item.data_stream.read()
-    return commit.hexsha, files

@@ -18,15 +18,15 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ImportError("meshcode.integrations.cdk8s needs the cdk8s extra: pip install 'meshcode[cdk8s]' "
                       "(and Node.js, which cdk8s runs on)") from e
 
-from meshcode.analyze import analyze_plan
-from meshcode.analyze.workloads import analyze_workloads, pod_ports
-from meshcode.compile import compile_mesh
-from meshcode.delivery.state import CanaryState
+from meshcode.app.pipeline import compile_checked
+from meshcode.app.project import Project
 from meshcode.delivery.store import load_states
-from meshcode.errors import CompileError, Finding, MeshcodeError
+from meshcode.errors import MeshcodeError
 from meshcode.intent.topology import Mesh
 from meshcode.plan import Plan, Resource
 from meshcode.settings import find_root, load_settings
+from meshcode.state.canary import CanaryState
+
 
 def construct_id(r: Resource) -> str:
     """Unique within a cluster: the compiler refuses two objects with one kind, namespace and name."""
@@ -58,23 +58,21 @@ def project_root(mesh: Mesh) -> Path:
 
 def project_states(root: Path) -> dict[str, CanaryState]:
     """Committed canary state, which `meshcode compile` reads too (weights of running canaries)."""
-    return load_states(root / load_settings(root).state)
+    return load_states(Project(root, load_settings(root)).state_dir)
 
 
 def compile_for_cdk8s(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None,
                       root: Path | str | None = None, workloads: list[Resource] | None = None) -> Plan:
-    """compile → analyze (→ workload checks), raising on errors exactly as `meshcode compile` does."""
-    root = Path(root) if root is not None else project_root(mesh)
+    """compile → the checks of every compile (meshcode.app.pipeline), raising on errors as `meshcode compile` does.
+
+    The project's GitOps defaults and its deployed mTLS modes apply as for `meshcode compile`.
+    """
+    where = Path(root) if root is not None else project_root(mesh)
+    project = Project(where, load_settings(where))
     if states is None:
-        states = project_states(root)
-    plan = compile_mesh(mesh, states=states, root=str(root),
-                        workload_ports=pod_ports(workloads) if workloads is not None else None)
-    findings: list[Finding] = analyze_plan(plan)
-    if workloads is not None:
-        findings += analyze_workloads(plan, workloads, root)
-    errors = [f for f in findings if f.level == "error"]
-    if errors:
-        raise CompileError(errors)
+        states = load_states(project.state_dir)
+    plan, _findings = compile_checked([mesh], states=states, root=project.root, gitops=project.gitops_defaults(),
+                                      output_dir=project.output_dir, workloads=workloads)
     return plan
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 from git import Repo
 
-from meshcode.delivery.runner import Job, Outcome, load, next_wake, step
-from meshcode.project import Project
+from meshcode.app.canary import Job, Outcome, load, next_wake, step
+from meshcode.app.project import Project
 
 STACK = '''\
 from meshcode import Canary, Cluster, Mesh, Port, Rollout, Service, {imports}

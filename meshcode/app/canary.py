@@ -17,11 +17,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
-from git import Repo
 
-from meshcode.delivery import gitrepo
+if TYPE_CHECKING:
+    from git import Repo
+
 from meshcode.delivery.decide import (
     Action,
     Command,
@@ -35,13 +37,14 @@ from meshcode.delivery.decide import (
 )
 from meshcode.delivery.prometheus import Prometheus, collect
 from meshcode.delivery.replay import Replayed, replay
-from meshcode.delivery.state import CanaryState
+from meshcode.state.canary import CanaryState
 from meshcode.delivery.store import load_state, load_states, save_state, state_path
 from meshcode.delivery.targets import CanaryTarget, find_canaries, resolve
 from meshcode.delivery.webhooks import call_hooks
 from meshcode.errors import StateError
+from meshcode.gitops import git
 from meshcode.loader import load_stacks
-from meshcode.project import LockedError, Project
+from meshcode.app.project import LockedError, Project
 
 PUSH_ATTEMPTS = 5
 _CLUSTER_PREFIX = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)=(.+)\Z")
@@ -158,8 +161,8 @@ def commit_message(target: CanaryTarget, state: CanaryState, action: Action, not
 
 
 def _paths(project: Project, repo: Repo, key: str) -> tuple[str, list[str]]:
-    state_file = gitrepo.rel(repo, state_path(project.state_dir, key))
-    return state_file, [state_file, gitrepo.rel(repo, project.output_dir)]
+    state_file = git.repo_path(repo, state_path(project.state_dir, key))
+    return state_file, [state_file, git.repo_path(repo, project.output_dir)]
 
 
 def commit_state(project: Project, repo: Repo, target: CanaryTarget, state: CanaryState, message: str) -> str:
@@ -171,13 +174,13 @@ def commit_state(project: Project, repo: Repo, target: CanaryTarget, state: Cana
         save_state(project.state_dir, target.key, state)
         project.write(build)
         _, paths = _paths(project, repo, target.key)
-        return gitrepo.commit_paths(repo, paths, message)
+        return git.commit_paths(repo, paths, message)
 
 
 def recover(project: Project, repo: Repo, target: CanaryTarget) -> str | None:
     """Commit a state file an earlier job wrote but never committed; its decision stands."""
     state_file, _ = _paths(project, repo, target.key)
-    if not gitrepo.dirty(repo, [state_file]):
+    if not git.dirty(repo, [state_file]):
         return None
     state = load_state(project.state_dir, target.key)
     if state is None:
@@ -228,7 +231,7 @@ Decider = Callable[[CanaryTarget, CanaryState, datetime], tuple[CanaryState, Act
 
 
 def _once(job: Job, repo: Repo, target: CanaryTarget, decider: Decider, now: datetime) -> Outcome:
-    stacks = gitrepo.dirty(repo, [gitrepo.rel(repo, job.project.stacks_dir)])
+    stacks = git.dirty(repo, [git.repo_path(repo, job.project.stacks_dir)])
     if stacks:
         raise StateError(f"stacks have uncommitted changes ({', '.join(stacks[:3])}); commit them first so the "
                          "canary's commit records output of committed intent")
@@ -244,7 +247,7 @@ def _once(job: Job, repo: Repo, target: CanaryTarget, decider: Decider, now: dat
 
 
 def _with_push(job: Job, target: CanaryTarget, decider: Decider, now: datetime) -> Outcome:
-    with gitrepo.open_repo(job.project.root) as repo:
+    with git.open_repo(job.project.root) as repo:
         for _attempt in range(PUSH_ATTEMPTS):
             base = repo.head.commit if repo.head.is_valid() else None
             outcome = _once(job, repo, target, decider, now)
@@ -252,15 +255,15 @@ def _with_push(job: Job, target: CanaryTarget, decider: Decider, now: datetime) 
                 return outcome
             made = _own_commits(repo, base)
             while True:
-                result = gitrepo.push(repo)
+                result = git.push(repo)
                 if result.ok:
                     return replace(outcome, pushed=True)
                 if not result.rejected:
                     raise StateError(f"push failed: {result.detail}")
-                upstream = gitrepo.fetch_upstream(repo)
+                upstream = git.fetch_upstream(repo)
                 state_file, _ = _paths(job.project, repo, outcome.key)
-                moved = gitrepo.file_at(upstream, state_file) != gitrepo.file_at(base, state_file)
-                gitrepo.reset_keep(repo, upstream)
+                moved = git.file_at(upstream, state_file) != git.file_at(base, state_file)
+                git.reset_keep(repo, upstream)
                 target = resolve(targets(job.project), job.name)  # upstream may have changed the stacks
                 if moved:
                     break  # another job moved this canary: decide again on top of what it did
@@ -285,7 +288,7 @@ def _state_in(commit) -> CanaryState | None:
     """The canary state a commit of ours changed (each canary commit changes exactly one)."""
     for path in commit.stats.files:
         if str(path).endswith(".json") and "/canaries/" in f"/{path}":
-            data = gitrepo.file_at(commit, str(path))
+            data = git.file_at(commit, str(path))
             if data is not None:
                 return CanaryState.model_validate_json(data)
     return None

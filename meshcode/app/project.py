@@ -1,4 +1,4 @@
-"""The I/O edge around the pure core: find the project, load stacks and state, write output."""
+"""A project on disk: its settings and folders, the lock, and the build (load → compile → check → render → write)."""
 from __future__ import annotations
 
 import marshal
@@ -8,17 +8,14 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from meshcode.analyze import analyze_plan
-from meshcode.analyze.workloads import analyze_workloads, load_workloads, pod_ports
-from meshcode.compile import compile_meshes
-from meshcode.compile.security_checks import mtls_step_findings
-from meshcode.delivery.state import CanaryState
+from meshcode.analyze.workloads import load_workloads
+from meshcode.app.pipeline import compile_checked
+from meshcode.compile.argocd import GitOpsDefaults
 from meshcode.delivery.store import load_states
-from meshcode.errors import CompileError, Finding, MeshcodeError
-from meshcode.gitops.argocd import GitOpsDefaults
-from meshcode.gitops.deployed import deployed_mtls_modes
-from meshcode.gitops.repo import output_path_in_repo
+from meshcode.errors import Finding, MeshcodeError
+from meshcode.gitops.git import PendingCommit, output_path_in_repo, prepare_commit
 from meshcode.gitops.tree import TreeChange, WriteError, write_tree
+from meshcode.state.canary import CanaryState
 from meshcode.intent.topology import Mesh
 from meshcode.loader import load_stacks
 from meshcode.plan import Plan
@@ -122,16 +119,9 @@ class Project:
         if states is None:
             states = load_states(self.state_dir)
         workloads_path = self.workloads_path(workloads)
-        loaded = load_workloads(workloads_path) if workloads_path is not None else None
-        plan = compile_meshes(meshes, states=states, root=str(self.root), gitops=self.gitops_defaults(),
-                              workload_ports=pod_ports(loaded) if loaded is not None else None)
-        findings = analyze_plan(plan)
-        findings = findings + mtls_step_findings(plan, deployed_mtls_modes(self.output_dir))
-        if loaded is not None:
-            findings = findings + analyze_workloads(plan, loaded, self.root)
-        errors = [f for f in findings if f.level == "error"]
-        if errors:
-            raise CompileError(errors)
+        plan, findings = compile_checked(
+            meshes, states=states, root=self.root, gitops=self.gitops_defaults(), output_dir=self.output_dir,
+            workloads=load_workloads(workloads_path) if workloads_path is not None else None)
         files = self.render(plan)
         return Build(meshes, plan, files, plan.notes + findings)
 
@@ -162,6 +152,11 @@ class Project:
                 except OSError:
                     pass
         return files
+
+    def prepare_commit(self, force: bool = False) -> PendingCommit:
+        """Check the repository and hand edits before the write of a `compile --commit`."""
+        return prepare_commit(self.root, self.output_dir, self.state_dir, self.stacks_dir, self.settings.output,
+                              force)
 
     def write(self, build: Build, dry_run: bool = False) -> TreeChange:
         return write_tree(self.output_dir, build.files, dry_run=dry_run)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from meshcode.delivery.plan import DecisionPlan
+from meshcode.state.plan import DecisionPlan
 
 Phase = Literal["waiting", "progressing", "paused", "promoting", "succeeded", "failed"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed"})

@@ -1,0 +1,49 @@
+"""`meshcode compile` as a workflow: lock, (prepare the commit), skip when no input changed,
+build, write (or check), record the inputs, (commit). The CLI only parses and prints.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshcode.app import inputs
+from meshcode.app.project import Build, Project
+from meshcode.errors import MeshcodeError
+from meshcode.gitops.git import CommitResult
+from meshcode.gitops.diff import TreeDiff, diff_trees
+from meshcode.gitops.tree import TreeChange, departing_namespaces
+
+
+@dataclass(frozen=True)
+class CompileOutcome:
+    """What a compile did: nothing (`up_to_date`), or the build, the tree change and the commit."""
+
+    up_to_date: bool = False
+    build: Build | None = None
+    change: TreeChange | None = None
+    committed: CommitResult | None = None
+    departing: TreeDiff | None = None  # Namespaces this write removes from the output (a GitOps danger)
+
+
+def compile_project(project: Project, *, check: bool = False, workloads: Path | None = None,
+                    commit: bool = False, message: str | None = None, force: bool = False,
+                    no_cache: bool = False) -> CompileOutcome:
+    """One compile of the project; raises a MeshcodeError (nothing written) on any error."""
+    if (commit and check) or ((message is not None or force) and not commit):
+        raise MeshcodeError("--commit cannot go with --check; -m/--force need --commit")
+    with project.locked():
+        # checks hand edits and the repository before anything is written
+        pending = project.prepare_commit(force=force) if commit else None
+        cache_key = inputs.extra_inputs(project, workloads)
+        if not (check or commit or no_cache) and inputs.unchanged(project, cache_key):
+            return CompileOutcome(up_to_date=True)
+        with inputs.recording() as record:
+            build = project.build(workloads=workloads)
+        if pending is not None:  # before writing: every input outside stacks/ must be committed already
+            pending.refuse_dirty_inputs(inputs.files_read(record) | {str(project.root / "pyproject.toml")})
+        departing = diff_trees(departing_namespaces(project.output_dir, build.files), {})
+        change = project.write(build, dry_run=check)
+        if not check:
+            inputs.save(project, record, cache_key)
+        committed = pending.commit(message) if pending is not None else None
+    return CompileOutcome(False, build, change, committed, departing)

@@ -1,0 +1,43 @@
+"""The build pipeline after loading, in one place for every caller: compile → checks.
+
+`meshcode compile`, `meshcode diff`, each canary step and the cdk8s `MeshChart` all compile
+through `compile_checked`, so none of them skips a check or an input: the workloads' pod ports,
+the GitOps defaults, the shared analysis, the mTLS migration step against what is deployed
+(the PeerAuthentication modes in the output folder), and the workload checks.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from meshcode.analyze import analyze_plan
+from meshcode.analyze.workloads import analyze_workloads, pod_ports
+from meshcode.compile import compile_meshes
+from meshcode.compile.argocd import GitOpsDefaults
+from meshcode.compile.security_checks import mtls_step_findings
+from meshcode.errors import CompileError, Finding
+from meshcode.gitops.deployed import deployed_mtls_modes
+from meshcode.intent.topology import Mesh
+from meshcode.plan import Plan, Resource
+from meshcode.state.canary import CanaryState
+
+
+def compile_checked(meshes: Iterable[Mesh], *, states: Mapping[str, CanaryState], root: Path,
+                    gitops: GitOpsDefaults | None, output_dir: Path,
+                    workloads: list[Resource] | None = None) -> tuple[Plan, list[Finding]]:
+    """(plan, findings) of a compile every check passed; raises CompileError with every error otherwise."""
+    plan = compile_meshes(meshes, states=states, root=str(root), gitops=gitops,
+                          workload_ports=pod_ports(workloads) if workloads is not None else None)
+    return plan, check_plan(plan, output_dir, root, workloads)
+
+
+def check_plan(plan: Plan, output_dir: Path, root: Path, workloads: list[Resource] | None = None) -> list[Finding]:
+    """analyze → mTLS step against `output_dir` → workloads; raises CompileError on any error finding."""
+    findings = analyze_plan(plan)
+    findings = findings + mtls_step_findings(plan, deployed_mtls_modes(output_dir))
+    if workloads is not None:
+        findings = findings + analyze_workloads(plan, workloads, root)
+    errors = [f for f in findings if f.level == "error"]
+    if errors:
+        raise CompileError(errors)
+    return findings

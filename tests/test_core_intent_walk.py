@@ -52,6 +52,7 @@ HTTPBIN = ExternalService("httpbin", namespace=NS, hosts=["httpbin.org"], ports=
 CLUSTERS = [Cluster("prod"), Cluster("dr")]
 ARGO = meshcode.ArgoCD(repo_url="https://example.com/mesh.git")
 OTHER = Service("other", namespace="other", ports=[Port(9080)], versions=["v1"])
+ECHO = Service("echo", namespace=NS, ports=[Port(9000, "TCP")])
 DUO = Service("duo", namespace=NS, ports=[Port(9080), Port(9090)])
 
 
@@ -131,7 +132,7 @@ PLACE: dict[type, tuple[dict[str, Any], Callable[[Any], Mesh]]] = {
                        lambda f: regional_mesh(LoadBalancer(locality=Locality(failover=[f])))),
     LocalityDistribute: ({"from_": "us-east1/*", "to": {"us-east1/*": 80, "us-west1/*": 20}},
                          lambda d: regional_mesh(LoadBalancer(locality=Locality(distribute=[d])))),
-    Ingress: (ING, lambda i: mesh(ingresses=[i])),
+    Ingress: (ING, lambda i: mesh(ingresses=[i], services=[reviews(), RATINGS, ECHO])),
     ServerTLS: ({"credential_name": "cert"}, lambda t: mesh(ingresses=[Ingress(**ING, tls=t)])),
     ExternalService: ({"name": "api", "namespace": NS, "hosts": ["api.example.com"], "ports": [Port(443, "TLS")]},
                       lambda e: mesh(external_services=[HTTPBIN, e])),
@@ -371,6 +372,8 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "tls": {"tls": ServerTLS("cert")}, "http_redirect": {"tls": ServerTLS("cert"), "http_redirect": True},
         "port": {"port": 8080}, "gateway_namespace": {"gateway_namespace": "istio-ingress"},
         "clusters": {"clusters": ["prod"]},
+        "protocol": [{"protocol": "TCP", "port": 31400, "routes": [Route(to=ECHO)]},
+                     Refused({"protocol": "TCP", "port": 31400, "routes": [Route(to=RATINGS)]})],
     },
     ServerTLS: {"credential_name": {"credential_name": "other"}, "mode": {"mode": "MUTUAL"},
                 "min_protocol_version": {"min_protocol_version": "TLSV1_3"}},

@@ -67,8 +67,47 @@ def route(host: str = "reviews", extra: str = "") -> str:
 """
 
 
+TCP_ECHO = """
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tcp-echo, namespace: shop}
+spec:
+  selector: {app: tcp-echo}
+  ports: [{name: tcp, port: 9000}]
+"""
+
+
+def echo_gateway(protocol: str) -> str:
+    return f"""
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: echo-gw, namespace: shop}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 31400, name: {protocol.lower()}, protocol: {protocol}}}
+    hosts: ["*"]
+"""
+
+
+def echo_routes(section: str) -> str:
+    match = "  - match: [{port: 31400}]\n    route:" if section == "tcp" else "  - route:"
+    return TCP_ECHO + vs(f"""  hosts: ["*"]
+  gateways: [echo-gw]
+  {section}:
+{match}
+    - destination: {{host: tcp-echo, port: {{number: 9000}}}}
+""", name="tcp-echo")
+
+
 CASES: dict[str, tuple[str, str, list[str]]] = {
     # name: (broken objects, fixed objects, codes the broken variant reports)
+    "http routes behind a TCP gateway server, to a TCP port": (
+        echo_gateway("TCP") + echo_routes("http"), echo_gateway("TCP") + echo_routes("tcp"), ["MC5131", "MC5132"]),
+    "tcp routes behind an HTTP gateway server": (
+        echo_gateway("HTTP") + echo_routes("tcp"), echo_gateway("TCP") + echo_routes("tcp"), ["MC5131"]),
     "route host does not exist": (vs(route("reviewz")), vs(route("reviews")), ["IST0101"]),
     "route host in another namespace by FQDN": (
         vs(route("reviews.web.svc.cluster.local")), vs(route("reviews.shop.svc.cluster.local")), ["IST0101"]),

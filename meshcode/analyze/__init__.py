@@ -12,11 +12,13 @@ from meshcode.analyze.destinations import check_ca_certificates, check_host_exis
 from meshcode.analyze.edge import (
     check_duplicate_certificates,
     check_gateway_conflicts,
+    check_gateway_route_protocols,
     check_service_entry_addresses,
     check_service_entry_protocols,
 )
 from meshcode.analyze.index import MeshIndex, build_index, kind_of
 from meshcode.analyze.routing import (
+    check_destination_protocols,
     check_destinations,
     check_gateways,
     check_ingress_subsets,
@@ -37,6 +39,7 @@ Check = Callable[[MeshIndex], Iterator[Finding]]
 
 CHECKS: list[Check] = [
     check_destinations,
+    check_destination_protocols,
     check_weights,
     check_rule_order,
     check_gateways,
@@ -46,6 +49,7 @@ CHECKS: list[Check] = [
     check_ca_certificates,
     check_locality_failover,
     check_gateway_conflicts,
+    check_gateway_route_protocols,
     check_service_entry_addresses,
     check_service_entry_protocols,
     check_sidecars,

@@ -98,6 +98,12 @@ CODES: dict[str, Code] = {c.code: c for c in (
          "A DestinationRule originates plain TLS to a mesh service whose PeerAuthentication is STRICT."),
     Code("MC5121", "warning", "LocalityFailoverWithoutOutlierDetection",
          "Locality failover never happens without outlierDetection in the same traffic policy."),
+    Code("MC5131", "error", "GatewayRouteProtocolMismatch",
+         "A gateway-bound VirtualService has http, tcp or tls routes that no server of its gateways hands "
+         "connections to (e.g. http routes behind a TCP server), so they never apply."),
+    Code("MC5132", "error", "RouteProtocolMismatch",
+         "A VirtualService's http rule sends to a TCP port: sidecars never apply it, gateways speak "
+         "the wrong protocol to it."),
     # -- workload checks (meshcode/analyze/workloads.py; need workload manifests) ---------------
     Code("MC6001", "warning", "ServiceSelectsNoWorkload",
          "A Service's selector matches no workload in its namespace, so it has no endpoints."),

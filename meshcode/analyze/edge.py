@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from meshcode.analyze.hosts import ALL, HostOverlaps, export_scopes, fqdn, gateway_host
+from meshcode.analyze.hosts import ALL, HostOverlaps, export_scopes, fqdn, gateway_host, matches
 from meshcode.analyze.index import MeshIndex, as_dict, as_list, namespace_of, port_number, spec_of
 from meshcode.errors import Finding, listing
 from meshcode.plan import Resource
@@ -142,3 +142,53 @@ def check_duplicate_certificates(ix: MeshIndex) -> Iterator[Finding]:
                 names = " ".join([f"{owner[0]}/{owner[1]}", *others])
                 yield ix.finding("IST0138", gw, f"Duplicate certificate in multiple gateways [{names}] may cause 404s "
                                  f"if clients re-use HTTP2 connections ({cert[0]} {cert[1]}).")
+
+
+_PASSTHROUGH = ("PASSTHROUGH", "AUTO_PASSTHROUGH")
+
+
+def _server_accepts(server: dict, section: str) -> bool:
+    """Whether a Gateway server hands connections to a VirtualService's `http`, `tcp` or `tls` rules."""
+    protocol = str(as_dict(server.get("port")).get("protocol") or "").upper()
+    mode = str(as_dict(server.get("tls")).get("mode") or "").upper()
+    if section == "http":
+        return protocol in ("HTTP", "HTTP2", "GRPC") or (protocol == "HTTPS" and mode not in _PASSTHROUGH)
+    if section == "tls":
+        return protocol in ("TLS", "HTTPS") and mode in _PASSTHROUGH
+    return protocol in ("TCP", "MONGO", "REDIS", "MYSQL") or (protocol == "TLS" and mode not in _PASSTHROUGH)
+
+
+def check_gateway_route_protocols(ix: MeshIndex) -> Iterator[Finding]:
+    """MC5131: a gateway-bound VirtualService's http/tcp/tls rules need a server of that protocol
+    for its hosts; otherwise the gateway never uses them (e.g. http routes behind a TCP server)."""
+    for r in ix.of("VirtualService"):
+        spec = spec_of(r)
+        refs = [g for g in as_list(spec.get("gateways")) if isinstance(g, str) and g != "mesh"]
+        if not refs:
+            continue
+        ns = namespace_of(r)
+        hosts = [h for h in as_list(spec.get("hosts")) if isinstance(h, str)]
+        servers: list[dict] = []
+        for ref in refs:
+            gns, _, gname = ref.partition("/") if "/" in ref else (ns, "", ref)
+            gw = ix.by_name.get(("Gateway", gns, gname))
+            if gw is None:
+                continue  # IST0101 reports it
+            for server in as_list(spec_of(gw).get("servers")):
+                server = as_dict(server)
+                served = [gateway_host(h, gns)[1] for h in as_list(server.get("hosts")) if isinstance(h, str)]
+                if any(matches(h, s) for h in hosts for s in served):
+                    servers.append(server)
+        if not servers:
+            continue  # IST0132 reports hosts no server serves
+        for section in ("http", "tcp", "tls"):
+            if as_list(spec.get(section)) and not any(_server_accepts(s, section) for s in servers):
+                kinds = sorted({str(as_dict(s.get("port")).get("protocol") or "?").upper()
+                                + (" PASSTHROUGH" if str(as_dict(s.get("tls")).get("mode") or "").upper()
+                                   in _PASSTHROUGH else "") for s in servers})
+                yield ix.finding("MC5131", r, f"{section} routes bound to gateway(s) {', '.join(refs)}, whose "
+                                 f"servers for these hosts are {', '.join(kinds)}: the gateway never uses them "
+                                 f"(a {section} route needs a {_WANTS[section]} server)")
+
+
+_WANTS = {"http": "HTTP or HTTPS", "tcp": "TCP (or terminated TLS)", "tls": "TLS/HTTPS PASSTHROUGH"}

@@ -80,6 +80,38 @@ def check_destinations(ix: MeshIndex) -> Iterator[Finding]:
                     yield ix.finding("IST0101", r, f'Referenced host:port not found: "{host}:{port}" ({where})')
 
 
+_HTTP_FAMILY = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"})
+_L4_FAMILY = frozenset({"TCP", "TLS", "HTTPS", "MONGO", "REDIS", "MYSQL"})
+_OPAQUE = frozenset({"TCP", "MONGO", "REDIS", "MYSQL"})
+
+
+def _port_protocol(label: str) -> str | None:
+    """A Service port's protocol from its appProtocol/name ('HTTP-WEB' → HTTP), a ServiceEntry's as is."""
+    head = label.split("-", 1)[0]
+    return head if head in _HTTP_FAMILY | _L4_FAMILY else None
+
+
+def check_destination_protocols(ix: MeshIndex) -> Iterator[Finding]:
+    """MC5132: an `http` rule that sends to a TCP (Mongo, Redis, MySQL) port: sidecars handle it as TCP and
+    never apply the rule; a gateway would speak HTTP to it."""
+    for r in ix.of("VirtualService"):
+        ns = namespace_of(r)
+        export_to, destinations = ix.cached("destinations", r, _destinations)
+        for where, what, host, port, _ in destinations:
+            entry = ix.resolve(host, ns, export_to, assume=managed(r))
+            if entry is None or entry is ASSUMED or not entry.ports:
+                continue
+            number = port if port is not None else (next(iter(entry.ports)) if len(entry.ports) == 1 else None)
+            protocol = _port_protocol(entry.ports.get(number, "")) if number is not None else None
+            if protocol is None:
+                continue
+            section = where.split("[", 1)[0]
+            if section != "http" or protocol not in _OPAQUE:  # HTTPS/TLS: a DestinationRule may originate TLS
+                continue
+            yield ix.finding("MC5132", r, f'{where} sends {section} traffic to "{host}" port {number}, which '
+                             f"speaks {protocol}: sidecars ignore this rule, gateways forward the wrong protocol")
+
+
 Problem = tuple[str, str]  # (code, message) about one object, whatever cluster it is in
 
 

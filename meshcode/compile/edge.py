@@ -6,7 +6,8 @@ from typing import Any
 from meshcode.compile.context import CompileContext
 from meshcode.compile.routing import Destinations, client_tls_spec, default_split, http_route, match_spec
 from meshcode.intent.edge import ExternalService, Ingress, SidecarScope
-from meshcode.intent.service import Service
+from meshcode.errors import SourceLocation
+from meshcode.intent.service import HTTP_PROTOCOLS, Service
 from meshcode.intent.traffic import Dest, Route
 from meshcode.plan import Resource
 
@@ -23,9 +24,13 @@ def gateway(ctx: CompileContext, ing: Ingress) -> Resource:
         if ing.http_redirect:
             servers.append({"port": {"number": 80, "name": "http-80", "protocol": "HTTP"},
                             "hosts": list(hosts), "tls": {"httpsRedirect": True}})
+    elif ing.protocol == "TLS":  # passthrough: route on SNI, the service terminates
+        servers.append({"port": {"number": ing.listen_port, "name": f"tls-{ing.listen_port}", "protocol": "TLS"},
+                        "hosts": hosts, "tls": {"mode": "PASSTHROUGH"}})
     else:
-        servers.append({"port": {"number": ing.listen_port, "name": f"http-{ing.listen_port}",
-                                 "protocol": "HTTP"}, "hosts": hosts})
+        name = f"{ing.protocol.lower()}-{ing.listen_port}"
+        servers.append({"port": {"number": ing.listen_port, "name": name, "protocol": ing.protocol},
+                        "hosts": hosts})
     spec = {"selector": dict(ing.selector), "servers": servers}
     return ctx.resource("networking", "Gateway", ing.name, gateway_namespace(ing), spec, ing.origin)
 
@@ -39,6 +44,8 @@ def gateway_namespace(ing: Ingress) -> str:
 def ingress_target(ctx: CompileContext, ing: Ingress, to: Any) -> Any:
     """A service without a version at the edge takes that service's own default split,
     so a canary's weights hold for ingress traffic too (mesh-bound rules do not apply there)."""
+    if isinstance(to, dict):
+        return to  # {service name: weight}: the user's own split
     items = to if isinstance(to, (list, tuple)) else [to]
     out = []
     for item in items:
@@ -59,11 +66,80 @@ def ingress_target(ctx: CompileContext, ing: Ingress, to: Any) -> Any:
     return out if isinstance(to, (list, tuple)) else out[0]
 
 
+# Which service ports each ingress protocol may forward to (the rest is a mismatch).
+_EDGE_PORTS = {"HTTP": HTTP_PROTOCOLS, "TCP": frozenset({"TCP", "MONGO", "REDIS", "MYSQL", "TLS", "HTTPS"}),
+               "TLS": frozenset({"TLS", "HTTPS"})}
+
+
+def _edge_dest(ctx: CompileContext, ing: Ingress, item: Any, weight: int | None,
+               origin: SourceLocation | None, reported: set[str]) -> Any:
+    """One destination of an ingress route with the service port its protocol forwards to,
+    or None after reporting a protocol mismatch at the route's line."""
+    dest = item if isinstance(item, Dest) else Dest.model_construct(
+        service=item, version=None, namespace=None, port=None, weight=weight)
+    ref = dest.service if dest.namespace is None or not isinstance(dest.service, str) \
+        else f"{dest.namespace}/{dest.service}"
+    svc = ctx.find_service(ref, ing.namespace) if ref is not None else None
+    if svc is None:
+        return item if not isinstance(item, str) or weight is None else dest  # Destinations reports it
+    allowed = _EDGE_PORTS[ing.protocol]
+    ports = [p for p in svc.ports if p.number == dest.port] if dest.port else list(svc.ports)
+    fitting = [p for p in ports if p.protocol in allowed]
+    if not fitting:
+        if svc.host in reported:  # one error per service, not one per version of its split
+            return None
+        reported.add(svc.host)
+        shown = ", ".join(f"{p.number}/{p.protocol}" for p in ports)
+        hint = {"HTTP": "protocol='TCP' (or 'TLS' for passthrough)", "TCP": "protocol='HTTP'",
+                "TLS": "protocol='HTTP' or 'TCP'"}[ing.protocol]
+        ctx.error("MC2106", f"ingress {ing.name} serves {ing.server_protocol} on port {ing.listen_port}, but "
+                  f"{svc.name} has no {' or '.join(sorted(allowed))} port to forward it to ({shown}); "
+                  f"write Ingress(..., {hint}) or route to a port that speaks it",
+                  dest.origin or origin, "VirtualService", ing.namespace, ing.name)
+        return None
+    if dest.port is None and (len(svc.ports) > 1 or ing.protocol != "HTTP"):
+        return Dest.model_construct(service=dest.service, version=dest.version, namespace=dest.namespace,
+                                    port=fitting[0].number, weight=dest.weight).with_origin(dest.origin)
+    return dest
+
+
+def edge_target(ctx: CompileContext, ing: Ingress, r: Route) -> Any:
+    """The route's target with each destination's port chosen for the ingress protocol (None: refused)."""
+    target = ingress_target(ctx, ing, r.to)
+    if isinstance(target, dict):
+        items = [(k, w) for k, w in target.items()]
+    elif isinstance(target, (list, tuple)):
+        items = [(t, None) for t in target]
+    else:
+        items = [(target, None)]
+    reported: set[str] = set()
+    out = [_edge_dest(ctx, ing, item, w, r.origin, reported) for item, w in items]
+    if any(d is None for d in out):
+        return None
+    return out if isinstance(target, (dict, list, tuple)) else out[0]
+
+
+def _check_l4_route(ctx: CompileContext, ing: Ingress, r: Route, first: bool, kind: str) -> bool:
+    """TCP and TLS-passthrough ingresses forward connections: one route, nothing HTTP on it."""
+    http = [what for what in ("match", "timeout", "retries", "fault", "mirror", "rewrite_uri", "name")
+            if getattr(r, what)]
+    problems = [f"{', '.join(http)} {'is' if len(http) == 1 else 'are'} HTTP-only"] if http else []
+    if not first:
+        problems.append(f"a {ing.protocol} ingress takes one route (its destination, or a split)")
+    for p in problems:
+        ctx.error("MC2106", f"ingress {ing.name} forwards {ing.protocol} connections: {p}",
+                  r.origin, kind, ing.namespace, ing.name)
+    return not problems
+
+
 def check_ingress_routes(ctx: CompileContext, ing: Ingress, kind: str = "VirtualService") -> bool:
     """Ingress routes are tried in order, each needs a destination: report what breaks that."""
     ok = True
     catch_all: Route | None = None  # nothing after a match-less route is reached
-    for r in ing.routes:
+    for i, r in enumerate(ing.routes):
+        if ing.protocol != "HTTP" and not _check_l4_route(ctx, ing, r, i == 0, kind):
+            ok = False
+            continue
         if catch_all is not None:
             ctx.error("MC2105", f"this route is never reached: the route at {ctx.where(catch_all.origin)} "
                       "matches every request first (put catch-all routes last)",
@@ -80,19 +156,31 @@ def check_ingress_routes(ctx: CompileContext, ing: Ingress, kind: str = "Virtual
 
 def ingress_virtual_service(ctx: CompileContext, ing: Ingress) -> Resource | None:
     dests = Destinations(ctx, None, ing.namespace, ing.name)
-    http: list[dict[str, Any]] = []
+    rules: list[dict[str, Any]] = []
     failed = not check_ingress_routes(ctx, ing)
+    if failed:
+        return None
     for r in ing.routes:
-        if r.to is None:
+        target = edge_target(ctx, ing, r)
+        if target is None:
+            failed = True
             continue
-        rule = http_route(ctx, dests, _NO_SERVICE, r, r.match, ingress_target(ctx, ing, r.to), r.origin)
+        if ing.protocol == "HTTP":
+            rule = http_route(ctx, dests, _NO_SERVICE, r, r.match, target, r.origin)
+        else:
+            route = dests.many(target, r.origin)
+            match: dict[str, Any] = {"port": ing.listen_port}
+            if ing.protocol == "TLS":
+                match["sniHosts"] = list(ing.hosts)
+            rule = {"match": [match], "route": route} if route is not None else None
         if rule is None:
             failed = True
         else:
-            http.append(rule)
+            rules.append(rule)
     if failed:
         return None
-    spec = {"hosts": list(ing.hosts), "gateways": [f"{gateway_namespace(ing)}/{ing.name}"], "http": http}
+    section = {"HTTP": "http", "TCP": "tcp", "TLS": "tls"}[ing.protocol]
+    spec = {"hosts": list(ing.hosts), "gateways": [f"{gateway_namespace(ing)}/{ing.name}"], section: rules}
     return ctx.resource("networking", "VirtualService", ing.name, ing.namespace, spec, ing.origin)
 
 

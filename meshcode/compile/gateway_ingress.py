@@ -16,7 +16,7 @@ from typing import Any
 
 from meshcode.compile.context import CompileContext
 from meshcode.compile.dataplane import plane
-from meshcode.compile.edge import _NO_SERVICE, check_ingress_routes, gateway_namespace, ingress_target
+from meshcode.compile.edge import _NO_SERVICE, check_ingress_routes, edge_target, gateway_namespace
 from meshcode.compile.gateway_api import (
     API,
     Backends,
@@ -96,6 +96,10 @@ def compile_gateway_ingress(ctx: CompileContext, ing: Ingress) -> list[Resource]
     if ing.tls and ing.tls.min_protocol_version:
         no.refuse("Gateway API listeners have no minimum TLS version; drop min_protocol_version",
                   ing.tls.origin or ing.origin)
+    if ing.protocol != "HTTP":
+        no.refuse(f"a {ing.protocol} ingress needs a {'TCPRoute' if ing.protocol == 'TCP' else 'TLSRoute'}, which "
+                  "the Gateway API standard channel meshcode emits does not have", ing.origin)
+        return []
     ok = check_ingress_routes(ctx, ing, "HTTPRoute")
     gw_ns = gateway_namespace(ing)
     allowed: dict[str, Any] = {"namespaces": {"from": "Same"}}
@@ -109,7 +113,10 @@ def compile_gateway_ingress(ctx: CompileContext, ing: Ingress) -> list[Resource]
     routes_no = Refusals(ctx, "HTTPRoute", ing.namespace, ing.name, alternative_for(ctx, ing.namespace))
     dests = Destinations(ctx, None, ing.namespace, ing.name, kind="HTTPRoute")
     backends = Backends(ctx, ing.namespace, "HTTPRoute")
-    steps = [RuleStep(r, r.match, ingress_target(ctx, ing, r.to), r.origin) for r in ing.routes if r.to is not None]
+    targets = {id(r): edge_target(ctx, ing, r) for r in ing.routes if r.to is not None}  # ports per protocol
+    if any(t is None for t in targets.values()):
+        ok = False
+    steps = [RuleStep(r, r.match, targets[id(r)], r.origin) for r in ing.routes if targets.get(id(r)) is not None]
     rules = [_rule(ctx, _NO_SERVICE, step, dests, backends, routes_no, False) for step in steps]
     if any(r is None for r in rules):
         ok = False

@@ -29,7 +29,12 @@ class ServerTLS(IntentModel):
 
 
 class Ingress(IntentModel):
-    """Expose services on hosts through an ingress gateway (Gateway + bound VirtualService)."""
+    """Expose services on hosts through an ingress gateway (Gateway + bound VirtualService).
+
+    `protocol` is what the gateway serves: "HTTP" (HTTPS with `tls=`), "TCP" (opaque bytes on
+    `port`, one route: the service's split) or "TLS" (passthrough: the gateway routes on SNI
+    without terminating, the service holds the certificate).
+    """
 
     positional = ("name",)
     name: DNSLabel
@@ -42,19 +47,35 @@ class Ingress(IntentModel):
     port: int | None = Field(default=None, ge=1, le=65535)
     gateway_namespace: DNSLabel | None = None  # where the gateway workload's namespace is
     clusters: tuple[DNSLabel, ...] | None = None
+    protocol: Literal["HTTP", "TCP", "TLS"] = "HTTP"
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _redirect_needs_tls(self) -> "Ingress":
         if self.http_redirect and self.tls is None:
             raise ValueError("http_redirect needs tls (it redirects HTTP to HTTPS)")
-        if any(h == "*" for h in self.hosts) and self.tls:
-            raise ValueError("a TLS ingress needs concrete hosts, not '*'")
+        if any(h == "*" for h in self.hosts) and (self.tls or self.protocol == "TLS"):
+            raise ValueError("a TLS ingress needs concrete hosts, not '*' (they are matched as SNI)")
+        if self.protocol != "HTTP" and self.tls:
+            raise ValueError(f"tls= terminates TLS and serves HTTPS; a {self.protocol} ingress forwards the "
+                             "connection as it is (protocol='TLS' is passthrough: the service holds the certificate)")
+        if self.protocol == "TCP" and self.port is None:
+            raise ValueError("a TCP ingress needs port= (the gateway port it listens on, e.g. 31400)")
         _unique_hosts(self.hosts)
         return self
 
     @property
     def listen_port(self) -> int:
-        return self.port or (443 if self.tls else 80)
+        return self.port or (443 if self.tls or self.protocol == "TLS" else 80)
+
+    @property
+    def server_protocol(self) -> str:
+        """The Gateway server's protocol: HTTP, HTTPS (tls=), TCP, or TLS (passthrough)."""
+        return "HTTPS" if self.tls else self.protocol
 
 
 class OriginateTLS(IntentModel):

@@ -1,0 +1,204 @@
+"""Istio's ingress and egress tasks, each written as meshcode intent and checked by meaning
+against the task's own YAML (samples in tests/data/istio-samples, or the task text quoted).
+
+Meaning, not bytes: which server a gateway opens, which rule a connection or request takes
+and where it goes. The last test runs the independent CRD checker over every mesh compiled here.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from meshcode import (
+    Cluster, CompileError, Dest, Ingress, IntentError, Match, Mesh, Port, Prefix, Route, ServerTLS, Service,
+    compile_mesh,
+)
+from tests.support.core import http_rule, split
+from tests.support.meshes import crdcheck, objects, write_plan
+from tests.support.paths import ROOT
+
+SAMPLES = ROOT / "tests" / "data" / "istio-samples"
+COMPILED: dict[str, Mesh] = {}
+
+
+def here() -> int:
+    return sys._getframe(1).f_lineno
+
+
+def compiled(mesh: Mesh) -> dict[tuple[str, str, str], dict[str, Any]]:
+    COMPILED[mesh.name] = mesh
+    return objects(compile_mesh(mesh))
+
+
+def errors(mesh: Mesh) -> list[tuple[int, str]]:
+    with pytest.raises(CompileError) as info:
+        compile_mesh(mesh)
+    return [(f.location.line if f.location else 0, f.message) for f in info.value.findings]
+
+
+def sample(path: str) -> dict[tuple[str, str], dict[str, Any]]:
+    docs = [d for d in yaml.safe_load_all((SAMPLES / path).read_text()) if d]
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+
+def fqdn(host: str, namespace: str) -> str:
+    return host if "." in host or host == "*" else f"{host}.{namespace}.svc.cluster.local"
+
+
+def l4_rule(vs: dict[str, Any], section: str, port: int, sni: str | None = None) -> dict[str, Any]:
+    """The first tcp/tls rule of a VirtualService a connection on `port` (with `sni`) takes."""
+    for rule in vs["spec"].get(section, []):
+        matches = rule.get("match") or [{}]
+        for m in matches:
+            if m.get("port", port) == port and (sni is None or sni in m.get("sniHosts", [sni])):
+                return rule
+    raise AssertionError(f"no {section} rule of {vs['metadata']['name']} takes port {port} sni {sni}")
+
+
+def l4_split(rule: dict[str, Any], namespace: str) -> dict[str, int]:
+    """{'host[/subset]:port': weight} with short sample hosts made fully qualified."""
+    out: dict[str, int] = {}
+    for r in rule["route"]:
+        d = r["destination"]
+        key = fqdn(d["host"], namespace) + (f"/{d['subset']}" if "subset" in d else "") + f":{d['port']['number']}"
+        out[key] = r.get("weight", 100)
+    return out
+
+
+def server_for(gateway: dict[str, Any], port: int) -> dict[str, Any]:
+    (server,) = [s for s in gateway["spec"]["servers"] if s["port"]["number"] == port]
+    return server
+
+
+# ---- TCP traffic shifting through the ingress gateway -------------------------------------------
+TCP_NS = "istio-io-tcp-traffic-shifting"
+
+
+def tcp_echo(weights: dict[str, int]) -> tuple[Mesh, Service]:
+    echo = Service("tcp-echo", namespace=TCP_NS, ports=[Port(9000, "TCP")], versions=["v1", "v2"],
+                   routes=[Route(to=weights)])
+    gateway = Ingress("tcp-echo-gateway", namespace=TCP_NS, hosts=["*"], protocol="TCP", port=31400,
+                      routes=[Route(to=echo)])
+    return Mesh(f"tcp-echo-{weights['v2']}", clusters=[Cluster("prod")], services=[echo], ingresses=[gateway]), echo
+
+
+@pytest.mark.parametrize("weights, sample_file", [
+    ({"v1": 100, "v2": 0}, "tcp-echo/tcp-echo-all-v1.yaml"),
+    ({"v1": 80, "v2": 20}, "tcp-echo/tcp-echo-20-v2.yaml"),
+])
+def test_tcp_traffic_shifting_through_the_ingress_gateway(weights: dict[str, int], sample_file: str) -> None:
+    mesh, echo = tcp_echo(weights)
+    objs = compiled(mesh)
+    want_vs = sample(sample_file)[("VirtualService", "tcp-echo")]
+    got_vs = objs[("VirtualService", TCP_NS, "tcp-echo-gateway")]
+    assert got_vs["spec"]["hosts"] == want_vs["spec"]["hosts"] == ["*"]
+    assert got_vs["spec"]["gateways"] == [f"{TCP_NS}/tcp-echo-gateway"]
+    assert "http" not in got_vs["spec"]
+    expected = {k: w for k, w in l4_split(l4_rule(want_vs, "tcp", 31400), TCP_NS).items() if w}
+    got = {k: w for k, w in l4_split(l4_rule(got_vs, "tcp", 31400), TCP_NS).items() if w}
+    assert got == expected
+    want_gw = sample("tcp-echo/tcp-echo-all-v1.yaml")[("Gateway", "tcp-echo-gateway")]
+    got_gw = objs[("Gateway", TCP_NS, "tcp-echo-gateway")]
+    assert got_gw["spec"]["selector"] == want_gw["spec"]["selector"]
+    got_server, want_server = server_for(got_gw, 31400), server_for(want_gw, 31400)
+    assert got_server["port"]["protocol"] == want_server["port"]["protocol"] == "TCP"
+    assert got_server["hosts"] == want_server["hosts"]
+    # mesh traffic splits the same way as ingress traffic
+    mesh_rule = l4_rule(objs[("VirtualService", TCP_NS, "tcp-echo")], "tcp", 9000)
+    assert {k: w for k, w in l4_split(mesh_rule, TCP_NS).items() if w} == expected
+
+
+# ---- TLS passthrough: "Ingress Gateway without TLS Termination" --------------------------------
+def test_tls_passthrough_routes_on_sni_without_terminating() -> None:
+    """The task's Gateway: port 443, tls mode PASSTHROUGH, hosts nginx.example.com; its VirtualService:
+    tls match port 443 + sniHosts nginx.example.com → my-nginx port 443."""
+    nginx = Service("my-nginx", namespace="default", ports=[Port(443, "HTTPS")])
+    ing = Ingress("mygateway", hosts=["nginx.example.com"], protocol="TLS", routes=[Route(to=nginx)])
+    objs = compiled(Mesh("passthrough", clusters=[Cluster("prod")], services=[nginx], ingresses=[ing]))
+    server = server_for(objs[("Gateway", "default", "mygateway")], 443)
+    assert server["tls"] == {"mode": "PASSTHROUGH"} and server["hosts"] == ["nginx.example.com"]
+    assert server["port"]["protocol"] in ("TLS", "HTTPS")  # both hand the connection to tls routes
+    vs = objs[("VirtualService", "default", "mygateway")]
+    assert set(vs["spec"]) == {"hosts", "gateways", "tls"}
+    rule = l4_rule(vs, "tls", 443, sni="nginx.example.com")
+    assert l4_split(rule, "default") == {"my-nginx.default.svc.cluster.local:443": 100}
+    with pytest.raises(AssertionError, match="no tls rule"):
+        l4_rule(vs, "tls", 443, sni="other.example.com")  # other names are not passed through
+
+
+# ---- protocol mismatches: refused at the line, in compile -------------------------------------
+def test_http_ingress_to_a_tcp_service_is_refused_at_the_route() -> None:
+    """The issue's case: Ingress(port=31400) to a TCP service used to write an HTTP server."""
+    echo = Service("tcp-echo", namespace=TCP_NS, ports=[Port(9000, "TCP")], versions=["v1"])
+    route = Route(to=echo)
+    line = here() - 1
+    ing = Ingress("edge", namespace=TCP_NS, hosts=["echo.example.com"], port=31400, routes=[route])
+    (err,) = errors(Mesh("m", clusters=[Cluster("prod")], services=[echo], ingresses=[ing]))
+    assert err[0] == line
+    assert "serves HTTP on port 31400, but tcp-echo has no" in err[1] and "protocol='TCP'" in err[1]
+
+
+@pytest.mark.parametrize("protocol, port, service_port, hint", [
+    ("TCP", 31400, Port(9080), "protocol='HTTP'"),
+    ("TLS", 443, Port(9000, "TCP"), "protocol='HTTP' or 'TCP'"),
+])
+def test_l4_ingress_to_a_service_without_such_a_port_is_refused(protocol: str, port: int, service_port: Port,
+                                                                 hint: str) -> None:
+    svc = Service("backend", ports=[service_port])
+    route = Route(to=svc)
+    line = here() - 1
+    ing = Ingress("edge", hosts=["backend.example.com"], protocol=protocol, port=port, routes=[route])
+    (err,) = errors(Mesh("m", clusters=[Cluster("prod")], services=[svc], ingresses=[ing]))
+    assert err[0] == line and hint in err[1]
+
+
+def test_ingress_picks_the_port_that_speaks_its_protocol() -> None:
+    both = Service("both", ports=[Port(9000, "TCP"), Port(8080)])
+    http = Ingress("web", hosts=["web.example.com"], routes=[Route(to=both)])
+    tcp = Ingress("raw", hosts=["*"], protocol="TCP", port=31400, routes=[Route(to=both)])
+    objs = compiled(Mesh("two-ports", clusters=[Cluster("prod")], services=[both], ingresses=[http, tcp]))
+    assert http_rule(objs[("VirtualService", "default", "web")])["route"][0]["destination"]["port"] == {"number": 8080}
+    assert l4_split(l4_rule(objs[("VirtualService", "default", "raw")], "tcp", 31400), "default") == {
+        "both.default.svc.cluster.local:9000": 100}
+
+
+def test_http_only_intent_on_an_l4_ingress_is_refused_at_its_route() -> None:
+    echo = Service("tcp-echo", ports=[Port(9000, "TCP")])
+    matched = Route(match=Match(uri=Prefix("/")), to=echo, timeout="1s")
+    matched_line = here() - 1
+    second = Route(to=echo)
+    second_line = here() - 1
+    ing = Ingress("raw", hosts=["*"], protocol="TCP", port=31400, routes=[matched, second])
+    found = errors(Mesh("m", clusters=[Cluster("prod")], services=[echo], ingresses=[ing]))
+    assert (matched_line, "ingress raw forwards TCP connections: match, timeout are HTTP-only") in found
+    assert (second_line, "ingress raw forwards TCP connections: a TCP ingress takes one route (its destination, "
+                         "or a split)") in found
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"protocol": "TCP", "hosts": ["*"]}, "needs port="),
+    ({"protocol": "TLS", "hosts": ["*"]}, "concrete hosts"),
+    ({"protocol": "TCP", "port": 31400, "tls": ServerTLS("cert")}, "tls= terminates TLS"),
+])
+def test_l4_ingress_construction_errors(kw: dict[str, Any], message: str) -> None:
+    base = {"hosts": ["a.example.com"], "routes": [Route(to="x")]}
+    with pytest.raises(IntentError, match=message) as info:
+        Ingress("edge", **{**base, **kw})
+    assert info.value.location is not None and info.value.location.line == here() - 1
+
+
+# ---- every object compiled above passes the schemas --------------------------------------------
+def test_every_edge_task_passes_the_crds(tmp_path: Path) -> None:
+    if len(COMPILED) < 3:
+        pytest.skip("checks the meshes the other tests compiled: run the whole module")
+    for name, mesh in COMPILED.items():
+        write_plan(compile_mesh(mesh), tmp_path / name)
+    code, output = crdcheck(tmp_path)
+    assert code == 0, output
+    summary = re.search(r"crdcheck: (\d+) objects, (\d+) checked against a CRD, (\d+) errors", output)
+    assert summary and int(summary[3]) == 0 and int(summary[2]) > 5, output

@@ -4,6 +4,7 @@ Users read these first when something is wrong, so every one names a file and li
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,26 @@ class SourceLocation:
             return SourceLocation(str(Path(self.file).resolve().relative_to(root.resolve())), self.line)
         except ValueError:
             return self
+
+
+def portable_path(path: str, root: str) -> str:
+    """A source file as it may be written into output: relative to the project root, never absolute.
+
+    A file outside the project (a helper module installed or on sys.path) is named as Python
+    imports it, relative to its sys.path entry (else by its file name): a machine path such as
+    /home/alice/lib/helpers.py must never reach generated objects, reports or commits.
+    """
+    if not os.path.isabs(path):
+        return path.replace(os.sep, "/")
+    rel = os.path.relpath(path, root)
+    if not rel.startswith(".."):
+        return rel.replace(os.sep, "/")
+    best = None
+    for entry in sys.path:
+        base = os.path.abspath(entry or ".") + os.sep
+        if path.startswith(base) and (best is None or len(path) - len(base) < len(best)):
+            best = path[len(base):]
+    return (best or os.path.basename(path)).replace(os.sep, "/")
 
 
 _INTERNAL: dict[str, bool] = {}

@@ -4,10 +4,11 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from meshcode.errors import MeshcodeError
 from meshcode.gitops.tree import UnsafePathError
+from meshcode.redact import credential_problem, redact_url
 
 
 class Settings(BaseModel):
@@ -22,6 +23,20 @@ class Settings(BaseModel):
     target_revision: str = "HEAD"
     prometheus: str | dict[str, str] | None = None  # URL, or {cluster = URL} per cluster (canary gates)
     workloads: str | None = None
+
+    @field_validator("repo_url", "prometheus")
+    @classmethod
+    def _no_credentials(cls, v: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        """pyproject.toml is committed: URLs in it never carry credentials (they come from env or files)."""
+        for url in (v.values() if isinstance(v, dict) else [v] if v else []):
+            problem = credential_problem(url)
+            if problem:
+                raise ValueError(
+                    f"{redact_url(url)} {problem}; pyproject.toml is committed, so give the URL without credentials: "
+                    "Argo CD takes repository credentials from its own secrets, and the canary controller reads a "
+                    "Prometheus bearer token from MESHCODE_PROMETHEUS_TOKEN or the file named by "
+                    "MESHCODE_PROMETHEUS_TOKEN_FILE")
+        return v
 
 
 def find_root(start: Path) -> Path:
@@ -40,7 +55,11 @@ def load_settings(root: Path) -> Settings:
     try:
         data = tomllib.loads(path.read_text()).get("tool", {}).get("meshcode", {})
         settings = Settings(**data)
-    except (tomllib.TOMLDecodeError, ValidationError, TypeError, AttributeError) as e:
+    except ValidationError as e:  # the message never echoes the value: it may be a secret
+        details = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'value'}: {err['msg'].removeprefix('Value error, ')}"
+                            for err in e.errors())
+        raise MeshcodeError(f"[tool.meshcode] in {path}: {details}") from None
+    except (tomllib.TOMLDecodeError, TypeError, AttributeError) as e:
         raise MeshcodeError(f"[tool.meshcode] in {path}: {e}") from None
     check_folders(root, settings, str(path))
     return settings

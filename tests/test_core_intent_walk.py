@@ -333,7 +333,7 @@ VARIANTS: dict[type, dict[str, Any]] = {
              "min_requests": {"min_requests": 3}, "requests_query": None},
     Baseline: {"alpha": {"alpha": 0.01}, "min_requests": {"min_requests": 10},
                "max_error_ratio": {"max_error_ratio": 2}, "max_latency_ratio": {"max_latency_ratio": 2}},
-    Webhook: {"name": {"name": "other"}, "url": None, "type": {"type": "pre-rollout"}, "timeout": None},
+    Webhook: {"name": {"name": "other"}, "url": None, "url_env": None, "type": {"type": "pre-rollout"}, "timeout": None},
     CircuitBreaker: {
         "max_connections": {"max_connections": 2}, "max_pending_requests": {"max_pending_requests": 1},
         "max_requests": {"max_requests": 1}, "max_requests_per_connection": {"max_requests_per_connection": 1},
@@ -469,7 +469,7 @@ VARIANTS: dict[type, dict[str, Any]] = {
 
 # Read by the canary controller while it runs, not by the compiler: the PromQL it sends, the
 # webhooks it calls, the workload name it queries for.
-RUNTIME_ONLY = {(Rollout, "workload"), (PromQL, "query"), (PromQL, "requests_query"), (Webhook, "url"),
+RUNTIME_ONLY = {(Rollout, "workload"), (PromQL, "query"), (PromQL, "requests_query"), (Webhook, "url"), (Webhook, "url_env"),
                 (Webhook, "timeout")}
 
 

@@ -45,6 +45,7 @@ from meshcode.errors import StateError
 from meshcode.gitops import git
 from meshcode.loader import load_stacks
 from meshcode.app.project import LockedError, Project
+from meshcode.redact import redact
 
 PUSH_ATTEMPTS = 5
 _CLUSTER_PREFIX = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)=(.+)\Z")
@@ -112,7 +113,9 @@ def prometheus_sources(clusters: tuple[str, ...], given: tuple[str, ...],
         if not url:
             raise StateError(f"no Prometheus for cluster {c!r}: pass --prometheus URL (or {c}=URL), "
                              "or set prometheus in [tool.meshcode]")
-        out[c] = by_url.setdefault(url, Prometheus(url))
+        if url not in by_url:
+            by_url[url] = Prometheus.connect(url)
+        out[c] = by_url[url]
     return out
 
 
@@ -157,7 +160,7 @@ def commit_message(target: CanaryTarget, state: CanaryState, action: Action, not
             lines.append(f"  value={value} requests={reqs} window={e.window or '-'} status={e.status}")
             if e.query:
                 lines.append(f"  query: {e.query}")
-    return "\n".join(lines) + "\n"
+    return redact("\n".join(lines) + "\n")  # a commit is pushed: no URL in it keeps its credentials
 
 
 def _paths(project: Project, repo: Repo, key: str) -> tuple[str, list[str]]:

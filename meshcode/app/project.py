@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,32 @@ class _UsedEntries(dict):
     @property
     def entries(self) -> dict[bytes, bytes]:
         return dict(self)
+
+
+class MachinePathError(MeshcodeError):
+    """Generated output would name a folder of this machine (it is committed and synced elsewhere)."""
+
+    code = "MC4008"
+
+
+def refuse_machine_paths(files: dict[str, bytes], plan: Plan, root: Path, out: str) -> None:
+    """No generated file may contain the project's absolute path or a stack file's folder.
+
+    The compiler writes stack files relative to the project (errors.portable_path); this is the
+    last check before writing, for anything else that would carry one (a Patch, a label value).
+    """
+    folders = {str(root.resolve()), str(root)}
+    for _folder, r in plan.resources():
+        if r.origin is not None and os.path.isabs(r.origin.file):
+            folders.add(os.path.dirname(r.origin.file))
+    folders = {f for f in folders if len(f) > 1}
+    pattern = re.compile(b"|".join(re.escape(f.encode()) for f in sorted(folders, key=len, reverse=True)))
+    for path, data in files.items():
+        m = pattern.search(data)
+        if m:
+            raise MachinePathError(f"{out}/{path} would contain the local path {m.group(0).decode()!r}; generated "
+                                   "output is committed and synced to clusters, so it never names a folder of this "
+                                   "machine: use a path relative to the project")
 
 
 class LockedError(MeshcodeError):
@@ -123,6 +150,7 @@ class Project:
             meshes, states=states, root=self.root, gitops=self.gitops_defaults(), output_dir=self.output_dir,
             workloads=load_workloads(workloads_path) if workloads_path is not None else None)
         files = self.render(plan)
+        refuse_machine_paths(files, plan, self.root, self.settings.output)
         return Build(meshes, plan, files, plan.notes + findings)
 
     def render(self, plan: Plan) -> dict[str, bytes]:

@@ -15,6 +15,7 @@ from meshcode.errors import CompileError, Finding, MeshcodeError
 from meshcode.app.compile import compile_project
 from meshcode.app.project import Project
 from meshcode.gitops.diff import namespace_warnings
+from meshcode.redact import redact
 
 app = typer.Typer(help="Service-mesh configuration as code: compile Python intent into Istio YAML.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -26,7 +27,7 @@ WorkloadsOption = typer.Option(
 
 
 def fail(error: MeshcodeError) -> None:
-    typer.echo(str(error), err=True)
+    typer.echo(redact(str(error)), err=True)  # a URL in an error never shows its credentials
     raise typer.Exit(1)
 
 
@@ -44,7 +45,7 @@ def warn_namespaces(lines: list[str]) -> None:
 
 def print_notes(notes: list[Finding]) -> None:
     for n in notes:
-        typer.echo(n.describe(), err=True)
+        typer.echo(redact(n.describe()), err=True)
 
 
 def version_callback(value: bool) -> None:

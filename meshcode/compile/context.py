@@ -1,12 +1,11 @@
 """Shared state of one compile: the mesh, lookups by name, findings, and the resource factory."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from meshcode.state.canary import CanaryState
-from meshcode.errors import Finding, Level, SourceLocation
+from meshcode.errors import Finding, Level, SourceLocation, portable_path
 from meshcode.intent.edge import ExternalService
 from meshcode.intent.service import Service
 from meshcode.intent.topology import Cluster, Mesh
@@ -64,12 +63,8 @@ class CompileContext:
         if origin is None:
             return ""
         cached = self._stack_cache.get(origin.file)
-        if cached is None:
-            path = origin.file
-            if os.path.isabs(path):
-                rel = os.path.relpath(path, self.root)
-                path = path if rel.startswith("..") else rel
-            cached = self._stack_cache[origin.file] = path.replace(os.sep, "/")
+        if cached is None:  # never absolute: it goes into the meshcode.dev/stack annotation
+            cached = self._stack_cache[origin.file] = portable_path(origin.file, self.root)
         return cached
 
     def where(self, origin: SourceLocation | None) -> str:

@@ -8,16 +8,22 @@ Prometheus serves several of the canary's clusters, queries also filter on
 """
 from __future__ import annotations
 
+import base64
 import json
 import math
+import os
 import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from meshcode.state.canary import Sample, SampleStatus
+from meshcode.errors import MeshcodeError
+from meshcode.redact import redact, redact_url
 from meshcode.delivery.targets import CanaryTarget
 from meshcode.intent.rollout import Baseline, LatencyP99, PromQL, SuccessRate, gate_name
 
@@ -32,13 +38,62 @@ class QueryResult:
     detail: str = ""
 
 
+TOKEN_ENV = "MESHCODE_PROMETHEUS_TOKEN"
+TOKEN_FILE_ENV = "MESHCODE_PROMETHEUS_TOKEN_FILE"
+
+
+class CredentialError(MeshcodeError):
+    code = "MC3001"
+
+
+def auth_headers(url: str, environ: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """(URL without user info, request headers): credentials from the URL, the environment or a file.
+
+    `user:password@` in a URL given on the command line becomes HTTP basic auth; a bearer token
+    comes from MESHCODE_PROMETHEUS_TOKEN, or from the file MESHCODE_PROMETHEUS_TOKEN_FILE names
+    (a mounted secret). None of them is ever written anywhere: records show `redact_url(url)`.
+    """
+    parts = urllib.parse.urlsplit(url)
+    headers: dict[str, str] = {}
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        password = urllib.parse.unquote(parts.password or "")
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        host = parts.netloc.rpartition("@")[2]
+        url = urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    token = environ.get(TOKEN_ENV)
+    if not token and environ.get(TOKEN_FILE_ENV):
+        try:
+            token = Path(environ[TOKEN_FILE_ENV]).read_text().strip()
+        except OSError as e:
+            raise CredentialError(f"cannot read the Prometheus token file named by {TOKEN_FILE_ENV}: "
+                                  f"{e.strerror or e}") from None
+    if token:
+        headers.setdefault("Authorization", f"Bearer {token}")
+    return url, headers
+
+
 @dataclass
 class Prometheus:
-    """A Prometheus HTTP API endpoint; `query` never raises, it reports what went wrong."""
+    """A Prometheus HTTP API endpoint; `query` never raises, it reports what went wrong.
+
+    `url` may carry credentials (only ever from the command line or the environment); they are
+    sent as headers and every record names the server by `label`, the redacted URL.
+    """
 
     url: str
     timeout: float = 10.0
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     _cache: dict[tuple[str, float], QueryResult] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def connect(cls, url: str, environ: Mapping[str, str] | None = None) -> "Prometheus":
+        plain, headers = auth_headers(url, os.environ if environ is None else environ)
+        return cls(plain, headers=headers)
+
+    @property
+    def label(self) -> str:
+        return redact_url(self.url)
 
     def query(self, promql: str, at: datetime) -> QueryResult:
         key = (promql, at.timestamp())
@@ -47,20 +102,24 @@ class Prometheus:
         return self._cache[key]
 
     def _query(self, promql: str, at: datetime) -> QueryResult:
-        params = urllib.parse.urlencode({"query": promql, "time": f"{at.timestamp():.3f}"})
-        url = f"{self.url.rstrip('/')}/api/v1/query?{params}"
+        base = urllib.parse.urlsplit(self.url)
+        params = urllib.parse.urlencode([*urllib.parse.parse_qsl(base.query, keep_blank_values=True),
+                                         ("query", promql), ("time", f"{at.timestamp():.3f}")])
+        url = urllib.parse.urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + "/api/v1/query",
+                                       params, ""))
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as resp:
+            request = urllib.request.Request(url, headers=self.headers)
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
                 body = json.loads(resp.read())
         except urllib.error.HTTPError as e:
             if e.code in (400, 422):  # Prometheus: bad query / cannot execute
-                return QueryResult("error", detail=_api_error(e))
-            return QueryResult("unreachable", detail=f"{self.url} answered HTTP {e.code}")
+                return QueryResult("error", detail=redact(_api_error(e)))
+            return QueryResult("unreachable", detail=f"{self.label} answered HTTP {e.code}")
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
             reason = getattr(e, "reason", e)
-            return QueryResult("unreachable", detail=f"{self.url}: {reason}")
+            return QueryResult("unreachable", detail=redact(f"{self.label}: {reason}"))
         except ValueError:
-            return QueryResult("unreachable", detail=f"{self.url} did not answer with JSON")
+            return QueryResult("unreachable", detail=f"{self.label} did not answer with JSON")
         return parse_result(body)
 
 

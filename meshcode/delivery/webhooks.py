@@ -5,8 +5,10 @@ Non-2xx is a failed check; no answer within the hook's timeout is one too ("unre
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
 from meshcode.state.plan import HookType
@@ -14,6 +16,7 @@ from meshcode.state.canary import CanaryState, Sample
 from meshcode.delivery.targets import CanaryTarget
 from meshcode.intent.base import duration_seconds
 from meshcode.intent.rollout import Webhook
+from meshcode.redact import redact
 
 
 def payload(target: CanaryTarget, state: CanaryState, hook: Webhook) -> dict[str, Any]:
@@ -27,18 +30,26 @@ def payload(target: CanaryTarget, state: CanaryState, hook: Webhook) -> dict[str
     }
 
 
-def call(hook: Webhook, body: dict[str, Any]) -> Sample:
-    url = str(hook.url)
-    request = urllib.request.Request(url, data=json.dumps(body, sort_keys=True).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    base = {"check": f"webhook:{hook.name}", "query": url, "window": ""}
+def call(hook: Webhook, body: dict[str, Any], environ: Mapping[str, str] | None = None) -> Sample:
+    """POST to the hook. The sample names it by `hook.label`: its URL (often a secret) is never recorded."""
+    base = {"check": f"webhook:{hook.name}", "query": hook.label, "window": ""}
+    url = str(hook.url) if hook.url is not None else (os.environ if environ is None else environ).get(
+        hook.url_env or "")
+    if not url:
+        return Sample(**base, status="unreachable", detail=f"environment variable {hook.url_env} is not set")
+
+    def hide(text: str) -> str:
+        return redact(text.replace(url, hook.label))
+
     try:
+        request = urllib.request.Request(url, data=json.dumps(body, sort_keys=True).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=duration_seconds(hook.timeout)) as resp:
             return Sample(**base, value=float(resp.status))
     except urllib.error.HTTPError as e:
-        return Sample(**base, value=float(e.code), detail=e.reason if isinstance(e.reason, str) else "")
-    except (urllib.error.URLError, TimeoutError, OSError) as e:
-        return Sample(**base, status="unreachable", detail=str(getattr(e, "reason", e)))
+        return Sample(**base, value=float(e.code), detail=hide(e.reason) if isinstance(e.reason, str) else "")
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as e:
+        return Sample(**base, status="unreachable", detail=hide(str(getattr(e, "reason", e))))
 
 
 def call_hooks(target: CanaryTarget, state: CanaryState, hook_types: tuple[HookType, ...]) -> list[Sample]:

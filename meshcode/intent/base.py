@@ -10,9 +10,10 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from meshcode.errors import IntentError, SourceLocation, caller_location
+from meshcode.redact import credential_problem, redact_url
 
 # Every name pattern ends in \Z, never $: `$` also matches before a trailing newline, and a
 # name like "cart\n" would break file paths, the kustomization and the manifest.
@@ -137,6 +138,21 @@ def duration_seconds(duration: str) -> float:
     return float(duration.removesuffix("s"))
 
 
+def no_credentials(value: Any) -> Any:
+    """Refuse a URL carrying credentials: intent is committed and rendered into objects.
+
+    The message shows the URL redacted: the secret must not reach a terminal log either.
+    """
+    problem = credential_problem(str(value)) if value is not None else None
+    if problem:
+        raise ValueError(f"the URL {redact_url(str(value))} {problem}; credentials never go into intent, which is "
+                         "committed and rendered into generated objects: give the URL without them (Argo CD takes "
+                         "repository credentials from its own secrets; a webhook URL can come from the environment "
+                         "with Webhook(url_env=...))")
+    return value
+
+
+PublicUrl = Annotated[str, AfterValidator(no_credentials)]
 DNSLabel = Annotated[str, BeforeValidator(_dns_label)]
 DNSSubdomain = Annotated[str, BeforeValidator(_dns_subdomain)]
 Hostname = Annotated[str, BeforeValidator(_hostname)]

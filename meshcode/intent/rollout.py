@@ -1,12 +1,17 @@
 """Progressive-delivery intent: how a canary's weight moves and what must hold at each step."""
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, HttpUrl, model_validator
 
-from meshcode.intent.base import Duration, IntentModel, Many
+from meshcode.intent.base import Duration, IntentModel, Many, no_credentials
+from meshcode.redact import redact_url
 from meshcode.intent.traffic import Match
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class SuccessRate(IntentModel):
@@ -68,9 +73,27 @@ class Webhook(IntentModel):
 
     positional = ("name", "url")
     name: str
-    url: HttpUrl
+    url: HttpUrl | None = None
+    url_env: str | None = None  # name of an environment variable holding the URL, read when the hook is called
     type: Literal["pre-rollout", "rollout", "confirm-promotion", "post-rollout", "rollback"] = "rollout"
     timeout: Duration = "10s"
+
+    @model_validator(mode="after")
+    def _one_url(self) -> "Webhook":
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give url= or url_env= (an environment variable holding the URL), exactly one")
+        if self.url is not None:
+            no_credentials(str(self.url))
+        if self.url_env is not None and not _ENV_NAME.match(self.url_env):
+            raise ValueError(f"url_env {self.url_env!r} is not an environment variable name")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How records name the hook's target: never its URL's path, query or user info (secrets live there)."""
+        if self.url_env is not None:
+            return f"${self.url_env}"
+        return redact_url(str(self.url), keep_path=False)
 
 
 class Rollout(IntentModel):

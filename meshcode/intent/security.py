@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from pydantic import Field, field_validator, model_validator
 
 from meshcode.errors import IntentError, caller_location
-from meshcode.intent.base import DNSLabel, IntentModel, Many, one_or_many
+from meshcode.intent.base import DNSLabel, IntentModel, Many, PublicUrl, one_or_many
 from meshcode.intent.edge import ExternalService
 from meshcode.intent.service import Service, Version
 
@@ -123,8 +123,8 @@ class Jwt(IntentModel):
     workload accepts."""
 
     positional = ("issuer", "jwks_uri")
-    issuer: str = Field(min_length=1)
-    jwks_uri: str
+    issuer: PublicUrl = Field(min_length=1)
+    jwks_uri: PublicUrl
     audiences: Many[str] = ()
     required_claims: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     forward_original_token: bool = False

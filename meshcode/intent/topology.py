@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from meshcode.intent.base import DNSLabel, IntentModel, Many
+from meshcode.intent.base import DNSLabel, IntentModel, Many, PublicUrl
 from meshcode.intent.dataplane import DataPlane
 from meshcode.intent.edge import ExternalService, Ingress, SidecarScope
 from meshcode.intent.security import ZeroTrust
@@ -77,7 +77,7 @@ class ArgoCD(IntentModel):
     `repo_url`/`target_revision` default to `[tool.meshcode]` in pyproject.toml.
     """
 
-    repo_url: str | None = None
+    repo_url: PublicUrl | None = None  # never with credentials: Argo CD reads those from its repo secrets
     target_revision: str | None = None
     namespace: DNSLabel = "argocd"  # where Argo CD runs; the AppProject and ApplicationSet live there
     project: DNSLabel | None = None  # AppProject name; default: the mesh name

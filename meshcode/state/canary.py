@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from meshcode.state.plan import DecisionPlan
+from meshcode.redact import redact
 
 Phase = Literal["waiting", "progressing", "paused", "promoting", "succeeded", "failed"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed"})
@@ -39,6 +40,12 @@ class Sample(_Data):
     requests: float | None = None  # requests the value is based on
     counts: dict[str, float] = Field(default_factory=dict)  # baseline: candidate/stable requests, errors, p99
     detail: str = ""
+
+    @field_validator("query", "detail")
+    @classmethod
+    def _redacted(cls, v: str) -> str:
+        """State is committed: a URL in a query or detail never carries its credentials into it."""
+        return redact(v)
 
 
 class Evidence(Sample):

@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -130,8 +131,14 @@ def _labels(cluster: str, namespace: str, workload: str) -> str:
 class PrometheusServer:
     """/usr/bin/prometheus on 127.0.0.1:<free port>, scraping `targets` every 500ms."""
 
-    def __init__(self, workdir: Path, targets: list[str]) -> None:
+    def __init__(self, workdir: Path, targets: list[str], basic_auth: dict[str, str] | None = None) -> None:
+        """basic_auth: user → bcrypt hash, for Prometheus' own --web.config.file authentication."""
         self.workdir = workdir
+        self.web_config: Path | None = None
+        if basic_auth:
+            self.web_config = workdir / "web.yml"
+            self.web_config.write_text("basic_auth_users:\n" + "".join(
+                f"  {user}: {json.dumps(hashed)}\n" for user, hashed in basic_auth.items()))
         self.port = free_port()
         self.data = workdir / "data"
         self.config = workdir / "prometheus.yml"
@@ -155,7 +162,8 @@ class PrometheusServer:
         self.proc = subprocess.Popen(
             [PROMETHEUS, f"--config.file={self.config}", f"--storage.tsdb.path={self.data}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h",
-             "--query.lookback-delta=30s"],
+             "--query.lookback-delta=30s",
+             *([f"--web.config.file={self.web_config}"] if self.web_config else [])],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -165,6 +173,9 @@ class PrometheusServer:
                 with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
                     if r.status == 200:
                         return
+            except urllib.error.HTTPError as e:
+                if e.code == 401 and self.web_config is not None:  # up, and asking for credentials
+                    return
             except OSError:
                 pass
             time.sleep(0.1)

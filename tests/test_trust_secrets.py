@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from meshcode import ArgoCD, Cluster, Jwt, Mesh, Port, Service, Webhook
 from meshcode.cli import app
 from meshcode.delivery.prometheus import TOKEN_ENV, TOKEN_FILE_ENV, CredentialError, auth_headers
-from meshcode.delivery.state import Sample
+from meshcode.state.canary import Sample
 from meshcode.errors import IntentError
 from meshcode.redact import credential_problem, redact, redact_url
 from tests.support.canary import git_project, stack_source

@@ -27,6 +27,14 @@ from meshcode.analyze.routing import (
     check_weights,
 )
 from meshcode.analyze.deprecation import check_deprecated_fields, check_lightstep, check_removed_kinds
+from meshcode.analyze.gateway_api import GROUP as GATEWAY_GROUP
+from meshcode.analyze.gateway_api import (
+    check_listeners,
+    check_mixed_routing,
+    check_route_references,
+    check_waypoints,
+    check_ztunnel_policies,
+)
 from meshcode.analyze.regexes import REGEX_KINDS, check_regexes
 from meshcode.analyze.scope import check_sidecars, check_telemetries, check_telemetry_providers
 from meshcode.analyze.security import check_authorization_namespaces, check_mtls_conflicts
@@ -58,6 +66,11 @@ CHECKS: list[Check] = [
     check_mtls_conflicts,
     check_regexes,
     check_service_ports,
+    check_route_references,
+    check_listeners,
+    check_waypoints,
+    check_ztunnel_policies,
+    check_mixed_routing,
     check_duplicate_certificates,
     check_telemetry_providers,
     check_deprecated_fields,
@@ -97,9 +110,12 @@ def _signature(resources: list[Resource]) -> tuple:
     """Equal for two clusters whose checks must give the same findings: the same shared checked
     objects (the compiler builds each once), and the same namespaces for everything else (the
     checks read only the namespace of a Namespace, an IstioOperator, an Application, …;
-    the regex check also reads the objects of REGEX_KINDS)."""
+    the regex check also reads the objects of REGEX_KINDS, the Gateway API checks every Gateway API
+    object and the namespaces' labels)."""
     return tuple(id(r) if kind_of(r) not in ("", "Namespace") or r.kind in REGEX_KINDS
-                 else ("ns", r.name if r.kind == "Namespace" else r.namespace) for r in resources)
+                 or r.api_version.startswith(GATEWAY_GROUP + "/")
+                 else ("ns", r.name, tuple(sorted(r.metadata.get("labels", {}).items()))) if r.kind == "Namespace"
+                 else ("ns", r.namespace) for r in resources)
 
 
 def analyze_plan(plan: Plan) -> list[Finding]:

@@ -111,6 +111,7 @@ class MeshIndex:
     wildcards: dict[str, list[HostEntry]] = field(default_factory=dict)
     namespaces: set[str] = field(default_factory=lambda: set(BUILTIN_NAMESPACES))
     namespace_labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    namespace_objects: dict[str, Resource] = field(default_factory=dict)
     mesh: MeshConfig = DEFAULT_MESH_CONFIG
     subsets: dict[str, set[str]] = field(default_factory=dict)
     memo: dict[tuple[str, int], Any] = field(default_factory=dict)
@@ -251,6 +252,7 @@ def build_index(resources: Iterable[Resource], cluster: str = "", *, domain: str
             continue
         if kind == "Namespace":
             ix.namespaces.add(r.name)
+            ix.namespace_objects.setdefault(r.name, r)
             labels = r.metadata.get("labels")
             if isinstance(labels, dict):
                 ix.namespace_labels[r.name] = labels

@@ -32,7 +32,9 @@ class GatewayObjects:
 
 
 def objects(ix: MeshIndex) -> GatewayObjects:
-    found = ix.memo.get(("gateway-api", id(ix)))
+    """The Gateway API objects of one index, sorted once (kept on the index itself: `ix.memo` is
+    shared by every index of an analysis run)."""
+    found = ix.__dict__.get("_gateway_api")
     if found is None:
         found = GatewayObjects()
         for r in ix.unindexed:
@@ -44,7 +46,7 @@ def objects(ix: MeshIndex) -> GatewayObjects:
                 found.gateways[(namespace_of(r), r.name)] = r
             elif r.kind == "ReferenceGrant":
                 found.grants.append(r)
-        ix.memo[("gateway-api", id(ix))] = found
+        ix.__dict__["_gateway_api"] = found
     return found
 
 

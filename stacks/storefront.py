@@ -3,8 +3,9 @@
 - store: api (two versions), orders and the ledger database, under STRICT mTLS and default
   deny, marked strict (no allow-any). Declared calls give least privilege; besides them, any
   authenticated peer may GET /healthz and /debug/*, partner namespaces may read the catalog with a tier
-  header, and a batch job authenticated only by its JWT subject may POST /batch/*. DELETE
-  needs an admin header, one remote IP range is refused, v2 hides /debug/* and runs PERMISSIVE.
+  header, and a batch job authenticated only by its JWT subject (with the batch:write scope
+  claim) may POST /batch/*. DELETE needs an admin header, tokens of suspended users and one
+  remote IP range are refused, v2 hides /debug/* and runs PERMISSIVE.
 - partners holds only a caller (reporter): its namespace is labelled for injection, so the
   reporter has the identity the api's rules name.
 - docs is a public endpoint: anyone may GET/HEAD /docs/* (written, never invented).
@@ -12,8 +13,8 @@
   the api, which requires one) and refuses /api/* without a token.
 """
 from meshcode import (
-    AllowRule, Call, Cluster, DenyRule, Header, Ingress, IngressGateway, Jwt, Match, Mesh, Port, Prefix, Route,
-    Service, ZeroTrust,
+    AllowRule, Call, Claim, Cluster, DenyRule, Header, Ingress, IngressGateway, Jwt, Match, Mesh, Port, Prefix,
+    Route, Service, ZeroTrust,
 )
 
 ISSUER = "testing@secure.istio.io"
@@ -51,10 +52,12 @@ zero_trust = [
               deny=[DenyRule(not_namespaces=["store", "partners", "istio-system"])],
               allow=[AllowRule(authenticated=True, methods=["GET"], paths=["/healthz", "/debug/*"])]),
     ZeroTrust(service=api, jwt=Jwt(ISSUER, JWKS),
-              allow=[AllowRule(request_principals=[f"{ISSUER}/batch-job"], methods=["POST"], paths=["/batch/*"]),
+              allow=[AllowRule(request_principals=[f"{ISSUER}/batch-job"], methods=["POST"], paths=["/batch/*"],
+                               when=[Claim("scope", "batch:write")]),
                      AllowRule(namespaces=["partners"], methods=["GET"], paths=["/catalog/*"],
                                when=[Header("x-partner-tier", ["gold", "silver"])])],
               deny=[DenyRule(methods=["DELETE"], when=[Header("x-admin-token", not_values="let-me-in")]),
+                    DenyRule(when=[Claim("suspended", "true")]),
                     DenyRule(remote_ip_blocks=["203.0.113.0/24"])]),
     ZeroTrust(service=api, version="v2", mtls="PERMISSIVE", deny=[DenyRule(paths=["/debug/*"])]),
     ZeroTrust(namespace="docs", gateways=[edge]),

@@ -41,7 +41,8 @@ METHODS = ("GET", "POST", "DELETE")
 PATHS = ("/orders/1", "/reports/q1", "/catalog/x", "/batch/run", "/healthz", "/debug/vars", "/docs/intro", "/api/x")
 HEADERS: tuple[dict[str, str], ...] = ({}, {"x-partner-tier": "gold"}, {"x-partner-tier": "bronze"},
                                        {"x-admin-token": "let-me-in"})
-TOKENS = (None, Token(ISSUER, "batch-job"), Token(ISSUER, "alice"), Token(ISSUER, "alice", valid=False))
+TOKENS = (None, Token(ISSUER, "batch-job", {"scope": "batch:write"}), Token(ISSUER, "batch-job"),
+          Token(ISSUER, "alice"), Token(ISSUER, "alice", {"suspended": "true"}), Token(ISSUER, "alice", valid=False))
 MESH_IPS = ("10.1.2.3", "203.0.113.7")  # a pod; an address in the range the api refuses
 # clients of the gateway: (peer address the gateway sees, client address from X-Forwarded-For)
 EDGE_IPS = (("8.8.8.8", None), ("198.51.100.9", None), ("10.0.0.5", "198.51.100.9"), ("192.0.2.66", None),
@@ -75,23 +76,26 @@ def intended_api(c: Case, principal: str | None, namespace: str | None, version:
     client = c.remote_ip or c.ip
     path = c.path or ""
     # DENY: outside store/partners/istio-system; DELETE without the admin header; the refused range;
-    # v2's /debug/*
+    # suspended users' tokens; v2's /debug/*
     if namespace not in ("store", "partners", "istio-system"):
         return False
     if c.method == "DELETE" and c.headers.get("x-admin-token") != "let-me-in":
         return False
     if in_block(client, "203.0.113.0/24"):
         return False
+    if token is not None and token.claims.get("suspended") == "true":
+        return False
     if version == "v2" and path.startswith("/debug/"):
         return False
-    # ALLOW: the declared calls and the ingress route (each with a token), the batch job's subject,
+    # ALLOW: the declared calls and the ingress route (each with a token), the batch job's subject (scoped),
     # partners reading the catalog with a tier, anyone authenticated on GET /healthz and /debug/*
     on_port = c.port == 8080
     return any((
         c.source == "orders" and on_port and c.method in ("GET", "POST") and path.startswith("/orders/") and subject,
         c.source == "reporter" and on_port and c.method == "GET" and path.startswith("/reports/") and subject,
         principal == GATEWAY_SA and on_port and path.startswith("/api/") and subject,
-        subject == f"{ISSUER}/batch-job" and c.method == "POST" and path.startswith("/batch/"),
+        subject == f"{ISSUER}/batch-job" and token is not None and token.claims.get("scope") == "batch:write"
+        and c.method == "POST" and path.startswith("/batch/"),
         namespace == "partners" and c.method == "GET" and path.startswith("/catalog/")
         and c.headers.get("x-partner-tier") in ("gold", "silver"),
         principal is not None and c.method == "GET" and (path == "/healthz" or path.startswith("/debug/")),

@@ -134,3 +134,31 @@ def test_bad_authorization_intent_is_refused_at_its_line(build: Callable[[], Any
         build()
     assert fragment in str(e.value)
     assert e.value.location is not None and e.value.location.file.endswith("test_zerotrust_forms.py")
+
+
+def test_a_version_allow_keeps_the_declared_calls_and_a_mesh_allow_reaches_every_namespace() -> None:
+    """An ALLOW policy denies what none of them allows: the version's policy carries the declared
+    calls when the service has no ALLOW policy of its own."""
+    api = Service("api", namespace="shop", ports=[Port(8080, target_port=8080)], versions=["v1", "v2"])
+    web = Service("web", namespace="shop", ports=[Port(80, target_port=80)], calls=[Call(api, methods="GET")])
+    mesh = Mesh("m", clusters=[Cluster("prod")], services=[api, web], zero_trust=[
+        ZeroTrust(service=api, default_deny=False, egress_lockdown=False),
+        ZeroTrust(service=api, version="v1", allow=[AllowRule(namespaces="ops", methods="POST")]),
+    ])
+    objs = objects(compile_mesh(mesh))
+    assert ("AuthorizationPolicy", "shop", "api-allow") not in objs
+    authz = Authorizer(objs.values())
+    v1, v2 = (Workload("shop", {"app": "api", "version": v}) for v in ("v1", "v2"))
+    web_get = Request("cluster.local/ns/shop/sa/web", "shop", 8080, "http", "GET", "/")
+    ops_post = Request("cluster.local/ns/ops/sa/x", "ops", 8080, "http", "POST", "/")
+    other = Request("cluster.local/ns/x/sa/y", "x", 8080, "http", "GET", "/")
+    assert authz.allowed(v1, web_get) and authz.allowed(v1, ops_post) and not authz.allowed(v1, other)
+    assert authz.allowed(v2, other)  # v2 has no ALLOW policy: nothing restricts it
+    meshwide = objects(compile_mesh(Mesh("m", clusters=[Cluster("prod")], services=[api, web], zero_trust=[
+        ZeroTrust(egress_lockdown=False, allow=[AllowRule(authenticated=True, paths="/healthz")])])))
+    assert meshwide[("AuthorizationPolicy", "shop", "mesh-allow")]["spec"] == {
+        "action": "ALLOW", "rules": [{"from": [{"source": {"principals": ["*"]}}],
+                                      "to": [{"operation": {"paths": ["/healthz"]}}]}]}
+    authz = Authorizer(meshwide.values())
+    assert authz.allowed(v1, web_get) and not authz.allowed(v1, other)
+    assert authz.allowed(v1, Request("cluster.local/ns/x/sa/y", "x", 8080, "http", "GET", "/healthz"))

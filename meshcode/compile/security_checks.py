@@ -292,8 +292,8 @@ def _check_gateway_tokens(ctx: CompileContext, index: ZeroTrustIndex, key: tuple
         for gw in ingress_gateways(flow.ingress, posture):
             g = index.gateways.get((gw.namespace, gw.policy_name), gw)
             if g.jwt is not None and g.jwt.issuer == posture.jwt.issuer and not g.jwt.forward_original_token:
-                ctx.error("MC2513", f"gateway {g.namespace}/{g.policy_name} validates {g.jwt.issuer} tokens and removes "
-                          f"them, but {key[1]} requires one on every request from ingress {flow.ingress.name}; set "
+                ctx.error("MC2513", f"gateway {g.namespace}/{g.policy_name} validates {g.jwt.issuer} tokens and "
+                          f"removes them, but {key[1]} requires one on every request from ingress {flow.ingress.name}; set "
                           "forward_original_token=True on the gateway's Jwt", g.jwt.origin, "RequestAuthentication",
                           *key)
 

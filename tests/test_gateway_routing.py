@@ -252,3 +252,25 @@ def test_grpc_ports_get_a_grpcroute():
     rules = objs[("GRPCRoute", "default", "g")]["spec"]["rules"]
     assert rules[0]["matches"] == [{"method": {"service": "shop.Cart", "method": "Checkout"}}]
     assert rules[1]["backendRefs"] == [{"name": "g-v1", "port": 50051}]
+
+
+def test_tcp_and_tls_passthrough_ingress_get_listeners_and_routes(tmp_path: Path):
+    from meshcode import Ingress
+
+    db = Service("db", namespace="shop", ports=[Port(5432, "TCP")], versions=["v1", "v2"], routes=[Route(to={"v1": 90, "v2": 10})])
+    tls = Service("vault", namespace="shop", ports=[Port(8443, "TLS")])
+    ingresses = [Ingress("db-edge", namespace="shop", hosts=["*"], protocol="TCP", port=5432, routes=[Route(to=db)]),
+                 Ingress("vault", namespace="shop", hosts=["vault.example.com"], protocol="TLS", routes=[Route(to=tls)])]
+    plan = compile_mesh(Mesh("m", clusters=[Cluster("c")], services=[db, tls], ingresses=ingresses, data_plane=[GATEWAY_API]))
+    code, out = crdcheck(write_plan(plan, tmp_path))
+    assert code == 0, out
+    objs = objects(plan)
+    assert objs[("Gateway", "shop", "db-edge")]["spec"]["listeners"] == [
+        {"name": "tcp", "port": 5432, "protocol": "TCP", "allowedRoutes": {"namespaces": {"from": "Same"}}}]
+    assert objs[("TCPRoute", "shop", "db-edge")]["spec"] == {
+        "parentRefs": [{"name": "db-edge", "sectionName": "tcp"}],
+        "rules": [{"backendRefs": [{"name": "db-v1", "port": 5432, "weight": 90}, {"name": "db-v2", "port": 5432, "weight": 10}]}]}
+    (listener,) = objs[("Gateway", "shop", "vault")]["spec"]["listeners"]
+    assert listener["protocol"] == "TLS" and listener["tls"] == {"mode": "Passthrough"} and listener["port"] == 443
+    route = objs[("TLSRoute", "shop", "vault")]["spec"]
+    assert route["hostnames"] == ["vault.example.com"] and route["rules"] == [{"backendRefs": [{"name": "vault", "port": 8443}]}]

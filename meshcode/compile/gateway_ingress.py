@@ -4,7 +4,9 @@
   Istio deploys its pods and Service, which run as `<gateway>-istio` (ZeroTrust admits that
   identity for the exposed services).
 - Listeners: HTTPS (TLS terminated with `certificateRefs` to the credential Secret) or HTTP, one
-  per host (its `hostname`), plus HTTP on 80 with a `RequestRedirect` route when `http_redirect`.
+  per host (its `hostname`), plus HTTP on 80 with a `RequestRedirect` route when `http_redirect`;
+  a TCP ingress gets one TCP listener and a TCPRoute, a TLS (passthrough) ingress a TLS listener
+  per host and a TLSRoute routed by SNI.
   Routes from another namespace are allowed by name through `allowedRoutes`.
 - The HTTPRoute has the ingress's routes, rendered like a service's (see `gateway_api`), with the
   routed services' default splits; backends in other namespaces get a ReferenceGrant.
@@ -47,13 +49,21 @@ def _listeners(ing: Ingress, allowed: dict[str, Any]) -> tuple[list[dict[str, An
     listeners: list[dict[str, Any]] = []
     main: list[str] = []
     redirect: list[str] = []
+    if ing.protocol == "TCP":  # opaque bytes: one listener, no host to tell connections apart
+        listeners.append({"name": "tcp", "port": ing.listen_port, "protocol": "TCP",
+                          "allowedRoutes": copy.deepcopy(allowed)})
+        return listeners, ["tcp"], []
     several = len(ing.hosts) > 1
     for i, host in enumerate(ing.hosts):
         suffix = f"-{i}" if several else ""
         base: dict[str, Any] = {}
         if host != "*":
             base["hostname"] = host
-        if ing.tls:
+        if ing.protocol == "TLS":  # passthrough: routed by SNI, the service terminates TLS
+            name = f"tls{suffix}"
+            listeners.append({"name": name, **base, "port": ing.listen_port, "protocol": "TLS",
+                              "tls": {"mode": "Passthrough"}, "allowedRoutes": copy.deepcopy(allowed)})
+        elif ing.tls:
             name = f"https{suffix}"
             listeners.append({"name": name, **base, "port": ing.listen_port, "protocol": "HTTPS",
                               "tls": {"mode": "Terminate", "certificateRefs": [
@@ -96,11 +106,8 @@ def compile_gateway_ingress(ctx: CompileContext, ing: Ingress) -> list[Resource]
     if ing.tls and ing.tls.min_protocol_version:
         no.refuse("Gateway API listeners have no minimum TLS version; drop min_protocol_version",
                   ing.tls.origin or ing.origin)
-    if ing.protocol != "HTTP":
-        no.refuse(f"a {ing.protocol} ingress needs a {'TCPRoute' if ing.protocol == 'TCP' else 'TLSRoute'}, which "
-                  "the Gateway API standard channel meshcode emits does not have", ing.origin)
-        return []
-    ok = check_ingress_routes(ctx, ing, "HTTPRoute")
+    # TCPRoute and TLSRoute are v1 in the standard channel since Gateway API 1.5 (the bundled 1.6.1 CRDs)
+    ok = check_ingress_routes(ctx, ing, {"HTTP": "HTTPRoute", "TCP": "TCPRoute", "TLS": "TLSRoute"}[ing.protocol])
     gw_ns = gateway_namespace(ing)
     allowed: dict[str, Any] = {"namespaces": {"from": "Same"}}
     if gw_ns != ing.namespace:
@@ -110,27 +117,36 @@ def compile_gateway_ingress(ctx: CompileContext, ing: Ingress) -> list[Resource]
                             {"gatewayClassName": GATEWAY_CLASS, "listeners": listeners},
                             ing.origin, ctx.rel(ing.origin))
     # routes, rendered like a service's
-    routes_no = Refusals(ctx, "HTTPRoute", ing.namespace, ing.name, alternative_for(ctx, ing.namespace))
-    dests = Destinations(ctx, None, ing.namespace, ing.name, kind="HTTPRoute")
-    backends = Backends(ctx, ing.namespace, "HTTPRoute")
-    targets = {id(r): edge_target(ctx, ing, r) for r in ing.routes if r.to is not None}  # ports per protocol
-    if any(t is None for t in targets.values()):
-        ok = False
-    steps = [RuleStep(r, r.match, targets[id(r)], r.origin) for r in ing.routes if targets.get(id(r)) is not None]
-    rules = [_rule(ctx, _NO_SERVICE, step, dests, backends, routes_no, False) for step in steps]
+    kind = {"HTTP": "HTTPRoute", "TCP": "TCPRoute", "TLS": "TLSRoute"}[ing.protocol]
+    routes_no = Refusals(ctx, kind, ing.namespace, ing.name, alternative_for(ctx, ing.namespace))
+    dests = Destinations(ctx, None, ing.namespace, ing.name, kind=kind)
+    backends = Backends(ctx, ing.namespace, kind)
+    steps: list[RuleStep] = []
+    if ok:
+        for r in ing.routes:
+            target = edge_target(ctx, ing, r)
+            if target is None:
+                ok = False
+            else:
+                steps.append(RuleStep(r, r.match, target, r.origin))
+    if ing.protocol == "HTTP":
+        rules = [_rule(ctx, _NO_SERVICE, step, dests, backends, routes_no, False) for step in steps]
+    else:  # one route, checked above: its backends
+        routes = [dests.many(step.target, step.origin) for step in steps]
+        rules = [None if route is None else {"backendRefs": backends.refs(route)} for route in routes]
     if any(r is None for r in rules):
         ok = False
     done = [r for r in rules if r is not None]
-    if ok:
+    if ok and ing.protocol == "HTTP":
         _check_order(ctx, steps, done, False, routes_no)
     if no.failed or routes_no.failed or not ok:
         return []
     out = [gateway]
     spec: dict[str, Any] = {"parentRefs": _parents(ing, main)}
-    if "*" not in ing.hosts:
+    if "*" not in ing.hosts and ing.protocol != "TCP":
         spec["hostnames"] = list(ing.hosts)
     spec["rules"] = done
-    out.append(make_resource(API, "HTTPRoute", ing.name, ing.namespace, spec, ing.origin, ctx.rel(ing.origin)))
+    out.append(make_resource(API, kind, ing.name, ing.namespace, spec, ing.origin, ctx.rel(ing.origin)))
     if redirect:
         spec = {"parentRefs": _parents(ing, redirect), "hostnames": list(ing.hosts), "rules": [{"filters": [
             {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}]}
@@ -141,5 +157,5 @@ def compile_gateway_ingress(ctx: CompileContext, ing: Ingress) -> list[Resource]
         if v is not None:
             out.append(version_service(ctx, target, v))
     for ns in sorted(backends.cross):
-        out.append(reference_grant(ctx, ns, ing.namespace, "HTTPRoute", ing.origin))
+        out.append(reference_grant(ctx, ns, ing.namespace, kind, ing.origin))
     return out

@@ -201,6 +201,13 @@ mesh = Mesh("m", clusters=[Cluster("prod")], services=[api], ingresses=[edge], z
               jwt=Jwt("https://issuer.example.com", "https://issuer.example.com/jwks.json")),
 ])
 """, ('keys))', 'keys, forward_original_token=True))')),
+    "tls-disabled-toward-a-strict-version": ("MC2503", "whose v2 pods accept only mTLS", """
+api = Service("api", namespace="shop", ports=[Port(8080)], versions=["v1", "v2"],
+              tls=ClientTLS("DISABLE"))  # <- here
+mesh = Mesh("m", clusters=[Cluster("prod")], services=[api], zero_trust=[
+    ZeroTrust(service=api, version="v2", mtls="STRICT"),
+])
+""", ('mtls="STRICT"', 'mtls="PERMISSIVE"')),
     "gateway-deny-blocks-a-route": ("MC2502", "blocks the declared ingress shop/edge", """
 api = Service("api", namespace="shop", ports=[Port(8080)])
 edge = Ingress("edge", namespace="shop", hosts=["api.example.com"], routes=[Route(match=Match(uri=Prefix("/v1/")), to=api)])

@@ -162,3 +162,13 @@ def test_a_version_allow_keeps_the_declared_calls_and_a_mesh_allow_reaches_every
     authz = Authorizer(meshwide.values())
     assert authz.allowed(v1, web_get) and not authz.allowed(v1, other)
     assert authz.allowed(v1, Request("cluster.local/ns/x/sa/y", "x", 8080, "http", "GET", "/healthz"))
+
+
+def test_cdk8s_compiles_with_the_ports_of_the_charts_workloads(tmp_path: Path) -> None:
+    from meshcode.integrations.cdk8s import compile_for_cdk8s
+
+    (tmp_path / "pyproject.toml").write_text("[tool.meshcode]\n")
+    plan = compile_for_cdk8s(mesh_of(), root=tmp_path, workloads=parse_workloads(WORKLOADS, "w.yaml"))
+    policy = objects(plan)[("AuthorizationPolicy", "foo", "httpbin-allow")]
+    assert policy["spec"]["rules"][0]["to"][0]["operation"]["ports"] == ["80"]
+    assert not [f for f in plan.notes if f.code == "MC2511"]

@@ -345,6 +345,12 @@ def check_zero_trust(ctx: CompileContext, index: ZeroTrustIndex) -> None:
     _check_gateway_rules(ctx, index)
     for key, posture in index.postures.items():
         s = ctx.services[key]
+        for vz in posture.versions:
+            if s.tls is not None and s.tls.mode == "DISABLE" and "mtls" in vz.model_fields_set \
+                    and vz.mtls_mode == "STRICT":
+                ctx.error("MC2503", f"TLS DISABLE toward {s.name}, whose {vz.version} pods accept only mTLS (STRICT "
+                          f"at {ctx.where(vz.origin)}): every call to them would fail; drop tls= or use "
+                          "ISTIO_MUTUAL", s.tls.origin, "DestinationRule", *key)
         if s.tls is not None and s.tls.mode == "DISABLE" and posture.mtls == "STRICT":
             ctx.error("MC2503", f"TLS DISABLE toward {s.name}, whose workloads accept only mTLS (STRICT from "
                       f"{posture.mtls_scope.scope_text} at {ctx.where(posture.mtls_scope.origin)}): every call "

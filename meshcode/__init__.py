@@ -25,7 +25,7 @@ from meshcode.intent.service import ALL_PODS, Port, Service, Version
 from meshcode.intent.telemetry import (
     AccessLog, EnvoyLog, EnvTag, HeaderTag, Jaeger, Metrics, OpenTelemetry, OtelLog, Tracing, Zipkin,
 )
-from meshcode.intent.topology import ApiVersions, ArgoCD, Cluster, Mesh, Patch
+from meshcode.intent.topology import ApiVersions, ArgoCD, Cluster, IstioInstall, Mesh, Patch, ProxyOptions
 from meshcode.intent.traffic import (
     Abort, Canary, Delay, Dest, Exact, Fault, Match, Mirror, PathPrefix, Prefix, Regex, Retries,
     Route,
@@ -47,6 +47,7 @@ __all__ = [
 __all__ += ["AllowRule", "Claim", "Condition", "DenyRule", "Header", "IngressGateway", "Jwt", "MtlsMigration",
             "ZeroTrust"]  # zero trust
 __all__ += ["DataPlane", "PathPrefix"]  # data planes (sidecar/ambient, Istio API/Gateway API)
+__all__ += ["IstioInstall", "ProxyOptions"]  # installing Istio itself
 __all__ += [  # observability
     "AccessLog", "EnvTag", "EnvoyLog", "HeaderTag", "Jaeger", "Metrics", "OpenTelemetry", "OtelLog",
     "Tracing", "Zipkin",

@@ -60,6 +60,17 @@ class Resource:
         return (self.kind, self.namespace, self.name)
 
 
+CLUSTER_SCOPED_DIR = "_cluster"
+
+
+def file_in_folder(kind: str, namespace: str | None, name: str) -> str:
+    """Where an object's file lives inside its output folder: `<namespace>/<kind>-<name>.yaml`.
+
+    The one layout rule: the renderer writes by it, and the Argo CD bootstrap Application
+    lists its mesh's files by it."""
+    return f"{namespace or CLUSTER_SCOPED_DIR}/{kind.lower()}-{name}.yaml"
+
+
 def make_resource(
     api_version: str,
     kind: str,

@@ -8,7 +8,7 @@ all under ZeroTrust (mTLS, least privilege from the declared calls, egress lock-
 from meshcode import (
     Abort, Canary, CircuitBreaker, Cluster, Delay, Dest, ExternalService, Fault, Ingress, Match,
     Mesh, Mirror, OriginateTLS, OutlierDetection, Port, Prefix, Retries, Route, ServerTLS, Service,
-    SidecarScope, Rollout, SuccessRate, LatencyP99,
+    SidecarScope, Rollout, SuccessRate, LatencyP99, IstioInstall,
 )
 from meshcode import AccessLog, EnvoyLog, OpenTelemetry, Tracing
 from meshcode import Call, DenyRule, Jwt, Version, ZeroTrust
@@ -118,4 +118,5 @@ mesh = Mesh(
     sidecars=[SidecarScope(NS, egress_hosts=["./*", "istio-system/*"])],
     zero_trust=zero_trust,
     telemetry=observability,
+    install=IstioInstall(method="istioctl"),  # one cluster installed by hand: an IstioOperator for istioctl
 )

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from meshcode import (
+    IstioInstall,
     ArgoCD,
     Cluster,
     CompileError,
@@ -36,6 +37,7 @@ def cart() -> Service:
 
 def shop(**kw: Any) -> Mesh:
     clusters = kw.pop("clusters", [Cluster("prod"), Cluster("staging")])
+    kw.setdefault("install", IstioInstall(method="istioctl"))  # the install Applications: test_install_helm.py
     return Mesh(kw.pop("name", "shop"), clusters=clusters, services=[cart()], **kw)
 
 
@@ -141,7 +143,7 @@ def test_reserved_cluster_name_and_unknown_mapping_are_errors_at_their_line() ->
 
 def test_several_meshes_share_the_argocd_folder_without_conflict() -> None:
     a = shop(name="shop", clusters=[Cluster("prod")])
-    b = Mesh("pay", clusters=[Cluster("pay-prod")],
+    b = Mesh("pay", clusters=[Cluster("pay-prod")], install=IstioInstall(method="istioctl"),
              services=[Service("ledger", namespace="pay", ports=[Port(80)], versions=["v1"])])
     plan = compile_meshes([a, b], gitops=DEFAULTS)
     keys = set(argo(plan))
@@ -165,6 +167,7 @@ def test_two_meshes_with_one_project_name_are_an_error() -> None:
 def test_argocd_output_passes_the_argo_cd_crds(tmp_path: Path) -> None:
     a = shop(name="shop", argocd=ArgoCD(cluster_names={"prod": "in-cluster"}, sync_options=("PruneLast=true",)))
     b = Mesh("pay", clusters=[Cluster("pay-prod")], argocd=ArgoCD(automated=False),
+             install=IstioInstall(method="istioctl"),
              services=[Service("ledger", namespace="pay", ports=[Port(80)], versions=["v1"])])
     out = write_plan(compile_meshes([a, b], gitops=DEFAULTS), tmp_path / "generated")
     code, report = crdcheck_against("argo-cd", out / "argocd")
@@ -204,5 +207,7 @@ def test_repo_stacks_compile_into_argocd_output() -> None:
     from tests.support.paths import ROOT
     files = sorted(p.name for p in (ROOT / "generated" / "argocd" / "argocd").glob("*.yaml"))
     meshes = {m.name for m in Project.open(ROOT).build().meshes}
-    assert files == sorted([f"applicationset-{m}.yaml" for m in meshes] + [f"appproject-{m}.yaml" for m in meshes])
+    mesh_config = [f for f in files if not f.startswith("application-") and not f.endswith("-istio.yaml")]
+    assert mesh_config == sorted([f"applicationset-{m}.yaml" for m in meshes] + [f"appproject-{m}.yaml" for m in meshes])
+    assert any(f.startswith("application-global-") for f in files)  # Istio's Helm charts: test_install_helm.py
 

@@ -27,6 +27,7 @@ from meshcode.compile.meshconfig import mesh_config
 from meshcode.compile.multicluster import control_plane, multi_network
 from meshcode.plan import Plan
 from tests.support.multicluster import (
+    istioctl,
     ISTIO_OPERATOR_SCHEMA,
     ROUTING_KINDS,
     eastwest_gateways,
@@ -72,10 +73,14 @@ def external_control_plane() -> Mesh:
     ], services=[svc])
 
 
-TOPOLOGIES: dict[str, Callable[[], Mesh]] = {
+HELM_TOPOLOGIES: dict[str, Callable[[], Mesh]] = {
     "global-stack": global_mesh, "multi-primary": multi_primary, "primary-remote": primary_remote,
     "external": external_control_plane,
 }
+# These invariants read the install input as IstioOperators (`istioctl install`); the Helm
+# Applications of the same topologies are checked in tests/test_install_helm.py.
+TOPOLOGIES: dict[str, Callable[[], Mesh]] = {name: (lambda build=build: istioctl(build()))
+                                             for name, build in HELM_TOPOLOGIES.items()}
 
 
 @pytest.fixture(params=sorted(TOPOLOGIES))
@@ -264,6 +269,7 @@ def test_callers_in_another_primary_get_the_routing_they_need() -> None:
 def test_cluster_local_services_go_into_mesh_config() -> None:
     cache = Service("cache", namespace="shop", ports=[Port(6379, "TCP")], cluster_local=True)
     mesh = Mesh("local", clusters=[Cluster("a", network="n1"), Cluster("b", network="n2")], services=[cache])
+    mesh = istioctl(mesh)
     plan = compile_mesh(mesh)
     for folder in ("a", "b"):
         (iop,) = of_kind(plan, folder, "IstioOperator")
@@ -275,6 +281,7 @@ def test_revision_tags_install_every_revision_they_name() -> None:
     mesh = Mesh("tags", clusters=[Cluster("a", revision="1-30-3", injection="prod-stable",
                                           revision_tags={"prod-stable": "1-30-3", "prod-canary": "1-31-0"})],
                 services=[Service("web", namespace="site", ports=[Port(80)], versions=["v1"])])
+    mesh = istioctl(mesh)
     plan = compile_mesh(mesh)
     iops = {o["spec"]["revision"]: o for o in of_kind(plan, "a", "IstioOperator")}
     assert sorted(iops) == ["1-30-3", "1-31-0"]
@@ -290,6 +297,7 @@ def test_revision_tags_install_every_revision_they_name() -> None:
 def test_single_cluster_mesh_gets_no_multicluster_objects() -> None:
     mesh = Mesh("one", clusters=[Cluster("solo")],
                 services=[Service("web", namespace="site", ports=[Port(80)], versions=["v1"])])
+    mesh = istioctl(mesh)
     plan = compile_mesh(mesh)
     kinds = sorted(r.kind for r in plan.folders["solo"])
     assert kinds == ["DestinationRule", "IstioOperator", "Namespace", "VirtualService"]

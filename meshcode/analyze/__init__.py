@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Iterable, Iterator
 
+from meshcode.analyze.charts import check_istio_charts
 from meshcode.analyze.destinations import check_ca_certificates, check_host_exists, check_locality_failover
 from meshcode.analyze.edge import (
     check_duplicate_certificates,
@@ -93,7 +94,10 @@ def run_checks(ix: MeshIndex) -> list[Finding]:
 
 def analyze_resources(resources: Iterable[Resource], cluster: str = "", **index_options) -> list[Finding]:
     """Every check over one set of objects (one cluster's worth), findings in a stable order."""
-    return sorted(run_checks(build_index(resources, cluster, **index_options)), key=Finding.sort_key)
+    resources = list(resources)
+    found = run_checks(build_index(resources, cluster, **index_options))
+    found += check_istio_charts(resources, cluster)
+    return sorted(found, key=Finding.sort_key)
 
 
 def stack_location(r: Resource) -> SourceLocation | None:
@@ -136,6 +140,7 @@ def analyze_plan(plan: Plan) -> list[Finding]:
             found = [replace(f, cluster=folder) for f in by_cluster[same]]
         else:
             found = run_checks(build_index(resources, folder, locate=stack_location, memo=memo))
+            found += check_istio_charts(resources, folder, stack_location)
             done[signature] = folder
         by_cluster[folder] = found
         findings += found

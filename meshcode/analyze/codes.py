@@ -116,6 +116,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("MC5132", "error", "RouteProtocolMismatch",
          "A VirtualService's http rule sends to a TCP port: sidecars never apply it, gateways speak "
          "the wrong protocol to it."),
+    Code("MC5141", "error", "UnknownIstioChartValue",
+         "An Argo CD Application sets a Helm value that Istio's chart does not define; Helm ignores it."),
     # -- workload checks (meshcode/analyze/workloads.py; need workload manifests) ---------------
     Code("MC6001", "warning", "ServiceSelectsNoWorkload",
          "A Service's selector matches no workload in its namespace, so it has no endpoints."),

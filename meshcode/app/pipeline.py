@@ -14,9 +14,10 @@ from meshcode.analyze import analyze_plan
 from meshcode.analyze.workloads import analyze_workloads, pod_ports
 from meshcode.compile import compile_meshes
 from meshcode.compile.argocd import GitOpsDefaults
+from meshcode.compile.istio_install import revision_removal_findings
 from meshcode.compile.security_checks import mtls_step_findings
 from meshcode.errors import CompileError, Finding
-from meshcode.gitops.deployed import deployed_mtls_modes
+from meshcode.gitops.deployed import deployed_control_planes, deployed_mtls_modes
 from meshcode.intent.topology import Mesh
 from meshcode.plan import Plan, Resource
 from meshcode.state.canary import CanaryState
@@ -35,6 +36,7 @@ def check_plan(plan: Plan, output_dir: Path, root: Path, workloads: list[Resourc
     """analyze → mTLS step against `output_dir` → workloads; raises CompileError on any error finding."""
     findings = analyze_plan(plan)
     findings = findings + mtls_step_findings(plan, deployed_mtls_modes(output_dir))
+    findings = findings + revision_removal_findings(plan, deployed_control_planes(output_dir))
     if workloads is not None:
         findings = findings + analyze_workloads(plan, workloads, root)
     errors = [f for f in findings if f.level == "error"]

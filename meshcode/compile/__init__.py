@@ -8,6 +8,7 @@ import jsonpatch
 from meshcode.compile.ambient import check_ambient, namespace_labels, service_waypoint_notes, split_by_layer, waypoints
 from meshcode.compile.context import CompileContext
 from meshcode.compile.dataplane import check_data_planes, plane
+from meshcode.compile.istio_install import install_resources
 from meshcode.compile.edge import compile_external, compile_ingress, compile_sidecar
 from meshcode.compile.gateway_api import compile_gateway_service
 from meshcode.compile.multicluster import check_topology, cluster_topology, routing_placement
@@ -18,7 +19,7 @@ from meshcode.state.canary import CanaryState
 from meshcode.errors import CompileError, Finding
 from meshcode.compile.argocd import ARGOCD_FOLDER, GitOpsDefaults, argocd_resources, check_argocd
 from meshcode.intent.topology import Cluster, Mesh
-from meshcode.plan import NEVER_DELETE, SYNC_OPTIONS, Plan, Resource, make_resource
+from meshcode.plan import NEVER_DELETE, SYNC_OPTIONS, Plan, Resource, file_in_folder, make_resource
 
 Concern = Callable[[CompileContext, Cluster], list[Resource]]
 
@@ -220,6 +221,7 @@ def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None,
         plan.folders[cluster.name] = namespaces(ctx, cluster, resources) + resources
     check_unique(ctx, plan)
     argocd = argocd_resources(ctx, plan.folders, gitops)
+    argocd += install_resources(ctx, gitops, [file_in_folder(r.kind, r.namespace, r.name) for r in argocd])
     if argocd:
         plan.folders[ARGOCD_FOLDER] = argocd
     apply_patches(ctx, plan)

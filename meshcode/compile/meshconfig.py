@@ -14,7 +14,10 @@ from meshcode.intent.topology import Cluster
 
 def mesh_config(ctx: CompileContext, cluster: Cluster) -> dict[str, Any]:
     """The meshConfig fields meshcode's intent implies for this cluster."""
-    config = {"trustDomain": ctx.mesh.trust_domain, **cluster_local_settings(ctx)}
+    config: dict[str, Any] = {"trustDomain": ctx.mesh.trust_domain, **cluster_local_settings(ctx)}
+    proxy_metadata = ctx.mesh.install_of(cluster).proxy.proxy_metadata
+    if proxy_metadata:
+        config["defaultConfig"] = {"proxyMetadata": proxy_metadata}
     providers = extension_providers(ctx, cluster)  # every provider this cluster's Telemetry names
     if providers:
         config["extensionProviders"] = providers

@@ -369,6 +369,7 @@ def istio_operator(ctx: CompileContext, cluster: Cluster, revision: str | None) 
     """Install input for one revision of a cluster's Istio, matching what meshcode configures."""
     mesh = ctx.mesh
     main = revision == cluster.revision
+    install = mesh.install_of(cluster)
     cp = control_plane(mesh, cluster)
     external = cluster.role == "config" or (cluster.role == "remote" and cp is not None and cp.role == "config")
     inject_path = f"/inject/cluster/{cluster.name}/net/{cluster.network}"
@@ -381,7 +382,7 @@ def istio_operator(ctx: CompileContext, cluster: Cluster, revision: str | None) 
     spec: dict[str, Any] = {}
     components: dict[str, Any] = {}
     if cluster.role == "primary":
-        spec["profile"] = ("ambient" if runs_ambient(ctx) else "default") if main else "minimal"
+        spec["profile"] = ("ambient" if runs_ambient(ctx) else install.profile) if main else "minimal"
         if remotes_of(mesh, cluster):
             global_values["externalIstiod"] = True
     elif external:
@@ -404,6 +405,8 @@ def istio_operator(ctx: CompileContext, cluster: Cluster, revision: str | None) 
         values["revisionTags"] = tags
     if cluster.role != "remote":
         spec["meshConfig"] = mesh_config(ctx, cluster)
+    if install.cni and cluster.role != "remote":
+        components["cni"] = {"enabled": True}
     if main and needs_eastwest_gateway(ctx, cluster):
         components["ingressGateways"] = [eastwest_gateway_component(cluster)]
     if main and cluster.role == "primary" and runs_ambient(ctx) and _topology(ctx)["multi_network"]:
@@ -428,5 +431,6 @@ def cluster_topology(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
             out.append(cross_network_gateway(ctx, cluster))
         if cluster.role == "primary" and remotes_of(ctx.mesh, cluster):
             out += istiod_exposure(ctx, cluster)
-    out += [istio_operator(ctx, cluster, rev) for rev in revisions(cluster)]
+    if ctx.mesh.install_of(cluster).method == "istioctl":  # helm: Applications in generated/argocd/
+        out += [istio_operator(ctx, cluster, rev) for rev in revisions(cluster)]
     return out

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from meshcode.intent.base import DNSLabel, IntentModel, Many, PublicUrl
 from meshcode.intent.dataplane import DataPlane
@@ -15,6 +15,58 @@ from meshcode.intent.telemetry import TelemetryItem
 
 
 _KIND = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
+
+
+ISTIO_CHART_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
+
+
+class ProxyOptions(IntentModel):
+    """Settings every proxy of a cluster gets (mesh config `defaultConfig.proxyMetadata`).
+
+    `dns_capture` lets the sidecar answer DNS itself, which ServiceEntry hosts without real DNS
+    and multi-cluster service names need (Istio's "DNS proxying" and "DNS with multiple
+    clusters" tasks); `dns_auto_allocate` also gives ServiceEntries without addresses a virtual
+    IP, so TCP services on the same port stay apart.
+    """
+
+    dns_capture: bool = False
+    dns_auto_allocate: bool = False
+    metadata: dict[str, str] = Field(default_factory=dict)  # any other proxyMetadata entry
+
+    @model_validator(mode="after")
+    def _dns(self) -> "ProxyOptions":
+        if self.dns_auto_allocate and not self.dns_capture:
+            raise ValueError("dns_auto_allocate needs dns_capture=True (the proxy answers the DNS queries)")
+        reserved = {"ISTIO_META_DNS_CAPTURE", "ISTIO_META_DNS_AUTO_ALLOCATE"} & set(self.metadata)
+        if reserved:
+            raise ValueError(f"set {sorted(reserved)[0]} with dns_capture/dns_auto_allocate, not in metadata")
+        return self
+
+    @property
+    def proxy_metadata(self) -> dict[str, str]:
+        meta = dict(sorted(self.metadata.items()))
+        if self.dns_capture:
+            meta["ISTIO_META_DNS_CAPTURE"] = "true"
+        if self.dns_auto_allocate:
+            meta["ISTIO_META_DNS_AUTO_ALLOCATE"] = "true"
+        return meta
+
+
+class IstioInstall(IntentModel):
+    """How Istio itself is installed on a cluster, from git.
+
+    `method="helm"` (the default) writes one Argo CD Application per Istio Helm chart a cluster
+    needs (`base`, `istiod` per revision, `cni`, `ztunnel`, a `gateway` per gateway), ordered by
+    sync waves, into generated/argocd/; `method="istioctl"` writes an IstioOperator per revision
+    into the cluster's folder instead (input for `istioctl install -f`, never applied by Argo CD).
+    """
+
+    method: Literal["helm", "istioctl"] = "helm"
+    version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]+\.[0-9]+\z")] = "1.30.3"
+    chart_repository: Annotated[str, StringConstraints(pattern=r"^(https|oci)://[^\s@?#]+\z")] = ISTIO_CHART_REPOSITORY
+    profile: Literal["default", "demo", "minimal", "preview", "stable"] = "default"
+    cni: bool = False  # the istio-cni node agent instead of privileged init containers (always on for ambient)
+    proxy: ProxyOptions = Field(default_factory=ProxyOptions)
 
 
 class Cluster(IntentModel):
@@ -31,6 +83,7 @@ class Cluster(IntentModel):
     revision_tags: dict[str, str] = Field(default_factory=dict)  # e.g. {"prod-stable": "1-30-3"}
     injection: str | None = None  # revision or tag namespaces use; default: revision
     remote_pilot_address: str | None = None
+    install: IstioInstall | None = None  # this cluster's install options; default: the mesh's `install`
 
     @model_validator(mode="after")
     def _role(self) -> "Cluster":
@@ -107,6 +160,7 @@ class Mesh(IntentModel):
     mesh_id: DNSLabel | None = None
     api_versions: ApiVersions = Field(default_factory=ApiVersions)
     root_namespace: DNSLabel = "istio-system"
+    install: IstioInstall = Field(default_factory=IstioInstall)  # how every cluster installs Istio
 
     @field_validator("clusters", mode="before")
     @classmethod
@@ -118,6 +172,10 @@ class Mesh(IntentModel):
     @property
     def id(self) -> str:
         return self.mesh_id or self.name
+
+    def install_of(self, cluster: Cluster) -> IstioInstall:
+        """A cluster's own install options, else the mesh's."""
+        return cluster.install or self.install
 
     def cluster(self, name: str) -> Cluster | None:
         return next((c for c in self.clusters if c.name == name), None)

@@ -13,13 +13,14 @@ from typer.testing import CliRunner
 from meshcode.cli import app
 
 SHOP = """\
-from meshcode import Canary, Cluster, Mesh, Port, Service
+from meshcode import Canary, Cluster, IstioInstall, Mesh, Port, Service
 
 W = {weight}
 cart = Service("cart", namespace="shop", ports=[Port(8080)], versions=["v1", "v2"],
                canary=Canary(stable="v1", candidate="v2", weight=W))
 {extra}
-mesh = Mesh("shop", clusters=[Cluster("prod"), Cluster("staging")], services=[cart{more}])
+mesh = Mesh("shop", clusters=[Cluster("prod"), Cluster("staging")], services=[cart{more}],
+            install=IstioInstall(method="istioctl"))
 """
 
 

@@ -19,6 +19,11 @@ def global_mesh() -> Mesh:
     return mesh
 
 
+def istioctl(mesh: Mesh) -> Mesh:
+    """The same mesh installed with `istioctl` (IstioOperators) instead of Helm Applications."""
+    return mesh.model_copy(update={"install": mesh.install.model_copy(update={"method": "istioctl"})})
+
+
 def of_kind(plan: Plan, folder: str, kind: str) -> list[dict[str, Any]]:
     return [r.obj for r in plan.folders[folder] if r.kind == kind]
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from meshcode import Cluster, CompileError, Mesh, Port, Service, compile_mesh
+from meshcode import Cluster, IstioInstall, CompileError, Mesh, Port, Service, compile_mesh
 from meshcode.errors import Finding
 from meshcode.plan import Plan
 
@@ -18,6 +18,7 @@ def service(name: str, namespace: str = "shop", **kwargs: Any) -> Service:
 
 def mesh_with(*telemetry: Any, services: tuple[Service, ...] = (), **kwargs: Any) -> Mesh:
     kwargs.setdefault("clusters", [Cluster("prod")])
+    kwargs.setdefault("install", IstioInstall(method="istioctl"))  # the tests read meshConfig in the IstioOperator
     return Mesh("obs", services=services, telemetry=list(telemetry), **kwargs)
 
 

@@ -169,6 +169,8 @@ PLACE: dict[type, tuple[dict[str, Any], Callable[[Any], Mesh]]] = {
     meshcode.ApiVersions: ({}, lambda a: mesh(api_versions=a, telemetry=[Tracing(sampling=1)],
                                               zero_trust=[meshcode.ZeroTrust(namespace=NS)])),
     meshcode.ArgoCD: ({"repo_url": "https://example.com/mesh.git"}, lambda a: mesh(argocd=a)),
+    meshcode.IstioInstall: ({}, lambda i: mesh(install=i)),
+    meshcode.ProxyOptions: ({}, lambda o: mesh(install=meshcode.IstioInstall(proxy=o))),
 }
 
 
@@ -238,6 +240,7 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "mesh_id": {"mesh_id": "other-id"},
         "api_versions": {"api_versions": meshcode.ApiVersions(networking="v1beta1")},
         "root_namespace": {"root_namespace": "istio-root"},
+        "install": {"install": meshcode.IstioInstall(method="istioctl")},
         "data_plane": {"data_plane": [meshcode.DataPlane("ambient")],
                        "clusters": [Cluster("prod", network="n1"), Cluster("dr", network="n2")]},
     },
@@ -252,6 +255,17 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "revision_tags": {"revision": "1-30-3", "revision_tags": {"stable": "1-30-3"}},
         "injection": {"revision": "1-30-3", "revision_tags": {"stable": "1-30-3"}, "injection": "stable"},
         "remote_pilot_address": Refused({"remote_pilot_address": "istiod.example.com"}),
+        "install": {"install": meshcode.IstioInstall(profile="stable")},
+    },
+    meshcode.IstioInstall: {
+        "method": {"method": "istioctl"}, "version": {"version": "1.30.2"},
+        "chart_repository": {"chart_repository": "oci://registry.example.com/istio"},
+        "profile": {"profile": "stable"}, "cni": {"cni": True},
+        "proxy": {"proxy": meshcode.ProxyOptions(dns_capture=True)},
+    },
+    meshcode.ProxyOptions: {
+        "dns_capture": {"dns_capture": True}, "dns_auto_allocate": {"dns_capture": True, "dns_auto_allocate": True},
+        "metadata": {"metadata": {"ISTIO_META_IDLE_TIMEOUT": "30s"}},
     },
     Service: {
         "name": {"name": "reviews2"}, "namespace": {"namespace": "shop2"},

@@ -35,6 +35,7 @@ from meshcode.compile.multicluster import (
     ISTIOD_WEBHOOK_PORT,
     NETWORK_LABEL,
     control_plane,
+    multi_network,
     needs_eastwest_gateway,
     pilot_address,
     remotes_of,
@@ -107,6 +108,8 @@ def istiod_values(ctx: CompileContext, cluster: Cluster, revision: str | None) -
     else:
         if ambient(ctx, cluster):
             values["profile"] = "ambient"
+            if multi_network(mesh):  # Istio's ambient multi-network install (multi-primary only)
+                values["env"] = {"AMBIENT_ENABLE_MULTI_NETWORK": "true"}
         elif install.profile not in ("default", "minimal"):  # Helm installs istiod alone: "minimal"
             values["profile"] = install.profile
         if remotes_of(mesh, cluster):

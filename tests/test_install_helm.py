@@ -17,7 +17,7 @@ import yaml
 
 from meshcode import Cluster, Ingress, IstioInstall, Mesh, Port, ProxyOptions, Route, Service, compile_mesh
 from meshcode.analyze.charts import CHARTS, check_istio_charts
-from meshcode.gitops.argocd import GitOpsDefaults
+from meshcode.compile.argocd import GitOpsDefaults
 from meshcode.plan import Plan
 from tests.support.gitops import cli, crdcheck_against, init_repo
 from tests.support.meshes import write_plan

@@ -6,14 +6,14 @@ from typing import Callable, Iterable, Mapping
 import jsonpatch
 
 from meshcode.compile.ambient import check_ambient, namespace_labels, service_waypoint_notes, split_by_layer, waypoints
-from meshcode.compile.context import CompileContext
+from meshcode.compile.context import CompileContext, placed, served_clusters
 from meshcode.compile.dataplane import check_data_planes, plane
 from meshcode.compile.istio_install import install_resources
 from meshcode.compile.edge import compile_external, compile_ingress, compile_sidecar
 from meshcode.compile.gateway_api import compile_gateway_service
 from meshcode.compile.multicluster import check_topology, cluster_topology, routing_placement
 from meshcode.compile.routing import compile_service
-from meshcode.compile.security import compile_security
+from meshcode.compile.zero_trust import compile_security
 from meshcode.compile.telemetry import compile_telemetry
 from meshcode.state.canary import CanaryState
 from meshcode.errors import CompileError, Finding
@@ -24,25 +24,6 @@ from meshcode.plan import NEVER_DELETE, SYNC_OPTIONS, Plan, Resource, file_in_fo
 Concern = Callable[[CompileContext, Cluster], list[Resource]]
 
 
-def served_clusters(mesh: Mesh, cluster: Cluster) -> set[str]:
-    """The clusters whose Istio config this cluster's control plane holds (itself + its remotes)."""
-    if cluster.role == "remote":
-        return set()
-    return {cluster.name} | {c.name for c in mesh.clusters if c.role == "remote" and c.primary == cluster.name}
-
-
-def placed(placement: tuple[str, ...] | None, served: set[str]) -> bool:
-    return bool(served) and (placement is None or not served.isdisjoint(placement))
-
-
-def _memo(ctx: CompileContext, key: object, build: Callable[[], list[Resource]]) -> list[Resource]:
-    """Per-object resources are built once and shared by every cluster that needs them."""
-    cache = ctx.__dict__.setdefault("_memo", {})
-    if key not in cache:
-        cache[key] = build()
-    return cache[key]
-
-
 def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     served = served_clusters(ctx.mesh, cluster)
     out: list[Resource] = []
@@ -50,16 +31,16 @@ def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     for key, s in ctx.services.items():
         if placed(reach[key], served):
             build = compile_gateway_service if plane(ctx, s.namespace).gateway_api else compile_service
-            out += _memo(ctx, ("svc", id(s)), lambda s=s, build=build: build(ctx, s))
+            out += ctx.once(("svc", id(s)), lambda s=s, build=build: build(ctx, s))
     for ing in ctx.mesh.ingresses:
         if placed(ing.clusters, served):
-            out += _memo(ctx, ("ing", id(ing)), lambda ing=ing: compile_ingress(ctx, ing))
+            out += ctx.once(("ing", id(ing)), lambda ing=ing: compile_ingress(ctx, ing))
     for ext in ctx.externals.values():
         if placed(ext.clusters, served):
-            out += _memo(ctx, ("ext", id(ext)), lambda ext=ext: compile_external(ctx, ext))
+            out += ctx.once(("ext", id(ext)), lambda ext=ext: compile_external(ctx, ext))
     if served:
         for sc in ctx.mesh.sidecars:
-            out += _memo(ctx, ("sc", id(sc)), lambda sc=sc: [compile_sidecar(ctx, sc)])
+            out += ctx.once(("sc", id(sc)), lambda sc=sc: [compile_sidecar(ctx, sc)])
     return list({id(r): r for r in out}.values())  # shared objects (version Services, grants) once
 
 

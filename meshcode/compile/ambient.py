@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshcode.compile.context import CompileContext
+from meshcode.compile.context import CompileContext, placed, served_clusters
 from meshcode.compile.dataplane import (
     AMBIENT_LABEL,
     HBONE_PORT,
@@ -178,8 +178,6 @@ def waypoint_gateway(ctx: CompileContext, namespace: str, name: str, origin: Sou
 
 def waypoints(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     """The concern: every waypoint this cluster's control plane serves."""
-    from meshcode.compile import _memo, placed, served_clusters
-
     served = served_clusters(ctx.mesh, cluster)
     if not served:
         return []
@@ -194,7 +192,7 @@ def waypoints(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
             wanted.setdefault((s.namespace, name), p.origin if name == WAYPOINT_NAME else s.origin)
     out: list[Resource] = []
     for (ns, name), origin in sorted(wanted.items()):
-        out += _memo(ctx, ("waypoint", ns, name, revision),
+        out += ctx.once(("waypoint", ns, name, revision),
                      lambda ns=ns, name=name, origin=origin: [waypoint_gateway(ctx, ns, name, origin, revision)])
     return out
 
@@ -250,8 +248,6 @@ def _with_rules(r: Resource, name: str, rules: list[dict[str, Any]]) -> Resource
 
 def split_by_layer(ctx: CompileContext, cluster: Cluster, resources: list[Resource]) -> list[Resource]:
     """Security objects of ambient namespaces, rewritten for ztunnel + waypoints (see the module doc)."""
-    from meshcode.compile import _memo, placed, served_clusters
-
     if not any(p.ambient for p in (plane(ctx, r.namespace) for r in resources)):
         return resources
     out: list[Resource] = []
@@ -259,12 +255,12 @@ def split_by_layer(ctx: CompileContext, cluster: Cluster, resources: list[Resour
         if not plane(ctx, r.namespace).ambient:
             out.append(r)
             continue
-        out += _memo(ctx, ("ambient", id(r)), lambda r=r: _split(ctx, r))
+        out += ctx.once(("ambient", id(r)), lambda r=r: _split(ctx, r))
     served = served_clusters(ctx.mesh, cluster)
     have = {(r.namespace, r.name) for r in resources if r.kind == "AuthorizationPolicy"}
     for key, s in sorted(ctx.services.items()):
         if placed(s.clusters, served) and plane(ctx, s.namespace).ambient:
-            out += _memo(ctx, ("ambient-svc", key, (s.namespace, f"{s.name}-allow") in have),
+            out += ctx.once(("ambient-svc", key, (s.namespace, f"{s.name}-allow") in have),
                          lambda s=s: _waypoint_defaults(ctx, s, (s.namespace, f"{s.name}-allow") in have))
     return out
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Hashable, Mapping, TypeVar
 
 from meshcode.state.canary import CanaryState
 from meshcode.errors import Finding, Level, SourceLocation, portable_path
@@ -10,6 +10,8 @@ from meshcode.intent.edge import ExternalService
 from meshcode.intent.service import Service
 from meshcode.intent.topology import Cluster, Mesh
 from meshcode.plan import Resource, make_resource
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -24,6 +26,8 @@ class CompileContext:
     findings: list[Finding] = field(default_factory=list)
     services: dict[tuple[str, str], Service] = field(default_factory=dict)
     externals: dict[tuple[str, str], ExternalService] = field(default_factory=dict)
+    #: values built once per compile and shared by every cluster (per-object resources, indexes)
+    memo: dict[Hashable, Any] = field(default_factory=dict)
     _stack_cache: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -43,6 +47,13 @@ class CompileContext:
                            e.origin, "ServiceEntry", e.namespace, e.name)
                 continue
             self.externals[key] = e
+
+    def once(self, key: Hashable, build: Callable[[], T]) -> T:
+        """`build()` the first time `key` is asked for in this compile; the same value after that."""
+        if key in self.memo:
+            return self.memo[key]  # type: ignore[no-any-return]
+        value = self.memo[key] = build()
+        return value
 
     # -- findings ---------------------------------------------------------------------------
     def report(self, level: Level, code: str, message: str, origin: SourceLocation | None,
@@ -103,3 +114,15 @@ class CompileContext:
             api_version = f"{group}.istio.io/{version}"
         stack = self.rel(origin) if origin else None
         return make_resource(api_version, kind, name, namespace, spec, origin, stack, labels)
+
+
+def served_clusters(mesh: Mesh, cluster: Cluster) -> set[str]:
+    """The clusters whose Istio config this cluster's control plane holds (itself + its remotes)."""
+    if cluster.role == "remote":
+        return set()
+    return {cluster.name} | {c.name for c in mesh.clusters if c.role == "remote" and c.primary == cluster.name}
+
+
+def placed(placement: tuple[str, ...] | None, served: set[str]) -> bool:
+    """Whether an object placed in `placement` (None: everywhere) belongs to a control plane serving `served`."""
+    return bool(served) and (placement is None or not served.isdisjoint(placement))

@@ -44,27 +44,27 @@ def _of(dp: DataPlane) -> Plane:
 
 
 def _resolve(ctx: CompileContext) -> tuple[Plane, dict[str, Plane]]:
-    cache = ctx.__dict__.setdefault("_memo", {})
-    found = cache.get("data_planes")
-    if found is None:
-        default: DataPlane | None = None
-        spaces: dict[str, DataPlane] = {}
-        for dp in ctx.mesh.data_plane:
-            first = default if dp.namespace is None else spaces.get(dp.namespace)
-            if first is not None:
-                ctx.error("MC2701", f"the data plane of {dp.scope_text} is declared twice (first at "
-                          f"{ctx.where(first.origin)})", dp.origin, "Namespace", dp.namespace or "")
-                continue
-            if dp.namespace is None:
-                default = dp
-            else:
-                spaces[dp.namespace] = dp
-            if dp.namespace == ctx.mesh.root_namespace and dp.mode == "ambient":
-                ctx.error("MC2701", f"{dp.namespace} is the control plane's namespace; it stays out of "
-                          "ambient capture", dp.origin, "Namespace", dp.namespace)
-        base = _of(default) if default else SIDECAR
-        found = cache["data_planes"] = (base, {ns: _of(dp) for ns, dp in spaces.items()})
-    return found
+    return ctx.once("data_planes", lambda: _build(ctx))
+
+
+def _build(ctx: CompileContext) -> tuple[Plane, dict[str, Plane]]:
+    default: DataPlane | None = None
+    spaces: dict[str, DataPlane] = {}
+    for dp in ctx.mesh.data_plane:
+        first = default if dp.namespace is None else spaces.get(dp.namespace)
+        if first is not None:
+            ctx.error("MC2701", f"the data plane of {dp.scope_text} is declared twice (first at "
+                      f"{ctx.where(first.origin)})", dp.origin, "Namespace", dp.namespace or "")
+            continue
+        if dp.namespace is None:
+            default = dp
+        else:
+            spaces[dp.namespace] = dp
+        if dp.namespace == ctx.mesh.root_namespace and dp.mode == "ambient":
+            ctx.error("MC2701", f"{dp.namespace} is the control plane's namespace; it stays out of "
+                      "ambient capture", dp.origin, "Namespace", dp.namespace)
+    base = _of(default) if default else SIDECAR
+    return (base, {ns: _of(dp) for ns, dp in spaces.items()})
 
 
 def plane(ctx: CompileContext, namespace: str) -> Plane:

@@ -221,14 +221,14 @@ class Backends:
 
 
 def _host_index(ctx: CompileContext) -> dict[str, Service | ExternalService]:
-    cache = ctx.__dict__.setdefault("_memo", {})
-    found = cache.get("hosts")
-    if found is None:
-        found = cache["hosts"] = {s.host: s for s in ctx.services.values()}
+    def build() -> dict[str, Service | ExternalService]:
+        found: dict[str, Service | ExternalService] = {s.host: s for s in ctx.services.values()}
         for e in ctx.externals.values():
             for h in e.hosts:
                 found.setdefault(h, e)
-    return found
+        return found
+
+    return ctx.once("hosts", build)
 
 
 def mirror_filter(backends: Backends, mirror: dict[str, Any]) -> dict[str, Any]:
@@ -369,8 +369,6 @@ def service_routes(ctx: CompileContext, s: Service) -> tuple[list[Resource], Bac
 # ---- per-version Services and their policies ----------------------------------------------------
 def version_service(ctx: CompileContext, s: Service, v: Version) -> Resource:
     """A Kubernetes Service for one version (the backend a weighted backendRef names); built once."""
-    from meshcode.compile import _memo
-
     def build() -> list[Resource]:
         ports = []
         for p in s.ports:
@@ -383,7 +381,7 @@ def version_service(ctx: CompileContext, s: Service, v: Version) -> Resource:
         return [make_resource("v1", "Service", version_service_name(s, v.name), s.namespace, spec, s.origin,
                               ctx.rel(s.origin), labels)]
 
-    return _memo(ctx, ("version-svc", s.namespace, s.name, v.name), build)[0]
+    return ctx.once(("version-svc", s.namespace, s.name, v.name), build)[0]
 
 
 def version_policy(ctx: CompileContext, s: Service, v: Version) -> Resource | None:
@@ -404,12 +402,10 @@ def version_policy(ctx: CompileContext, s: Service, v: Version) -> Resource | No
 def reference_grant(ctx: CompileContext, to_namespace: str, from_namespace: str, from_kind: str,
                     origin: SourceLocation | None, to_kind: str = "Service") -> Resource:
     """Lets `from_kind` objects in `from_namespace` name `to_kind` objects in `to_namespace`; built once."""
-    from meshcode.compile import _memo
-
     name = f"{from_namespace}-{from_kind.lower()}s-{to_kind.lower()}s"
     spec = {"from": [{"group": GROUP, "kind": from_kind, "namespace": from_namespace}],
             "to": [{"group": "", "kind": to_kind}]}
-    return _memo(ctx, ("grant", to_namespace, name), lambda: [make_resource(
+    return ctx.once(("grant", to_namespace, name), lambda: [make_resource(
         REFERENCE_GRANT_API, "ReferenceGrant", name, to_namespace, spec, origin, ctx.rel(origin))])[0]
 
 

@@ -26,9 +26,8 @@ def mesh_config(ctx: CompileContext, cluster: Cluster) -> dict[str, Any]:
 
 def cluster_local_settings(ctx: CompileContext) -> dict[str, Any]:
     """`serviceSettings` for cluster-local services: Istio keeps calls to them in the caller's cluster."""
-    cache = ctx.__dict__.setdefault("_memo", {})
-    if "cluster_local" not in cache:
+    def build() -> dict[str, Any]:
         hosts = sorted(s.host for s in ctx.services.values() if s.cluster_local)
-        cache["cluster_local"] = {"serviceSettings": [{"settings": {"clusterLocal": True}, "hosts": hosts}]} \
-            if hosts else {}
-    return cache["cluster_local"]
+        return {"serviceSettings": [{"settings": {"clusterLocal": True}, "hosts": hosts}]} if hosts else {}
+
+    return ctx.once("cluster_local", build)

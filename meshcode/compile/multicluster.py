@@ -92,15 +92,8 @@ def pilot_address(mesh: Mesh, cluster: Cluster) -> str | None:
 
 def _topology(ctx: CompileContext) -> dict[str, Any]:
     """Facts every cluster's compile reads, computed once per compile."""
-    cache = ctx.__dict__.setdefault("_memo", {})
-    facts = cache.get("topology")
-    if facts is None:
-        mesh = ctx.mesh
-        facts = cache["topology"] = {
-            "multi_network": multi_network(mesh),
-            "names": {c.name for c in mesh.clusters},
-        }
-    return facts
+    mesh = ctx.mesh
+    return ctx.once("topology", lambda: {"multi_network": multi_network(mesh), "names": {c.name for c in mesh.clusters}})
 
 
 # ---- where a service's routing config must live -------------------------------------------
@@ -111,10 +104,10 @@ def routing_placement(ctx: CompileContext) -> dict[tuple[str, str], tuple[str, .
     istiod, so a service's routing goes where it runs and where its declared callers
     (`Service.calls`) run. None means every cluster.
     """
-    cache = ctx.__dict__.setdefault("_memo", {})
-    found = cache.get("routing_placement")
-    if found is not None:
-        return found
+    return ctx.once("routing_placement", lambda: _routing_placement(ctx))
+
+
+def _routing_placement(ctx: CompileContext) -> dict[tuple[str, str], tuple[str, ...] | None]:
     found = {key: s.clusters for key, s in ctx.services.items()}
     widened: dict[tuple[str, str], set[str] | None] = {}
     for caller, target, _ in _restricted_calls(ctx):
@@ -127,7 +120,6 @@ def routing_placement(ctx: CompileContext) -> dict[tuple[str, str], tuple[str, .
             widened.setdefault(key, set(found[key])).update(caller.clusters)
     for key, clusters in widened.items():
         found[key] = None if clusters is None else tuple(sorted(clusters))
-    cache["routing_placement"] = found
     return found
 
 
@@ -136,17 +128,17 @@ def _restricted_calls(ctx: CompileContext) -> list[tuple[Service, Service, Any]]
 
     Resolved once per compile; empty (and free) when every service runs everywhere.
     """
-    cache = ctx.__dict__.setdefault("_memo", {})
-    calls = cache.get("restricted_calls")
-    if calls is None:
-        calls = cache["restricted_calls"] = []
+    def build() -> list[tuple[Service, Service, Any]]:
+        calls = []
         if any(s.clusters is not None for s in ctx.services.values()):
             for caller in ctx.services.values():
                 for call in caller.calls:
                     target = ctx.find_service(call.target, caller.namespace)
                     if isinstance(target, Service) and target.clusters is not None:
                         calls.append((caller, target, call))
-    return calls
+        return calls
+
+    return ctx.once("restricted_calls", build)
 
 
 # ---- validation ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshcode.compile.context import CompileContext
+from meshcode.compile.context import CompileContext, placed, served_clusters
 from meshcode.errors import SourceLocation
 from meshcode.intent.edge import ExternalService, Ingress
 from meshcode.intent.security import (
@@ -182,10 +182,7 @@ def deny_principals(ctx: CompileContext, values: tuple[Any, ...]) -> list[str]:
 # ---- the index --------------------------------------------------------------------------------
 def zero_trust_index(ctx: CompileContext) -> ZeroTrustIndex:
     """Built on first use and kept on the context."""
-    index = ctx.__dict__.get("_zero_trust_index")
-    if index is None:
-        index = ctx.__dict__["_zero_trust_index"] = _build_index(ctx)
-    return index
+    return ctx.once("zero_trust_index", lambda: _build_index(ctx))
 
 
 def _build_index(ctx: CompileContext) -> ZeroTrustIndex:
@@ -705,40 +702,4 @@ def namespace_resources(ctx: CompileContext, index: ZeroTrustIndex, namespace: s
         if scope is not None and scope.allow:
             out.append(policy(ctx, "ALLOW", SCOPE_ALLOW[scope.scope], namespace, None,
                               [rule_spec(ctx, r) for r in scope.allow], scope.origin))
-    return out
-
-
-# ---- the concern ------------------------------------------------------------------------------
-def compile_security(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
-    """The ZeroTrust objects this cluster's control plane serves (after the checks ran once)."""
-    from meshcode.compile import _memo, placed, served_clusters
-    from meshcode.compile.security_checks import check_zero_trust
-
-    index = zero_trust_index(ctx)
-    if not ctx.__dict__.get("_zero_trust_checked"):
-        ctx.__dict__["_zero_trust_checked"] = True
-        check_zero_trust(ctx, index)
-    served = served_clusters(ctx.mesh, cluster)
-    if not index.active or not served:
-        return []
-    out: list[Resource] = []
-    if index.mesh_scope is not None:
-        out += _memo(ctx, ("zt-mesh",), lambda: [peer_authentication(
-            ctx, index.mesh_scope, "default", ctx.mesh.root_namespace, None)])
-    placement: dict[str, set[str] | None] = {ns: set() for ns in index.namespace_scopes}
-    for key, s in ctx.services.items():
-        if key not in index.postures:
-            continue
-        if index.mesh_scope is not None or s.namespace in index.namespace_scopes:
-            seen = placement.setdefault(s.namespace, set())
-            if seen is not None:
-                placement[s.namespace] = None if s.clusters is None else seen | set(s.clusters)
-        if placed(s.clusters, served):
-            out += _memo(ctx, ("zt-svc", key), lambda s=s: service_resources(ctx, index, s))
-    for ns in sorted(placement):
-        where = placement[ns]
-        if where is None or not where or not served.isdisjoint(where):
-            out += _memo(ctx, ("zt-ns", ns), lambda ns=ns: namespace_resources(ctx, index, ns))
-    for gkey in sorted(index.gateways):
-        out += _memo(ctx, ("zt-gw", gkey), lambda gw=index.gateways[gkey]: gateway_resources(ctx, gw))
     return out

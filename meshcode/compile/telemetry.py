@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import combinations, product
 from typing import Any
 
-from meshcode.compile.context import CompileContext
+from meshcode.compile.context import CompileContext, placed, served_clusters
 from meshcode.errors import SourceLocation
 from meshcode.intent.edge import ExternalService
 from meshcode.intent.service import Service
@@ -63,11 +63,7 @@ class TelemetryIndex:
 # -- index ------------------------------------------------------------------------------------
 def telemetry_index(ctx: CompileContext) -> TelemetryIndex:
     """Built on first use and kept on the context: the concern and mesh_config() both read it."""
-    cache = ctx.__dict__.setdefault("_memo", {})
-    index = cache.get("telemetry_index")
-    if index is None:
-        index = cache["telemetry_index"] = _build_index(ctx)
-    return index
+    return ctx.once("telemetry_index", lambda: _build_index(ctx))
 
 
 def _build_index(ctx: CompileContext) -> TelemetryIndex:
@@ -222,8 +218,6 @@ def _overlap(a: Selector, b: Selector) -> bool:
 # -- Telemetry objects ------------------------------------------------------------------------
 def compile_telemetry(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     """The Telemetry objects this cluster's control plane serves."""
-    from meshcode.compile import _memo, placed, served_clusters
-
     index = telemetry_index(ctx)
     served = served_clusters(ctx.mesh, cluster)
     if not served:
@@ -235,7 +229,7 @@ def compile_telemetry(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     out: list[Resource] = []
     for scope, entries in groups.items():
         key = ("telemetry", scope, tuple(id(e.intent) for e in entries))
-        out += _memo(ctx, key, lambda scope=scope, entries=entries: [build_telemetry(ctx, index, scope, entries)])
+        out += ctx.once(key, lambda scope=scope, entries=entries: [build_telemetry(ctx, index, scope, entries)])
     return out
 
 
@@ -386,8 +380,6 @@ def _conflict(ctx: CompileContext, index: TelemetryIndex, scope: Scope, intent: 
 def extension_providers(ctx: CompileContext, cluster: Cluster) -> list[dict[str, Any]]:
     """The `extensionProviders` this cluster's control plane needs: those its Telemetry objects
     name, plus those declared in Mesh(telemetry=[…]); Istio's built-ins only when redefined."""
-    from meshcode.compile import placed, served_clusters
-
     index = telemetry_index(ctx)
     served = served_clusters(ctx.mesh, cluster)
     if not served:

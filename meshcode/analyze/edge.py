@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from meshcode.analyze.hosts import ALL, HostOverlaps, export_scopes, fqdn, gateway_host, matches
+from meshcode.istio import ALL, HostOverlaps, export_scopes, fqdn, gateway_host, matches
 from meshcode.analyze.index import MeshIndex, as_dict, as_list, namespace_of, port_number, spec_of
 from meshcode.errors import Finding, listing
 from meshcode.plan import Resource

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
 from meshcode.analyze.codes import level_of
-from meshcode.analyze.hosts import (
+from meshcode.istio import (
     ALL,
     DEFAULT_DOMAIN,
     export_scopes,

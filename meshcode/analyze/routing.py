@@ -3,7 +3,16 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from meshcode.analyze.hosts import ALL, HostOverlaps, fqdn, gateway_host, wildcard_key, wildcard_keys
+from meshcode.istio import (
+    ALL,
+    ROUTE_SECTIONS,
+    HostOverlaps,
+    fqdn,
+    gateway_host,
+    route_destinations,
+    wildcard_key,
+    wildcard_keys,
+)
 from meshcode.analyze.index import (
     ASSUMED,
     MeshIndex,
@@ -16,27 +25,6 @@ from meshcode.analyze.index import (
 )
 from meshcode.errors import Finding, listing
 from meshcode.plan import Resource
-
-ROUTE_SECTIONS = ("http", "tcp", "tls")
-
-
-def route_destinations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(where, what, destination) for every route and mirror destination of a VirtualService."""
-    for section in ROUTE_SECTIONS:
-        for i, rule in enumerate(as_list(spec.get(section))):
-            rule = as_dict(rule)
-            for j, rd in enumerate(as_list(rule.get("route"))):
-                # a route entry without destination routes to host "" (Istio reports it as not found)
-                yield f"{section}[{i}].route[{j}]", "host", as_dict(as_dict(rd).get("destination"))
-            if section != "http":
-                continue
-            if isinstance(rule.get("mirror"), dict):
-                yield f"http[{i}].mirror", "mirror host", rule["mirror"]
-            for j, m in enumerate(as_list(rule.get("mirrors"))):
-                d = as_dict(m).get("destination")
-                if isinstance(d, dict):
-                    yield f"http[{i}].mirrors[{j}]", "mirror host", d
-
 
 Destination = tuple[str, str, str, "int | None", "str | None"]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from meshcode.analyze.destinations import traffic_policies
-from meshcode.analyze.hosts import fqdn, namespace_matches, service_of
+from meshcode.istio import fqdn, namespace_matches, service_of
 from meshcode.analyze.index import MeshIndex, as_dict, as_list, managed, namespace_of, spec_of
 from meshcode.errors import Finding
 from meshcode.plan import Resource

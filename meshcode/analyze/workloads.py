@@ -16,6 +16,7 @@ from meshcode.analyze.index import as_dict, as_list, managed, namespace_of, spec
 from meshcode.analyze.loader import load_paths, parse_text
 from meshcode.analyze.services import istio_protocol, port_problems
 from meshcode.errors import Finding, MeshcodeError
+from meshcode.istio import route_destinations, service_key
 from meshcode.plan import Plan, Resource
 
 Check = Callable[[list[Resource], list[Resource]], list[Finding]]
@@ -169,33 +170,12 @@ def _containers_ports(w: Resource) -> list[dict[str, Any]]:
     return [as_dict(p) for c in as_list(spec.get("containers")) for p in as_list(as_dict(c).get("ports"))]
 
 
-def service_key(host: str, namespace: str) -> tuple[str, str] | None:
-    """(namespace, name) of the Kubernetes Service a host names, or None for other hosts.
-
-    Like Istio: a short name is relative to the referring object's namespace; otherwise only
-    `<name>.<namespace>.svc[.<domain>]` names a Service.
-    """
-    if not host or host.startswith("*"):
-        return None
-    if "." not in host:
-        return namespace or "default", host
-    parts = host.split(".")
-    if len(parts) >= 3 and parts[2] == "svc":
-        return parts[1], parts[0]
-    return None
-
-
 def _route_hosts(spec: dict[str, Any]) -> Iterator[str]:
     """Destination hosts of a VirtualService's http/tcp/tls routes and mirrors."""
-    for section in ("http", "tcp", "tls"):
-        for rule in map(as_dict, as_list(spec.get(section))):
-            targets = [as_dict(as_dict(d).get("destination")) for d in as_list(rule.get("route"))]
-            targets += [as_dict(rule.get("mirror"))]
-            targets += [as_dict(as_dict(m).get("destination")) for m in as_list(rule.get("mirrors"))]
-            for target in targets:
-                host = target.get("host")
-                if isinstance(host, str) and host:
-                    yield host
+    for _where, _what, d in route_destinations(spec):
+        host = d.get("host")
+        if isinstance(host, str) and host:
+            yield host
 
 
 def _mesh_bound(spec: dict[str, Any]) -> bool:

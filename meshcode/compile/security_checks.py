@@ -37,55 +37,13 @@ from meshcode.compile.security import (
     workload_port,
 )
 from meshcode.errors import Finding, SourceLocation
-from meshcode.intent.edge import SidecarScope
 from meshcode.intent.security import AllowRule, DenyRule, Jwt, ZeroTrust
 from meshcode.intent.service import Port, Service
+from meshcode.istio import egress_visible
+from meshcode.istio import string_covers as covers
+from meshcode.istio import string_matches as matches
+from meshcode.istio import string_overlap as overlap
 from meshcode.plan import STACK_ANNOTATION, Plan
-
-
-# ---- Istio string and path patterns (exact, `prefix*`, `*suffix`, `*`) ------------------------
-def matches(pattern: str, value: str) -> bool:
-    if pattern == "*":
-        return bool(value)
-    if pattern.endswith("*"):
-        return value.startswith(pattern[:-1])
-    if pattern.startswith("*"):
-        return value.endswith(pattern[1:])
-    return value == pattern
-
-
-def _kind(p: str) -> str:
-    return "any" if p == "*" else "prefix" if p.endswith("*") else "suffix" if p.startswith("*") else "exact"
-
-
-def overlap(a: str, b: str) -> bool:
-    """Can one path match both patterns?"""
-    ka, kb = _kind(a), _kind(b)
-    if "any" in (ka, kb):
-        return True
-    if ka == "exact":
-        return matches(b, a)
-    if kb == "exact":
-        return matches(a, b)
-    if ka == kb == "prefix":
-        return a[:-1].startswith(b[:-1]) or b[:-1].startswith(a[:-1])
-    if ka == kb == "suffix":
-        return a[1:].endswith(b[1:]) or b[1:].endswith(a[1:])
-    return True  # a prefix and a suffix: some path has both
-
-
-def covers(outer: str, inner: str) -> bool:
-    """Does every path matching `inner` match `outer`?"""
-    ko, ki = _kind(outer), _kind(inner)
-    if ko == "any":
-        return True
-    if ki == "any":
-        return False
-    if ko == "exact":
-        return ki == "exact" and inner == outer
-    if ko == "prefix":
-        return ki in ("exact", "prefix") and inner.rstrip("*").startswith(outer[:-1])
-    return ki in ("exact", "suffix") and inner.lstrip("*").endswith(outer[1:])
 
 
 # ---- MC2502: DENY rules against declared flows ------------------------------------------------
@@ -167,16 +125,6 @@ def _check_deny(ctx: CompileContext, index: ZeroTrustIndex, key: tuple[str, str]
 
 
 # ---- MC2504: namespace Sidecars that hide dependencies ----------------------------------------
-def egress_visible(sc: SidecarScope, namespace: str, host: str) -> bool:
-    for entry in sc.egress_hosts:
-        ns, _, pattern = entry.partition("/")
-        if ns == "~" or not (ns == "*" or (ns == "." and namespace == sc.namespace) or ns == namespace):
-            continue
-        if pattern == "*" or pattern == host or (pattern.startswith("*.") and host.endswith(pattern[1:])):
-            return True
-    return False
-
-
 def _check_sidecars(ctx: CompileContext, index: ZeroTrustIndex) -> None:
     for sc in ctx.mesh.sidecars:
         for key, by_version in index.dependencies.items():
@@ -187,7 +135,7 @@ def _check_sidecars(ctx: CompileContext, index: ZeroTrustIndex) -> None:
                 for call, target in deps:
                     hosts = [target.host] if isinstance(target, Service) else list(target.hosts)
                     for h in hosts:
-                        if not egress_visible(sc, target.namespace, h):
+                        if not egress_visible(sc.egress_hosts, sc.namespace, target.namespace, h):
                             ctx.error("MC2504", f"Sidecar {sc.namespace}/default hides {target.namespace}/{h}, a "
                                       f"declared dependency of {key[1]} (call at {ctx.where(call.origin)}); add it "
                                       "to egress_hosts", sc.origin, "Sidecar", sc.namespace, "default")

@@ -163,3 +163,72 @@ class StateError(MeshcodeError):
     """Canary state or the working tree is not in a state this command can act on."""
 
     code = "MC3000"
+
+
+# -- the I/O edges (every error class lives here: one hierarchy; codes in meshcode/codes.py) ----
+
+
+class LockedError(MeshcodeError):
+    """Another meshcode command holds the lock; the second one says so instead of interleaving."""
+
+    code = "MC4002"
+
+
+class HandEditError(MeshcodeError):
+    """A generated file differs from what meshcode wrote: committing would bury someone's edit."""
+
+    code = "MC4003"
+
+
+class GitError(MeshcodeError):
+    """The project is not in a git repository, or git refused an operation."""
+
+    code = "MC4004"
+
+
+class DirtyInputError(MeshcodeError):
+    """A file the stacks read, outside the stacks folder, has uncommitted changes."""
+
+    code = "MC4007"
+
+
+class OwnershipError(MeshcodeError):
+    """meshcode would have to overwrite or delete a file it did not write."""
+
+    code = "MC4001"
+
+
+class UnsafePathError(MeshcodeError):
+    """A path would leave the output folder (or pass through a link out of it)."""
+
+    code = "MC4005"
+
+
+class WriteError(MeshcodeError):
+    """The disk refused the write (full, read-only, a mount point); the old tree is untouched."""
+
+    code = "MC4006"
+
+
+class WorkloadsError(MeshcodeError):
+    """The workload manifests could not be read."""
+
+    code = "MC6000"
+
+
+class MeshConfigError(MeshcodeError):
+    """A --mesh-config file that holds no mesh config."""
+
+    code = "MC5005"
+
+
+class MachinePathError(MeshcodeError):
+    """Generated output would name a folder of this machine (it is committed and synced elsewhere)."""
+
+    code = "MC4008"
+
+
+class CredentialError(MeshcodeError):
+    """Prometheus credentials given in a form meshcode refuses (a secret in a URL that is recorded)."""
+
+    code = "MC3001"

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from meshcode.errors import MeshcodeError
-from meshcode.gitops.tree import UnsafePathError
+from meshcode.errors import MeshcodeError, UnsafePathError
 from meshcode.redact import credential_problem, redact_url
 
 

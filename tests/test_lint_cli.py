@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from meshcode.analyze.codes import CODES
+from meshcode.codes import CODES
 from meshcode.cli import app
 from tests.support.paths import CRDS, ROOT
 

@@ -40,7 +40,7 @@ from meshcode.analyze.regexes import REGEX_KINDS, check_regexes
 from meshcode.analyze.scope import check_sidecars, check_telemetries, check_telemetry_providers
 from meshcode.analyze.security import check_authorization_namespaces, check_mtls_conflicts
 from meshcode.analyze.services import check_service_ports
-from meshcode.analyze.codes import check_failed
+from meshcode.codes import check_failed
 from meshcode.errors import Finding, SourceLocation
 from meshcode.plan import STACK_ANNOTATION, Plan, Resource
 

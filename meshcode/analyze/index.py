@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
-from meshcode.analyze.codes import level_of
+from meshcode.codes import level_of
 from meshcode.istio import (
     ALL,
     DEFAULT_DOMAIN,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from meshcode.analyze import analyze_resources
-from meshcode.analyze.codes import check_failed
+from meshcode.codes import check_failed
 from meshcode.analyze.loader import load_paths
 from meshcode.analyze.meshconfig import MeshConfig, from_resources, load_mesh_config
 from meshcode.analyze.schema import BUNDLED_CRDS, CrdSchemas, bundled_crds, check_schemas, load_crds, schema_notes

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator
 
 import yaml
 
-from meshcode.analyze.codes import check_failed, level_of
+from meshcode.codes import check_failed, level_of
 from meshcode.errors import Finding, SourceLocation
 from meshcode.plan import Resource
 from meshcode.safeyaml import documents

@@ -15,7 +15,7 @@ import yaml
 
 from meshcode import safeyaml
 
-from meshcode.errors import MeshcodeError
+from meshcode.errors import MeshConfigError
 from meshcode.plan import Resource
 
 # Istio's default mesh config defines these extension providers (pkg/config/mesh DefaultMeshConfig)
@@ -67,12 +67,6 @@ class MeshConfig:
 
 
 DEFAULT = MeshConfig()
-
-
-class MeshConfigError(MeshcodeError):
-    """A --mesh-config file that holds no mesh config."""
-
-    code = "MC5004"
 
 
 def _from_object(doc: Any) -> dict[str, Any] | None:

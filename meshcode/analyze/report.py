@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from meshcode.analyze.codes import CODES, Code
+from meshcode.codes import CODES, Code
 from meshcode.errors import Finding
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

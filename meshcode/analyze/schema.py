@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from meshcode.analyze.cel import CelRules
 from meshcode.analyze.cel import available as cel_available
-from meshcode.analyze.codes import check_failed, level_of
+from meshcode.codes import check_failed, level_of
 from meshcode.analyze.loader import load_paths
 from meshcode.errors import Finding
 from meshcode.plan import Resource

@@ -11,11 +11,11 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from meshcode.analyze.codes import level_of
+from meshcode.codes import level_of
 from meshcode.analyze.index import as_dict, as_list, managed, namespace_of, spec_of
 from meshcode.analyze.loader import load_paths, parse_text
 from meshcode.analyze.services import istio_protocol, port_problems
-from meshcode.errors import Finding, MeshcodeError
+from meshcode.errors import Finding, WorkloadsError
 from meshcode.istio import route_destinations, service_key
 from meshcode.plan import Plan, Resource
 
@@ -40,12 +40,6 @@ CONTROL_PLANE_NAMESPACES = SYSTEM_NAMESPACES | {"istio-system"}
 
 IST0173_TEXT = ("The Subset {subset} defined in the DestinationRule does not select any pods. "
                 "Which may lead to 503 UH (NoHealthyUpstream).")
-
-
-class WorkloadsError(MeshcodeError):
-    """The workload manifests could not be read."""
-
-    code = "MC6000"
 
 
 # -- loading (the I/O edge) ------------------------------------------------------------------

@@ -13,7 +13,7 @@ from meshcode.analyze.workloads import load_workloads
 from meshcode.app.pipeline import compile_checked
 from meshcode.compile.argocd import GitOpsDefaults
 from meshcode.delivery.store import load_states
-from meshcode.errors import Finding, MeshcodeError
+from meshcode.errors import Finding, LockedError, MachinePathError
 from meshcode.gitops.git import PendingCommit, output_path_in_repo, prepare_commit
 from meshcode.gitops.tree import TreeChange, WriteError, write_tree
 from meshcode.state.canary import CanaryState
@@ -42,12 +42,6 @@ class _UsedEntries(dict):
         return dict(self)
 
 
-class MachinePathError(MeshcodeError):
-    """Generated output would name a folder of this machine (it is committed and synced elsewhere)."""
-
-    code = "MC4008"
-
-
 def refuse_machine_paths(files: dict[str, bytes], plan: Plan, root: Path, out: str) -> None:
     """No generated file may contain the project's absolute path or a stack file's folder.
 
@@ -66,10 +60,6 @@ def refuse_machine_paths(files: dict[str, bytes], plan: Plan, root: Path, out: s
             raise MachinePathError(f"{out}/{path} would contain the local path {m.group(0).decode()!r}; generated "
                                    "output is committed and synced to clusters, so it never names a folder of this "
                                    "machine: use a path relative to the project")
-
-
-class LockedError(MeshcodeError):
-    code = "MC4002"
 
 
 @dataclass(frozen=True)

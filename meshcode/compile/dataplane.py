@@ -53,7 +53,7 @@ def _build(ctx: CompileContext) -> tuple[Plane, dict[str, Plane]]:
     for dp in ctx.mesh.data_plane:
         first = default if dp.namespace is None else spaces.get(dp.namespace)
         if first is not None:
-            ctx.error("MC2701", f"the data plane of {dp.scope_text} is declared twice (first at "
+            ctx.error("MC2801", f"the data plane of {dp.scope_text} is declared twice (first at "
                       f"{ctx.where(first.origin)})", dp.origin, "Namespace", dp.namespace or "")
             continue
         if dp.namespace is None:
@@ -61,7 +61,7 @@ def _build(ctx: CompileContext) -> tuple[Plane, dict[str, Plane]]:
         else:
             spaces[dp.namespace] = dp
         if dp.namespace == ctx.mesh.root_namespace and dp.mode == "ambient":
-            ctx.error("MC2701", f"{dp.namespace} is the control plane's namespace; it stays out of "
+            ctx.error("MC2802", f"{dp.namespace} is the control plane's namespace; it stays out of "
                       "ambient capture", dp.origin, "Namespace", dp.namespace)
     base = _of(default) if default else SIDECAR
     return (base, {ns: _of(dp) for ns, dp in spaces.items()})

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from meshcode.state.canary import Sample, SampleStatus
-from meshcode.errors import MeshcodeError
+from meshcode.errors import CredentialError
 from meshcode.redact import redact, redact_url
 from meshcode.delivery.targets import CanaryTarget
 from meshcode.intent.rollout import Baseline, LatencyP99, PromQL, SuccessRate, gate_name
@@ -40,10 +40,6 @@ class QueryResult:
 
 TOKEN_ENV = "MESHCODE_PROMETHEUS_TOKEN"
 TOKEN_FILE_ENV = "MESHCODE_PROMETHEUS_TOKEN_FILE"
-
-
-class CredentialError(MeshcodeError):
-    code = "MC3001"
 
 
 def auth_headers(url: str, environ: Mapping[str, str]) -> tuple[str, dict[str, str]]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshcode.errors import MeshcodeError
+from meshcode.errors import DirtyInputError, GitError, HandEditError
 from meshcode.gitops.diff import KUSTOMIZATION
 from meshcode.gitops.snapshot import hand_edits
 from meshcode.gitops.tree import MANIFEST, parse_manifest, read_manifest
@@ -28,24 +28,6 @@ from meshcode.gitops.tree import MANIFEST, parse_manifest, read_manifest
 if TYPE_CHECKING:
     from git import Repo
     from git.objects import Commit
-
-
-class GitError(MeshcodeError):
-    """The project is not in a git repository, or git refused an operation."""
-
-    code = "MC4004"
-
-
-class HandEditError(MeshcodeError):
-    """A generated file differs from what meshcode wrote: committing would bury someone's edit."""
-
-    code = "MC4003"
-
-
-class DirtyInputError(MeshcodeError):
-    """A file the stacks read, outside the stacks folder, has uncommitted changes."""
-
-    code = "MC4007"
 
 
 # ---- the repository -------------------------------------------------------------------------
@@ -272,12 +254,6 @@ def refuse_hand_edits(output_dir: Path, out: str) -> None:
         f"(their sha256 differs from {out}/{MANIFEST}):\n" + "\n".join(lines)
         + "\nput the change in a stack (a Patch is the escape hatch) and compile again, "
         "or pass --force to overwrite the edit")
-
-
-
-
-
-
 
 
 @dataclass

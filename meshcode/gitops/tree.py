@@ -16,31 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meshcode.errors import MeshcodeError
+from meshcode.errors import OwnershipError, UnsafePathError, WriteError
 from meshcode.render.tree import is_namespace_path
 
 MANIFEST = ".meshcode-manifest"
 _STAGING_PREFIX = ".meshcode-staging-"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
-
-
-class OwnershipError(MeshcodeError):
-    """meshcode would have to overwrite or delete a file it did not write."""
-
-    code = "MC4001"
-
-
-class UnsafePathError(MeshcodeError):
-    """A path would leave the output folder (or pass through a link out of it)."""
-
-    code = "MC4005"
-
-
-class WriteError(MeshcodeError):
-    """The disk refused the write (full, read-only, a mount point); the old tree is untouched."""
-
-    code = "MC4006"
 
 
 def unsafe_reason(rel: str) -> str | None:

@@ -3,6 +3,8 @@
 The public surface: intent models users write in stacks, and the compile entry points.
 Everything else is internal and may change.
 """
+from meshcode._version import __version__
+from meshcode._version import __version__
 from meshcode.compile import compile_mesh, compile_meshes
 from meshcode.state.canary import CanaryState
 from meshcode.errors import CompileError, Finding, IntentError, MeshcodeError, SourceLocation, StackError
@@ -33,7 +35,6 @@ from meshcode.intent.traffic import (
 from meshcode.plan import Plan, Resource
 from meshcode.render import render_tree
 
-__version__ = "0.1.0"
 
 __all__ = [
     "ALL_PODS", "Abort", "ApiVersions", "ArgoCD", "Baseline", "Call", "Canary", "CanaryState", "CircuitBreaker", "ClientTLS",

@@ -214,9 +214,8 @@ def route_destinations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[st
         for i, rule in enumerate(_list(spec.get(section))):
             rule = _dict(rule)
             for j, rd in enumerate(_list(rule.get("route"))):
-                d = _dict(rd).get("destination")
-                if isinstance(d, dict):
-                    yield f"{section}[{i}].route[{j}]", "host", d
+                # a route entry without destination routes to host "" (Istio reports it as not found)
+                yield f"{section}[{i}].route[{j}]", "host", _dict(_dict(rd).get("destination"))
             if section != "http":
                 continue
             if isinstance(rule.get("mirror"), dict):

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import meshcode
+from meshcode._version import __version__
 from meshcode.gitops.tree import MANIFEST, read_manifest
 
 CACHE_FILE = "inputs.json"
-_PACKAGE_DIR = Path(meshcode.__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _LIBRARY_DIRS = tuple({str(Path(p).resolve()) for p in (
     sys.prefix, sys.base_prefix, sys.exec_prefix, sysconfig.get_paths()["stdlib"],
     sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])})
@@ -168,7 +168,7 @@ def _tree_digest(folder: Path) -> str:
 
 def _code_digest() -> str:
     """meshcode's own source, by size and mtime: an upgrade or a local edit invalidates."""
-    h = hashlib.sha256(meshcode.__version__.encode() + sys.version.encode())
+    h = hashlib.sha256(__version__.encode() + sys.version.encode())
     for p in sorted(_PACKAGE_DIR.rglob("*.py")):
         st = p.stat()
         h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}\n".encode())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from meshcode._version import __version__
 from meshcode.analyze.workloads import load_workloads
 from meshcode.app.pipeline import compile_checked
 from meshcode.compile.argocd import GitOpsDefaults
@@ -145,7 +146,6 @@ class Project:
 
     def render(self, plan: Plan) -> dict[str, bytes]:
         """render_tree with the YAML of the last compile reused for objects that did not change."""
-        from meshcode import __version__
         from meshcode.render.tree import RENDER_FORMAT
 
         path = self.root / ".meshcode" / f"render-cache-{__version__}-{RENDER_FORMAT}"

@@ -1,123 +1,13 @@
-"""The `meshcode` command: parses, calls the project layer, prints. Exit 1 on any error.
+"""The `meshcode` command line (entry point `meshcode.cli:app`): parses, calls meshcode.app, prints."""
+from meshcode.cli.main import (  # the shared app, first: command modules register on it
+    RootOption,
+    WorkloadsOption,
+    app,
+    disk_error,
+    fail,
+    print_notes,
+    warn_namespaces,
+)
+from meshcode.cli import commands  # noqa: E402,F401  (every command module registers on `app`)
 
-Each command group lives in its own module here and registers itself on `app`.
-"""
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-from typing import Optional
-
-import typer
-
-from meshcode import __version__
-from meshcode.errors import CompileError, Finding, MeshcodeError
-from meshcode.app.compile import compile_project
-from meshcode.app.project import Project
-from meshcode.gitops.diff import namespace_warnings
-from meshcode.redact import redact
-
-app = typer.Typer(help="Service-mesh configuration as code: compile Python intent into Istio YAML.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
-RootOption = typer.Option(None, "--root", help="Project root (default: nearest folder with pyproject.toml).")
-WorkloadsOption = typer.Option(
-    None, "--workloads", help="Kubernetes YAML (file or folder, e.g. a cdk8s dist/) to check the mesh against; "
-    "default: [tool.meshcode] workloads.")
-
-
-def fail(error: MeshcodeError) -> None:
-    typer.echo(redact(str(error)), err=True)  # a URL in an error never shows its credentials
-    raise typer.Exit(1)
-
-
-def disk_error(e: OSError) -> MeshcodeError:
-    """An OSError the edges did not turn into a MeshcodeError: a clean message, never a traceback."""
-    where = f": {e.filename}" if e.filename else ""
-    return MeshcodeError(f"{e.strerror or e}{where}", code="MC4006")
-
-
-def warn_namespaces(lines: list[str]) -> None:
-    """Namespaces leaving the output: bold red on stderr (see gitops.diff.namespace_warnings)."""
-    for line in lines:
-        typer.echo(typer.style(line, fg="red", bold=True), err=True)
-
-
-def print_notes(notes: list[Finding]) -> None:
-    for n in notes:
-        typer.echo(redact(n.describe()), err=True)
-
-
-def version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"meshcode {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True,
-                                      help="Print the version and exit.")) -> None:
-    """meshcode: one Python intent, the right Istio config for every cluster."""
-
-
-@app.command()
-def compile(
-    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if generated/ is not up to date."),
-    workloads: Optional[Path] = WorkloadsOption,
-    commit: bool = typer.Option(False, "--commit", help="Then git-commit the stack edits with what meshcode owns "
-                                "(generated/, canary state); refused when another input the stacks read is "
-                                "uncommitted."),
-    message: Optional[str] = typer.Option(None, "--message", "-m", help="Commit subject (with --commit)."),
-    force: bool = typer.Option(False, "--force", help="With --commit: overwrite generated files edited by hand."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Run the stacks even when no input changed."),
-    root: Optional[Path] = RootOption,
-) -> None:
-    """Compile every stack in stacks/ into generated/<cluster>/.
-
-    When nothing the stacks read has changed (stack and local module files, files they open,
-    environment variables they read, canary state, settings, meshcode itself) and generated/
-    is as the last compile left it, the compile stops early: there is nothing to do.
-    """
-    try:
-        project = Project.open(root)
-        outcome = compile_project(project, check=check, workloads=workloads, commit=commit, message=message,
-                                  force=force, no_cache=no_cache)
-    except MeshcodeError as e:
-        fail(e)
-        return
-    except OSError as e:
-        fail(disk_error(e))
-        return
-    if outcome.up_to_date:
-        typer.echo(f"{project.settings.output}/ is up to date: no input changed since the last compile")
-        return
-    build, change, committed = outcome.build, outcome.change, outcome.committed
-    assert build is not None and change is not None
-    print_notes(build.notes)
-    if outcome.departing is not None:
-        warn_namespaces(namespace_warnings(outcome.departing, project.settings.output))
-    for path in change.hand_edited:
-        typer.echo(f"warning: {project.settings.output}/{path} was edited by hand; "
-                   + ("the compile would restore it" if check else "restored it from the stacks"), err=True)
-    out = project.settings.output
-    if check:
-        if change.empty:
-            typer.echo(f"{out}/ is up to date ({change.unchanged} files)")
-            return
-        typer.echo(f"{out}/ is not up to date with stacks/ (run `meshcode compile`):", err=True)
-        for label, paths in (("added", change.added), ("changed", change.changed), ("removed", change.removed)):
-            for p in paths:
-                typer.echo(f"  {label:8} {out}/{p}", err=True)
-        raise typer.Exit(1)
-    clusters = sorted(build.plan.folders)
-    typer.echo(f"compiled {len(build.meshes)} mesh(es) into {out}/ for {', '.join(clusters)}: {change.summary()}")
-    if commit:
-        typer.echo(f"committed {committed.sha[:12]}: {committed.message.splitlines()[0]}" if committed
-                   else f"nothing to commit: {out}/ and canary state match HEAD")
-
-
-# Command modules register on `app` when imported (kept last: they import `app` from here).
-from meshcode.cli import commands  # noqa: E402,F401
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+__all__ = ["RootOption", "WorkloadsOption", "app", "disk_error", "fail", "print_notes", "warn_namespaces"]

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from meshcode.cli import RootOption, app, fail
+from meshcode.cli.main import RootOption, app
 from meshcode.app.canary import (
     Job,
     Outcome,
@@ -21,7 +21,6 @@ from meshcode.app.canary import (
 )
 from meshcode.state.canary import CanaryState
 from meshcode.delivery.targets import CanaryTarget
-from meshcode.errors import MeshcodeError
 from meshcode.app.project import Project
 
 canary_app = typer.Typer(help="Progressive delivery: step canary weights from metric gates, one commit per step.",
@@ -74,11 +73,7 @@ def _describe(outcome: Outcome) -> str:
 def status_cmd(name: Optional[str] = typer.Argument(None, help="Canary (default: all)."),
                root: Optional[Path] = RootOption) -> None:
     """Table of canaries: phase, weight, step, failed checks, last decision."""
-    try:
-        rows = status(Project.open(root), name)
-    except MeshcodeError as e:
-        fail(e)
-        return
+    rows = status(Project.open(root), name)
     if not rows:
         typer.echo("no canary has a rollout plan (Canary(rollout=Rollout(...)))")
         return
@@ -104,11 +99,7 @@ def step_cmd(name: str = typer.Argument(..., help="Canary: name, namespace/name 
              prometheus: Optional[List[str]] = PrometheusOption, push: bool = PushOption,
              wait: float = WaitOption, now: Optional[str] = NowOption, root: Optional[Path] = RootOption) -> None:
     """One tick: query gates, decide, write state, compile, commit (nothing if no check is due)."""
-    try:
-        outcome = step(_job(name, root, prometheus, push, wait), _now(now))
-    except MeshcodeError as e:
-        fail(e)
-        return
+    outcome = step(_job(name, root, prometheus, push, wait), _now(now))
     typer.echo(_describe(outcome))
 
 
@@ -130,9 +121,6 @@ def run_cmd(name: str = typer.Argument(..., help="Canary to drive until it succe
     try:
         job = _job(name, root, prometheus, push, 0.0)
         final = run(job, show, time.sleep)
-    except MeshcodeError as e:
-        fail(e)
-        return
     except KeyboardInterrupt:
         typer.echo("stopped; the rollout stays where it is (its state is committed)", err=True)
         raise typer.Exit(130)
@@ -146,11 +134,7 @@ def _command(what: str):
             reason: str = typer.Option("", "--reason", help="Recorded in the history and the commit."),
             push: bool = PushOption, wait: float = WaitOption, now: Optional[str] = NowOption,
             root: Optional[Path] = RootOption) -> None:
-        try:
-            outcome = command(_job(name, root, None, push, wait), what, _now(now), reason)  # type: ignore[arg-type]
-        except MeshcodeError as e:
-            fail(e)
-            return
+        outcome = command(_job(name, root, None, push, wait), what, _now(now), reason)  # type: ignore[arg-type]
         typer.echo(_describe(outcome))
         if not outcome.action.changed:
             raise typer.Exit(1)
@@ -172,11 +156,7 @@ for _what in ("promote", "abort", "pause", "resume"):
 def replay_cmd(name: str = typer.Argument(..., help="Canary whose recorded history to re-run."),
                root: Optional[Path] = RootOption) -> None:
     """Re-run every recorded decision through decide(); exit 1 if any does not reproduce."""
-    try:
-        target, state, (results, final) = replay_canary(Project.open(root), name)
-    except MeshcodeError as e:
-        fail(e)
-        return
+    target, state, (results, final) = replay_canary(Project.open(root), name)
     bad = 0
     for r in results:
         e = r.recorded

@@ -8,8 +8,7 @@ from typing import Optional
 
 import typer
 
-from meshcode.cli import RootOption, app, disk_error, fail, print_notes, warn_namespaces
-from meshcode.errors import MeshcodeError
+from meshcode.cli.main import RootOption, app, print_notes, warn_namespaces
 from meshcode.app.diff import diff_project
 from meshcode.gitops.diff import ObjectChange, TreeDiff, diff_json, namespace_warnings
 from meshcode.app.project import Project
@@ -68,15 +67,8 @@ def diff(
     root: Optional[Path] = RootOption,
 ) -> None:
     """Show what `meshcode compile` would change, per cluster (writes nothing)."""
-    try:
-        project = Project.open(root)
-        outcome = diff_project(project, against)
-    except MeshcodeError as e:
-        fail(e)
-        return
-    except OSError as e:
-        fail(disk_error(e))
-        return
+    project = Project.open(root)
+    outcome = diff_project(project, against)
     build, label, result = outcome.build, outcome.label, outcome.diff
     out = project.settings.output
     if fmt is DiffFormat.json:

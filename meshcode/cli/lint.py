@@ -7,10 +7,9 @@ from typing import Optional
 
 import typer
 
-from meshcode import __version__
+from meshcode._version import __version__
 from meshcode.analyze.report import to_json, to_sarif, to_table
-from meshcode.cli import RootOption, app, fail
-from meshcode.errors import MeshcodeError
+from meshcode.cli.main import RootOption, app
 from meshcode.app.lint import lint_paths
 
 
@@ -42,12 +41,8 @@ def lint(
     root: Optional[Path] = RootOption,
 ) -> None:
     """Check Istio YAML for broken references, conflicts and schema errors."""
-    try:
-        result = lint_paths(paths or (), crds or (), validate_schemas=not no_schemas, workloads=workloads,
-                            root=root, mesh_config=mesh_config)
-    except MeshcodeError as e:
-        fail(e)
-        return
+    result = lint_paths(paths or (), crds or (), validate_schemas=not no_schemas, workloads=workloads,
+                        root=root, mesh_config=mesh_config)
     if output is LintFormat.json:
         typer.echo(to_json(result.findings), nl=False)
     elif output is LintFormat.sarif:

@@ -6,8 +6,7 @@ from pathlib import Path
 import typer
 
 from meshcode.analyze.workloads import load_workloads
-from meshcode.cli import app, fail
-from meshcode.errors import MeshcodeError
+from meshcode.cli.main import app
 from meshcode.inference import infer_services, render_stack
 
 
@@ -18,9 +17,5 @@ def import_workloads(
     cluster: str = typer.Option("default", "--cluster", help="Name of the Cluster in the printed stack."),
 ) -> None:
     """Print a Python stack with a Service(...) for each Kubernetes Service in PATH."""
-    try:
-        services, notes = infer_services(load_workloads(path))
-    except MeshcodeError as e:
-        fail(e)
-        return
+    services, notes = infer_services(load_workloads(path))
     typer.echo(render_stack(services, notes, source=str(path), mesh=mesh, cluster=cluster), nl=False)

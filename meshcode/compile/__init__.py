@@ -11,6 +11,7 @@ from meshcode.compile.dataplane import check_data_planes, plane
 from meshcode.compile.istio_install import install_resources
 from meshcode.compile.edge import compile_external, compile_ingress, compile_sidecar
 from meshcode.compile.gateway_api import compile_gateway_service
+from meshcode.compile.gateway_ingress import compile_gateway_ingress
 from meshcode.compile.multicluster import check_topology, cluster_topology, routing_placement
 from meshcode.compile.routing import compile_service
 from meshcode.compile.zero_trust import compile_security
@@ -34,7 +35,8 @@ def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
             out += ctx.once(("svc", id(s)), lambda s=s, build=build: build(ctx, s))
     for ing in ctx.mesh.ingresses:
         if placed(ing.clusters, served):
-            out += ctx.once(("ing", id(ing)), lambda ing=ing: compile_ingress(ctx, ing))
+            build_ingress = compile_gateway_ingress if plane(ctx, ing.namespace).gateway_api else compile_ingress
+            out += ctx.once(("ing", id(ing)), lambda ing=ing, build=build_ingress: build(ctx, ing))
     for ext in ctx.externals.values():
         if placed(ext.clusters, served):
             out += ctx.once(("ext", id(ext)), lambda ext=ext: compile_external(ctx, ext))

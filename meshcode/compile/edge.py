@@ -194,11 +194,7 @@ _NO_SERVICE: Any = _NoService()
 
 
 def compile_ingress(ctx: CompileContext, ing: Ingress) -> list[Resource]:
-    from meshcode.compile.dataplane import plane
-    from meshcode.compile.gateway_ingress import compile_gateway_ingress
-
-    if plane(ctx, ing.namespace).gateway_api:
-        return compile_gateway_ingress(ctx, ing)
+    """An ingress on the Istio API (the Gateway API one is compile.gateway_ingress)."""
     vs = ingress_virtual_service(ctx, ing)
     return [gateway(ctx, ing)] + ([vs] if vs else [])
 

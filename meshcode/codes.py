@@ -129,6 +129,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("MC2306", "error", "RemoteWithoutPilotAddress", "A remote cluster on another network needs remote_pilot_address."),
     Code("MC2307", "error", "InvalidRevision", "A revision name is not a valid Istio revision."),
     Code("MC2308", "error", "RevisionMismatch", "A remote cluster runs a revision its control plane does not."),
+    Code("MC2310", "error", "RevisionStillInUse", "A revision is removed while namespaces or tags in generated/ still use it."),
     Code("MC2309", "error", "ClusterLocalCallAcrossClusters",
          "A service calls a cluster-local service that does not run in the caller's clusters."),
     # -- compile: GitOps (Argo CD) ----------------------------------------------------------------

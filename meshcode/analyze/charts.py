@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from meshcode.analyze.codes import level_of
+from meshcode.codes import level_of
 from meshcode.errors import Finding
 from meshcode.plan import Resource
 

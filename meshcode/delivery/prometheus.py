@@ -1,6 +1,8 @@
 """Metric provider: Istio's standard metrics from Prometheus, turned into `Sample`s (I/O edge).
 
-Every built-in query reads `reporter="destination"` series scoped to the workload and
+Every built-in query reads the series of the proxy that serves the workload — its sidecar,
+`reporter="destination"`, or in an ambient namespace its waypoint, `reporter="waypoint"` — scoped
+to the workload and
 namespace it judges, over the check's own window, evaluated at the tick's `now`. When one
 Prometheus serves several of the canary's clusters, queries also filter on
 `destination_cluster`. Whatever goes wrong becomes a sample status ("unreachable", "error",
@@ -25,10 +27,11 @@ from meshcode.state.canary import Sample, SampleStatus
 from meshcode.errors import CredentialError
 from meshcode.redact import redact, redact_url
 from meshcode.delivery.targets import CanaryTarget
+from meshcode.intent.dataplane import metrics_reporter
 from meshcode.intent.rollout import Baseline, LatencyP99, PromQL, SuccessRate, gate_name
 
 TEMPLATE_VARIABLE = re.compile(r"\{(namespace|service|workload|version|stable_workload|stable_version|cluster"
-                               r"|window|interval)\}")
+                               r"|window|interval|reporter)\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +153,8 @@ def parse_result(body: dict) -> QueryResult:
 
 
 # ---- Istio's standard metrics ---------------------------------------------------------------
-def selector(namespace: str, workload: str, cluster: str | None) -> str:
-    sel = f'reporter="destination",destination_workload_namespace="{namespace}",destination_workload="{workload}"'
+def selector(namespace: str, workload: str, cluster: str | None, reporter: str = "destination") -> str:
+    sel = f'reporter="{reporter}",destination_workload_namespace="{namespace}",destination_workload="{workload}"'
     return sel + (f',destination_cluster="{cluster}"' if cluster else "")
 
 
@@ -184,12 +187,14 @@ def collect(target: CanaryTarget, sources: dict[str, Prometheus], now: datetime,
     shared = {c for c in target.plan.clusters
               if sum(sources[c] is sources[o] for o in target.plan.clusters) > 1}
     out: list[Sample] = []
+    reporter = metrics_reporter(target.mesh.data_plane, target.namespace)
     for cluster in target.plan.clusters:
         prom = sources[cluster]
         label = cluster if cluster in shared else None
-        cand = selector(target.namespace, target.workload(target.canary.candidate), label)
-        stable = selector(target.namespace, target.workload(target.canary.stable), label)
+        cand = selector(target.namespace, target.workload(target.canary.candidate), label, reporter)
+        stable = selector(target.namespace, target.workload(target.canary.stable), label, reporter)
         variables = {
+            "reporter": reporter,
             "namespace": target.namespace, "service": target.service.name,
             "workload": target.workload(target.canary.candidate), "version": target.canary.candidate,
             "stable_workload": target.workload(target.canary.stable), "stable_version": target.canary.stable,

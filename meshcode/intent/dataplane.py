@@ -49,3 +49,16 @@ class DataPlane(IntentModel):
     @property
     def scope_text(self) -> str:
         return f"namespace {self.namespace}" if self.namespace else "the mesh"
+
+
+def namespace_plane(planes: tuple[DataPlane, ...], namespace: str) -> DataPlane | None:
+    """The DataPlane that governs `namespace`: its own, else the mesh default (None: sidecars)."""
+    own = next((dp for dp in planes if dp.namespace == namespace), None)
+    return own or next((dp for dp in planes if dp.namespace is None), None)
+
+
+def metrics_reporter(planes: tuple[DataPlane, ...], namespace: str) -> str:
+    """Which proxy reports a workload's L7 metrics (`istio_requests_total{reporter=...}`): its sidecar
+    ("destination"), or in ambient the waypoint in front of it ("waypoint")."""
+    dp = namespace_plane(planes, namespace)
+    return "waypoint" if dp is not None and dp.mode == "ambient" else "destination"

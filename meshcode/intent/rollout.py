@@ -34,7 +34,8 @@ class PromQL(IntentModel):
     """A custom query and the range its value must fall in.
 
     Template variables (written `{name}`, PromQL's own braces are left alone): {namespace}
-    {service} {workload} {version} {stable_workload} {stable_version} {cluster}, and {window}
+    {service} {workload} {version} {stable_workload} {stable_version} {cluster}, {reporter} (the proxy
+    reporting the workload's metrics: `destination`, or `waypoint` in ambient), and {window}
     (alias {interval}): the check's own window, e.g. `37s`. `requests_query` gives the request
     count `min_requests` is checked against; without it the candidate's Istio request count is used.
     """

@@ -44,7 +44,9 @@ class Traffic:
 class IstioExporter:
     """Serves Istio's standard metrics for the workloads the test sets traffic on."""
 
-    def __init__(self) -> None:
+    def __init__(self, reporter: str = "destination") -> None:
+        """reporter: the proxy the series claim to come from (a sidecar, or an ambient waypoint)."""
+        self.reporter = reporter
         self._lock = threading.Lock()
         self._traffic: dict[tuple[str, str, str], Traffic] = {}  # (cluster, namespace, workload)
         self._requests: dict[tuple[str, str, str, str], float] = {}  # + response code
@@ -103,16 +105,16 @@ class IstioExporter:
             self._advance()
             lines = ["# TYPE istio_requests_total counter"]
             for (cluster, ns, wl, code), v in sorted(self._requests.items()):
-                lines.append(f"istio_requests_total{{{_labels(cluster, ns, wl)},response_code=\"{code}\"}} {v}")
+                lines.append(f"istio_requests_total{{{_labels(cluster, ns, wl, self.reporter)},response_code=\"{code}\"}} {v}")
             lines.append("# TYPE istio_request_duration_milliseconds histogram")
             for (cluster, ns, wl, le), v in sorted(self._buckets.items()):
                 le_text = "+Inf" if le == float("inf") else f"{le:g}"
-                lines.append(f"istio_request_duration_milliseconds_bucket{{{_labels(cluster, ns, wl)},"
+                lines.append(f"istio_request_duration_milliseconds_bucket{{{_labels(cluster, ns, wl, self.reporter)},"
                              f"le=\"{le_text}\"}} {v}")
             for (cluster, ns, wl), v in sorted(self._sums.items()):
                 total = self._buckets[(cluster, ns, wl, float("inf"))]
-                lines.append(f"istio_request_duration_milliseconds_sum{{{_labels(cluster, ns, wl)}}} {v}")
-                lines.append(f"istio_request_duration_milliseconds_count{{{_labels(cluster, ns, wl)}}} {total}")
+                lines.append(f"istio_request_duration_milliseconds_sum{{{_labels(cluster, ns, wl, self.reporter)}}} {v}")
+                lines.append(f"istio_request_duration_milliseconds_count{{{_labels(cluster, ns, wl, self.reporter)}}} {total}")
             return "\n".join(lines) + "\n"
 
     def close(self) -> None:
@@ -120,10 +122,10 @@ class IstioExporter:
         self.server.server_close()
 
 
-def _labels(cluster: str, namespace: str, workload: str) -> str:
+def _labels(cluster: str, namespace: str, workload: str, reporter: str = "destination") -> str:
     version = workload.rsplit("-", 1)[-1]
     service = workload.rsplit("-", 1)[0]
-    return (f'reporter="destination",destination_cluster="{cluster}",destination_workload="{workload}",'
+    return (f'reporter="{reporter}",destination_cluster="{cluster}",destination_workload="{workload}",'
             f'destination_workload_namespace="{namespace}",destination_service_name="{service}",'
             f'destination_version="{version}"')
 

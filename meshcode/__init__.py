@@ -9,7 +9,7 @@ from meshcode.compile import compile_mesh, compile_meshes
 from meshcode.state.canary import CanaryState
 from meshcode.errors import CompileError, Finding, IntentError, MeshcodeError, SourceLocation, StackError
 from meshcode.intent.dataplane import DataPlane
-from meshcode.intent.edge import ExternalService, Ingress, OriginateTLS, ServerTLS, SidecarScope
+from meshcode.intent.edge import EgressGateway, ExternalService, Ingress, OriginateTLS, ServerTLS, SidecarScope
 from meshcode.intent.resilience import (
     CircuitBreaker,
     ClientTLS,
@@ -38,7 +38,7 @@ from meshcode.render import render_tree
 
 __all__ = [
     "ALL_PODS", "Abort", "ApiVersions", "ArgoCD", "Baseline", "Call", "Canary", "CanaryState", "CircuitBreaker", "ClientTLS",
-    "Cluster", "CompileError", "Delay", "Dest", "Exact", "ExternalService", "Fault", "Finding", "Ingress",
+    "Cluster", "CompileError", "Delay", "Dest", "EgressGateway", "Exact", "ExternalService", "Fault", "Finding", "Ingress",
     "IntentError", "LatencyP99", "LoadBalancer", "Locality", "LocalityDistribute", "LocalityFailover", "Match",
     "Mesh", "MeshcodeError", "Mirror", "OriginateTLS", "OutlierDetection", "Patch", "Plan", "Port", "Prefix",
     "PromQL", "Regex", "Resource", "Retries", "Rollout", "Route", "ServerTLS", "Service", "SidecarScope",

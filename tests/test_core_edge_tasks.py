@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from meshcode import (
-    Cluster, CompileError, Dest, Ingress, IntentError, Match, Mesh, Port, Prefix, Route, ServerTLS, Service,
-    compile_mesh,
+    ClientTLS, Cluster, CompileError, Delay, EgressGateway, ExternalService, Fault, Ingress, IntentError, Match, Mesh,
+    OriginateTLS, Port, Prefix, Retries, Route, ServerTLS, Service, compile_mesh,
 )
 from tests.support.core import http_rule, split
 from tests.support.meshes import crdcheck, objects, write_plan
@@ -190,6 +190,154 @@ def test_l4_ingress_construction_errors(kw: dict[str, Any], message: str) -> Non
     with pytest.raises(IntentError, match=message) as info:
         Ingress("edge", **{**base, **kw})
     assert info.value.location is not None and info.value.location.line == here() - 1
+
+
+# ---- external services: routing, egress gateway, TLS -----------------------------------------------
+def hop(vs: dict[str, Any], section: str, gateway: str, port: int, sni: str | None = None) -> dict[str, Any]:
+    """The destination a request (or connection) on `port` arriving at `gateway` ('mesh' for
+    sidecars) takes: Istio picks the first rule whose match names that gateway and port."""
+    for rule in vs["spec"].get(section, []):
+        for m in rule.get("match") or [{}]:
+            gateways = m.get("gateways", vs["spec"].get("gateways", ["mesh"]))
+            if gateway in gateways and m.get("port", port) == port and (sni is None or sni in m.get("sniHosts", [sni])):
+                (dest,) = rule["route"]
+                return dest["destination"]
+    raise AssertionError(f"no {section} rule takes {gateway}:{port}")
+
+
+EGRESS_GW = "istio-egressgateway.istio-system.svc.cluster.local"
+CNN = "edition.cnn.com"
+
+
+def test_egress_task_timeout_on_httpbin_org() -> None:
+    """Istio's egress task: a 3 s timeout on calls to httpbin.org (VirtualService httpbin-ext)."""
+    httpbin = ExternalService("httpbin-ext", hosts=["httpbin.org"], ports=[Port(80)], timeout="3s")
+    objs = compiled(Mesh("egress-timeout", clusters=[Cluster("prod")], external_services=[httpbin]))
+    vs = objs[("VirtualService", "default", "httpbin-ext")]
+    assert vs["spec"]["hosts"] == ["httpbin.org"] and "gateways" not in vs["spec"]
+    rule = http_rule(vs, uri="/delay/5")
+    assert rule["timeout"] == "3s" and split(rule) == {"httpbin.org": 100}
+
+
+def test_routes_retries_and_faults_on_an_external_service() -> None:
+    api = ExternalService("api", hosts=["api.example.com"], ports=[Port(80)], retries=Retries(2),
+                          routes=[Route(match=Match(uri=Prefix("/slow")), fault=Fault(delay=Delay("2s")))])
+    vs = compiled(Mesh("egress-routes", clusters=[Cluster("prod")], external_services=[api]))[
+        ("VirtualService", "default", "api")]
+    slow, rest = http_rule(vs, uri="/slow/1"), http_rule(vs, uri="/other")
+    assert slow["fault"]["delay"]["fixedDelay"] == "2s" and "fault" not in rest
+    assert slow["retries"] == rest["retries"] == {"attempts": 2}
+    assert split(slow) == split(rest) == {"api.example.com": 100}
+
+
+def test_http_intent_on_a_tls_only_external_is_refused() -> None:
+    timeout_line = here() + 1
+    api = ExternalService("api", hosts=["api.example.com"], ports=[Port(443, "TLS")], timeout="1s")
+    (err,) = errors(Mesh("m", clusters=[Cluster("prod")], external_services=[api]))
+    assert err[0] == timeout_line and "timeout applies to HTTP requests only; api has no HTTP port" in err[1]
+
+
+def test_routing_an_external_with_several_hosts_is_refused() -> None:
+    with pytest.raises(IntentError, match="one concrete host") as info:
+        ExternalService("apis", hosts=["a.example.com", "b.example.com"], ports=[Port(80)], timeout="1s")
+    assert info.value.location is not None and info.value.location.line == here() - 1
+
+
+def test_egress_gateway_for_http_traffic() -> None:
+    """Istio's egress-gateway task, HTTP: Gateway istio-egressgateway (80, HTTP, edition.cnn.com),
+    DestinationRule egressgateway-for-cnn (subset cnn), VirtualService direct-cnn-through-egress-gateway."""
+    cnn = ExternalService("cnn", hosts=[CNN], ports=[Port(80)], egress_gateway=EgressGateway())
+    objs = compiled(Mesh("egress-gw-http", clusters=[Cluster("prod")], external_services=[cnn]))
+    gw = objs[("Gateway", "default", "cnn-egress")]["spec"]
+    assert gw["selector"] == {"istio": "egressgateway"}
+    assert server_for({"spec": gw}, 80) == {"port": {"number": 80, "name": "http-80", "protocol": "HTTP"},
+                                            "hosts": [CNN]}
+    assert objs[("DestinationRule", "default", "cnn-egress")]["spec"] == {"host": EGRESS_GW,
+                                                                          "subsets": [{"name": "cnn"}]}
+    vs = objs[("VirtualService", "default", "cnn")]
+    assert sorted(vs["spec"]["gateways"]) == ["default/cnn-egress", "mesh"]
+    assert hop(vs, "http", "mesh", 80) == {"host": EGRESS_GW, "subset": "cnn", "port": {"number": 80}}
+    assert hop(vs, "http", "default/cnn-egress", 80) == {"host": CNN, "port": {"number": 80}}
+    assert ("DestinationRule", "default", "cnn") not in objs  # no TLS anywhere
+
+
+def test_egress_gateway_with_tls_origination_at_the_gateway() -> None:
+    """Istio's "egress gateways with TLS origination" task: apps call http://edition.cnn.com, the
+    sidecar sends it to the gateway on 80, the gateway opens TLS to edition.cnn.com:443."""
+    cnn = ExternalService("cnn", hosts=[CNN], ports=[Port(80), Port(443, "HTTPS")],
+                          originate_tls=OriginateTLS(port=80, target_port=443), egress_gateway=EgressGateway())
+    objs = compiled(Mesh("egress-gw-tls", clusters=[Cluster("prod")], external_services=[cnn]))
+    se_ports = {p["number"]: p for p in objs[("ServiceEntry", "default", "cnn")]["spec"]["ports"]}
+    assert se_ports[80]["protocol"] == "HTTP" and "targetPort" not in se_ports[80]  # the gateway picks 443
+    assert se_ports[443]["protocol"] == "HTTPS"
+    vs = objs[("VirtualService", "default", "cnn")]
+    assert hop(vs, "http", "mesh", 80) == {"host": EGRESS_GW, "subset": "cnn", "port": {"number": 80}}
+    assert hop(vs, "http", "default/cnn-egress", 80) == {"host": CNN, "port": {"number": 443}}
+    assert "tls" not in vs["spec"]  # 443 is the origination target, not a passthrough port
+    (level,) = objs[("DestinationRule", "default", "cnn")]["spec"]["trafficPolicy"]["portLevelSettings"]
+    assert level["port"] == {"number": 443} and level["tls"]["mode"] == "SIMPLE" and level["tls"]["sni"] == CNN
+
+
+def test_egress_gateway_for_https_passthrough() -> None:
+    """The task's HTTPS section: Gateway 443 TLS PASSTHROUGH; tls rules on SNI edition.cnn.com."""
+    cnn = ExternalService("cnn", hosts=[CNN], ports=[Port(443, "TLS")], egress_gateway=EgressGateway())
+    objs = compiled(Mesh("egress-gw-tls-pass", clusters=[Cluster("prod")], external_services=[cnn]))
+    server = server_for(objs[("Gateway", "default", "cnn-egress")], 443)
+    assert server["tls"] == {"mode": "PASSTHROUGH"} and server["hosts"] == [CNN]
+    vs = objs[("VirtualService", "default", "cnn")]
+    assert hop(vs, "tls", "mesh", 443, sni=CNN) == {"host": EGRESS_GW, "subset": "cnn", "port": {"number": 443}}
+    assert hop(vs, "tls", "default/cnn-egress", 443, sni=CNN) == {"host": CNN, "port": {"number": 443}}
+    with pytest.raises(AssertionError):
+        hop(vs, "tls", "mesh", 443, sni="other.example.com")
+
+
+def test_egress_gateway_refuses_tcp_ports() -> None:
+    gw = EgressGateway()
+    line = here() - 1
+    db = ExternalService("db", hosts=["db.example.com"], ports=[Port(5432, "TCP")], egress_gateway=gw)
+    (err,) = errors(Mesh("m", clusters=[Cluster("prod")], external_services=[db]))
+    assert err[0] == line and "TCP carries no host name" in err[1]
+
+
+def test_client_tls_mutual_with_certificate_files() -> None:
+    """ClientTLS MUTUAL with files mounted in the proxy, beside the secret-based form."""
+    files = ClientTLS("MUTUAL", client_certificate="/etc/certs/client.pem", private_key="/etc/certs/key.pem",
+                      ca_certificates="/etc/certs/ca.pem", sni="db.example.com")
+    secret = ClientTLS("MUTUAL", credential_name="client-credential", sni="db.example.com")
+    db = ExternalService("db", hosts=["db.example.com"], ports=[Port(443, "TLS")], tls=files)
+    api = ExternalService("api", hosts=["api.example.com"], ports=[Port(443, "TLS")], tls=secret)
+    objs = compiled(Mesh("client-tls", clusters=[Cluster("prod")], external_services=[db, api]))
+    assert objs[("DestinationRule", "default", "db")]["spec"]["trafficPolicy"]["tls"] == {
+        "mode": "MUTUAL", "clientCertificate": "/etc/certs/client.pem", "privateKey": "/etc/certs/key.pem",
+        "caCertificates": "/etc/certs/ca.pem", "sni": "db.example.com"}
+    assert objs[("DestinationRule", "default", "api")]["spec"]["trafficPolicy"]["tls"] == {
+        "mode": "MUTUAL", "credentialName": "client-credential", "sni": "db.example.com"}
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"mode": "MUTUAL"}, "needs the client certificate"),
+    ({"mode": "MUTUAL", "client_certificate": "/c.pem"}, "go together"),
+    ({"mode": "MUTUAL", "credential_name": "s", "client_certificate": "/c.pem", "private_key": "/k.pem"},
+     "not both"),
+    ({"mode": "SIMPLE", "client_certificate": "/c.pem", "private_key": "/k.pem"}, "only in MUTUAL"),
+])
+def test_client_certificate_forms_are_checked(kw: dict[str, Any], message: str) -> None:
+    with pytest.raises(IntentError, match=message):
+        ClientTLS(**kw)
+
+
+def test_mesh_wide_registry_only() -> None:
+    """meshConfig.outboundTrafficPolicy for the whole mesh, in every cluster's install input."""
+    mesh = Mesh("registry-only", clusters=[Cluster("east"), Cluster("west")], outbound="REGISTRY_ONLY",
+                external_services=[ExternalService("httpbin", hosts=["httpbin.org"], ports=[Port(80)])])
+    plan = compile_mesh(mesh)
+    COMPILED[mesh.name] = mesh
+    for cluster in ("east", "west"):
+        (op,) = [r.obj for r in plan.folders[cluster] if r.kind == "IstioOperator"]
+        assert op["spec"]["meshConfig"]["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
+    default = compile_mesh(Mesh("allow", clusters=[Cluster("east")]))
+    (op,) = [r.obj for r in default.folders["east"] if r.kind == "IstioOperator"]
+    assert "outboundTrafficPolicy" not in op["spec"]["meshConfig"]  # Istio's default: ALLOW_ANY
 
 
 # ---- every object compiled above passes the schemas --------------------------------------------

@@ -140,6 +140,8 @@ PLACE: dict[type, tuple[dict[str, Any], Callable[[Any], Mesh]]] = {
         "api", namespace=NS, hosts=["api.example.com"], ports=[Port(443, "HTTPS"), Port(8443, "HTTPS")],
         originate_tls=o)])),
     meshcode.SidecarScope: ({"namespace": NS}, lambda sc: mesh(sidecars=[sc])),
+    meshcode.EgressGateway: ({}, lambda g: mesh(external_services=[ExternalService(
+        "cnn", namespace=NS, hosts=["edition.cnn.com"], ports=[Port(80)], egress_gateway=g)])),
     Call: ({"target": DUO}, lambda c: mesh(services=[reviews(calls=[c]), DUO, RATINGS],
                                             zero_trust=[meshcode.ZeroTrust(namespace=NS)])),
     meshcode.ZeroTrust: ({"namespace": NS}, lambda z: mesh(ingresses=[Ingress(**ING)], zero_trust=[z])),
@@ -243,6 +245,7 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "install": {"install": meshcode.IstioInstall(method="istioctl")},
         "data_plane": {"data_plane": [meshcode.DataPlane("ambient")],
                        "clusters": [Cluster("prod", network="n1"), Cluster("dr", network="n2")]},
+        "outbound": {"outbound": "REGISTRY_ONLY"},
     },
     Cluster: {
         "name": {"name": "east"}, "network": {"network": "net2"},
@@ -372,6 +375,10 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "credential_name": {"credential_name": "c"}, "ca_certificates": {"ca_certificates": "/etc/ca.pem"},
         "subject_alt_names": {"subject_alt_names": ["reviews.example"]},
         "insecure_skip_verify": {"insecure_skip_verify": True},
+        "client_certificate": [{"mode": "MUTUAL", "private_key": "/k.pem", "client_certificate": "/c.pem"},
+                               Refused({"client_certificate": "/c.pem"})],
+        "private_key": [{"mode": "MUTUAL", "client_certificate": "/c.pem", "private_key": "/k.pem"},
+                        Refused({"private_key": "/k.pem"})],
     },
     Locality: {
         "failover": {"failover": [LocalityFailover("us-west1", "us-east1")]},
@@ -398,12 +405,23 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "endpoints": {"endpoints": ["10.0.0.2"]},
         "originate_tls": {"ports": [Port(443, "HTTPS")], "originate_tls": meshcode.OriginateTLS()},
         "tls": {"tls": ClientTLS("SIMPLE")}, "export_to": {"export_to": ["."]}, "clusters": {"clusters": ["prod"]},
+        "routes": {"ports": [Port(80)], "routes": [Route(match=JASON, timeout="1s")]},
+        "timeout": [{"ports": [Port(80)], "timeout": "3s"}, Refused({"timeout": "3s"})],  # a TLS port: no HTTP
+        "retries": {"ports": [Port(80)], "retries": Retries(2)},
+        "fault": {"ports": [Port(80)], "fault": Fault(abort=meshcode.Abort(503))},
+        "egress_gateway": [{"egress_gateway": meshcode.EgressGateway()},
+                           {"ports": [Port(80)], "egress_gateway": meshcode.EgressGateway()},
+                           Refused({"ports": [Port(5432, "TCP")], "egress_gateway": meshcode.EgressGateway()})],
     },
     meshcode.OriginateTLS: {
         "port": {"port": 8080}, "target_port": {"target_port": 8443}, "mode": {
             "mode": "MUTUAL", "credential_name": "client"}, "credential_name": {"credential_name": "client"},
         "ca_certificates": {"ca_certificates": "/etc/ca.pem"}, "sni": {"sni": "api.example.org"},
+        "client_certificate": {"mode": "MUTUAL", "private_key": "/k.pem", "client_certificate": "/c.pem"},
+        "private_key": {"mode": "MUTUAL", "client_certificate": "/c.pem", "private_key": "/k.pem"},
     },
+    meshcode.EgressGateway: {"selector": {"selector": {"istio": "egress-b"}}, "service": {"service": "egress-b"},
+                             "namespace": {"namespace": "egress"}, "port": {"port": 8080}},
     meshcode.SidecarScope: {"namespace": {"namespace": "other"}, "egress_hosts": {"egress_hosts": ["./*"]},
                             "outbound": {"outbound": "REGISTRY_ONLY"}},
     Call: {"target": {"target": HTTPBIN}, "ports": {"ports": [9090]}, "methods": {"methods": ["GET"]},

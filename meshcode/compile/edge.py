@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshcode.compile.context import CompileContext
+from meshcode.compile.egress import external_routing
 from meshcode.compile.routing import Destinations, client_tls_spec, default_split, http_route, match_spec
 from meshcode.intent.edge import ExternalService, Ingress, SidecarScope
 from meshcode.errors import SourceLocation
@@ -207,13 +208,15 @@ def compile_external(ctx: CompileContext, ext: ExternalService) -> list[Resource
         if p.target_port:
             port["targetPort"] = p.target_port
         ports.append(port)
+    # Sidecar origination: the plain port's traffic goes to the TLS port. Through an egress gateway
+    # the gateway sends it there (its VirtualService names the port), so the entry keeps both as they are.
+    retarget = {} if ext.egress_gateway else {"targetPort": ext.originate_tls.target_port} if ext.originate_tls else {}
     if ext.originate_tls and origin_port not in {p.number for p in ext.ports}:
-        ports.insert(0, {"number": origin_port, "name": f"http-{origin_port}", "protocol": "HTTP",
-                         "targetPort": ext.originate_tls.target_port})
+        ports.insert(0, {"number": origin_port, "name": f"http-{origin_port}", "protocol": "HTTP", **retarget})
     elif ext.originate_tls:
         for port in ports:
             if port["number"] == origin_port:
-                port["targetPort"] = ext.originate_tls.target_port
+                port.update(retarget)
     spec: dict[str, Any] = {"hosts": list(ext.hosts)}
     if ext.addresses:
         spec["addresses"] = list(ext.addresses)
@@ -231,18 +234,23 @@ def compile_external(ctx: CompileContext, ext: ExternalService) -> list[Resource
         tls: dict[str, Any] = {"mode": o.mode}
         if o.credential_name:
             tls["credentialName"] = o.credential_name
+        if o.client_certificate:
+            tls["clientCertificate"] = o.client_certificate
+            tls["privateKey"] = o.private_key
         if o.ca_certificates:
             tls["caCertificates"] = o.ca_certificates
         tls["sni"] = o.sni or ext.host
+        # the proxy that opens TLS: the sidecar on the plain port, or the gateway on the TLS port
+        port = o.target_port if ext.egress_gateway else o.port
         dr_spec = {"host": ext.host, "trafficPolicy": {"portLevelSettings": [
-            {"port": {"number": o.port}, "tls": tls}]}}
+            {"port": {"number": port}, "tls": tls}]}}
     elif ext.tls:
         dr_spec = {"host": ext.host, "trafficPolicy": {"tls": client_tls_spec(ext.tls)}}
     if dr_spec is not None:
         if ext.export_to:
             dr_spec["exportTo"] = list(ext.export_to)
         out.append(ctx.resource("networking", "DestinationRule", ext.name, ext.namespace, dr_spec, ext.origin))
-    return out
+    return out + external_routing(ctx, ext)
 
 
 def compile_sidecar(ctx: CompileContext, sc: SidecarScope) -> Resource:

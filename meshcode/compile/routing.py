@@ -164,6 +164,9 @@ def client_tls_spec(tls: ClientTLS) -> dict[str, Any]:
         out["sni"] = tls.sni
     if tls.insecure_skip_verify:
         out["insecureSkipVerify"] = True
+    if tls.client_certificate:
+        out["clientCertificate"] = tls.client_certificate
+        out["privateKey"] = tls.private_key
     return out
 
 
@@ -243,8 +246,8 @@ class Destinations:
             if port not in {p.number for p in target.ports}:
                 self._fail(f"port {port} is not a port of {target.name}", origin)
                 return None
-        elif len(target.ports) > 1:
-            port = target.ports[0].number
+        elif len(target.ports) > 1:  # HTTP rules: the first HTTP port (TCP rules set their own)
+            port = next((p for p in target.ports if p.is_http), target.ports[0]).number
         if port is not None:
             out["port"] = {"number": port}
         w = dest.weight if dest.weight is not None else weight

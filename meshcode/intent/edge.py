@@ -1,14 +1,14 @@
 """Edge intent: ingress gateways into the mesh, external services out of it, sidecar scope."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from meshcode.intent.base import DNSLabel, Hostname, IntentModel, Many
-from meshcode.intent.resilience import ClientTLS
+from meshcode.intent.base import DNSLabel, Duration, Hostname, IntentModel, Many
+from meshcode.intent.resilience import ClientTLS, check_client_certificate
 from meshcode.intent.service import Port
-from meshcode.intent.traffic import Route
+from meshcode.intent.traffic import Fault, Retries, Route
 
 
 def _unique_hosts(hosts: tuple[str, ...]) -> None:
@@ -78,6 +78,25 @@ class Ingress(IntentModel):
         return "HTTPS" if self.tls else self.protocol
 
 
+class EgressGateway(IntentModel):
+    """Send an external service's traffic out through an egress gateway (Istio's egress-gateway task).
+
+    Sidecars route the external host to the gateway's Service (`service` in `namespace`); the
+    gateway (pods matching `selector`) sends it on to the external host. With the external
+    service's `originate_tls`, the gateway opens the TLS connection; a TLS/HTTPS port without it
+    passes through the gateway on SNI.
+    """
+
+    selector: dict[str, str] = Field(default_factory=lambda: {"istio": "egressgateway"})
+    service: DNSLabel = "istio-egressgateway"
+    namespace: DNSLabel = "istio-system"
+    port: int | None = Field(default=None, ge=1, le=65535)  # the gateway Service port; default 80 / 443
+
+    @property
+    def host(self) -> str:
+        return f"{self.service}.{self.namespace}.svc.cluster.local"
+
+
 class OriginateTLS(IntentModel):
     """Let apps call plain HTTP on `port` while the sidecar opens TLS to `target_port`."""
 
@@ -87,11 +106,12 @@ class OriginateTLS(IntentModel):
     credential_name: str | None = None
     ca_certificates: str | None = None  # CA bundle path in the sidecar that verifies the server
     sni: str | None = None
+    client_certificate: str | None = None  # file paths in the proxy, instead of credential_name
+    private_key: str | None = None
 
     @model_validator(mode="after")
     def _mutual(self) -> "OriginateTLS":
-        if self.mode == "MUTUAL" and not self.credential_name:
-            raise ValueError("MUTUAL TLS origination needs credential_name (the client certificate)")
+        check_client_certificate(self.mode, self.credential_name, self.client_certificate, self.private_key)
         return self
 
 
@@ -111,6 +131,18 @@ class ExternalService(IntentModel):
     tls: ClientTLS | None = None
     export_to: tuple[str, ...] = ()
     clusters: tuple[DNSLabel, ...] | None = None
+    # routing of the external host itself (a VirtualService for it), as on a Service
+    routes: Many[Route] = ()
+    timeout: Duration | None = None
+    retries: Retries | None = None
+    fault: Fault | None = None
+    egress_gateway: EgressGateway | None = None
+
+    # no versions and no canary: the routing code treats an ExternalService like a Service without them
+    versions: ClassVar[tuple[()]] = ()
+    canary: ClassVar[None] = None
+    mirror: ClassVar[None] = None
+    default_to: ClassVar[None] = None
 
     @field_validator("ports", mode="before")
     @classmethod
@@ -132,11 +164,35 @@ class ExternalService(IntentModel):
         if self.originate_tls and self.originate_tls.target_port not in {p.number for p in self.ports}:
             raise ValueError(
                 f"originate_tls.target_port {self.originate_tls.target_port} must be one of the ports")
+        routed = self.routes or self.timeout or self.retries or self.fault or self.egress_gateway
+        if routed and (len(self.hosts) > 1 or "*" in self.host):
+            raise ValueError("routes, timeout, retries, fault and egress_gateway route one concrete host: "
+                             f"split {', '.join(self.hosts)} into one ExternalService per host")
+        if self.egress_gateway and self.routes:
+            raise ValueError("with egress_gateway, every request goes to the gateway: routes= cannot choose "
+                             "other destinations (timeout, retries and fault still apply)")
+        if self.egress_gateway and self.tls:
+            raise ValueError("with egress_gateway, use originate_tls (the gateway originates TLS), not tls=")
         return self
 
     @property
     def host(self) -> str:
         return self.hosts[0]
+
+    @property
+    def http_ports(self) -> tuple[Port, ...]:
+        """Ports HTTP rules apply to (with TLS origination: the plain-HTTP port apps call)."""
+        http = tuple(p for p in self.ports if p.is_http)
+        if self.originate_tls and self.originate_tls.port not in {p.number for p in http}:
+            http = (Port(self.originate_tls.port),) + http
+        return http
+
+    @property
+    def tcp_ports(self) -> tuple[Port, ...]:
+        return tuple(p for p in self.ports if not p.is_http and p.number not in {h.number for h in self.http_ports})
+
+    def version(self, name: str) -> None:
+        return None
 
 
 class SidecarScope(IntentModel):

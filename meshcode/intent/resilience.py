@@ -86,6 +86,21 @@ class LoadBalancer(IntentModel):
         return self
 
 
+def check_client_certificate(mode: str, credential_name: str | None, client_certificate: str | None,
+                             private_key: str | None) -> None:
+    """MUTUAL needs the client's certificate: a secret (credential_name) or files in the proxy."""
+    files = client_certificate or private_key
+    if files and not (client_certificate and private_key):
+        raise ValueError("client_certificate and private_key go together (the certificate and its key)")
+    if files and credential_name:
+        raise ValueError("give credential_name (a secret) or client_certificate/private_key (files), not both")
+    if files and mode != "MUTUAL":
+        raise ValueError(f"a client certificate is sent only in MUTUAL mode, not {mode}")
+    if mode == "MUTUAL" and not (credential_name or files):
+        raise ValueError("MUTUAL TLS needs the client certificate: credential_name (a secret in the proxy's "
+                         "namespace) or client_certificate and private_key (file paths in the proxy)")
+
+
 class ClientTLS(IntentModel):
     """TLS a client sidecar uses toward a destination (DestinationRule trafficPolicy.tls)."""
 
@@ -96,3 +111,10 @@ class ClientTLS(IntentModel):
     ca_certificates: str | None = None
     subject_alt_names: tuple[str, ...] = ()
     insecure_skip_verify: bool = False
+    client_certificate: str | None = None  # file paths in the proxy (mounted), instead of credential_name
+    private_key: str | None = None
+
+    @model_validator(mode="after")
+    def _client_certificate(self) -> "ClientTLS":
+        check_client_certificate(self.mode, self.credential_name, self.client_certificate, self.private_key)
+        return self

@@ -157,6 +157,9 @@ class Mesh(IntentModel):
     zero_trust: Many[ZeroTrust] = ()  # mTLS, least-privilege authz, egress lock-down
     data_plane: Many[DataPlane] = ()  # sidecar | ambient, Istio API | Gateway API (mesh, namespaces)
     trust_domain: str = "cluster.local"
+    # mesh-wide outbound policy (meshConfig.outboundTrafficPolicy); REGISTRY_ONLY: only hosts the
+    # mesh knows (services, ExternalServices) are reachable. None: Istio's default, ALLOW_ANY.
+    outbound: Literal["ALLOW_ANY", "REGISTRY_ONLY"] | None = None
     mesh_id: DNSLabel | None = None
     api_versions: ApiVersions = Field(default_factory=ApiVersions)
     root_namespace: DNSLabel = "istio-system"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from meshcode import (
-    ClientTLS, Cluster, CompileError, Delay, EgressGateway, ExternalService, Fault, Ingress, IntentError, Match, Mesh,
+    ArgoCD, IstioInstall, ClientTLS, Cluster, CompileError, Delay, EgressGateway, ExternalService, Fault, Ingress, IntentError, Match, Mesh,
     OriginateTLS, Port, Prefix, Retries, Route, ServerTLS, Service, compile_mesh,
 )
 from tests.support.core import http_rule, split
@@ -326,18 +326,42 @@ def test_client_certificate_forms_are_checked(kw: dict[str, Any], message: str) 
         ClientTLS(**kw)
 
 
-def test_mesh_wide_registry_only() -> None:
+def mesh_configs(plan: Any) -> dict[str, dict[str, Any]]:
+    """'<folder>/<kind>/<name>' → the meshConfig an install object carries (IstioOperator, or the
+    istiod chart's values in an Argo CD Application)."""
+    out: dict[str, dict[str, Any]] = {}
+
+    def find(node: Any) -> dict[str, Any] | None:
+        if isinstance(node, dict):
+            if isinstance(node.get("meshConfig"), dict):
+                return node["meshConfig"]
+            return next((c for c in map(find, node.values()) if c is not None), None)
+        if isinstance(node, list):
+            return next((c for c in map(find, node) if c is not None), None)
+        return None
+
+    for folder, resources in plan.folders.items():
+        for r in resources:
+            config = find(r.obj)
+            if config is not None:
+                out[f"{folder}/{r.kind}/{r.name}"] = config
+    return out
+
+
+@pytest.mark.parametrize("method", ["helm", "istioctl"])
+def test_mesh_wide_registry_only(method: str) -> None:
     """meshConfig.outboundTrafficPolicy for the whole mesh, in every cluster's install input."""
-    mesh = Mesh("registry-only", clusters=[Cluster("east"), Cluster("west")], outbound="REGISTRY_ONLY",
+    mesh = Mesh(f"registry-only-{method}", clusters=[Cluster("east"), Cluster("west")], outbound="REGISTRY_ONLY",
+                install=IstioInstall(method=method), argocd=ArgoCD(repo_url="https://example.com/mesh.git"),
                 external_services=[ExternalService("httpbin", hosts=["httpbin.org"], ports=[Port(80)])])
-    plan = compile_mesh(mesh)
     COMPILED[mesh.name] = mesh
-    for cluster in ("east", "west"):
-        (op,) = [r.obj for r in plan.folders[cluster] if r.kind == "IstioOperator"]
-        assert op["spec"]["meshConfig"]["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
-    default = compile_mesh(Mesh("allow", clusters=[Cluster("east")]))
-    (op,) = [r.obj for r in default.folders["east"] if r.kind == "IstioOperator"]
-    assert "outboundTrafficPolicy" not in op["spec"]["meshConfig"]  # Istio's default: ALLOW_ANY
+    configs = mesh_configs(compile_mesh(mesh))
+    assert len(configs) == 2, configs  # one istiod install per cluster
+    for config in configs.values():
+        assert config["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
+    default = mesh_configs(compile_mesh(Mesh("allow", clusters=[Cluster("east")], install=IstioInstall(method=method),
+                                             argocd=ArgoCD(repo_url="https://example.com/mesh.git"))))
+    assert default and all("outboundTrafficPolicy" not in c for c in default.values())  # Istio's ALLOW_ANY
 
 
 # ---- every object compiled above passes the schemas --------------------------------------------

@@ -107,10 +107,18 @@ def test_sidecar_scopes_explicit_egress_lockdown_and_unsupported_topologies_are_
     assert any(f.code == "MC2706" and "one network" in f.message for f in err.value.findings)
 
 
-def test_multi_primary_multi_network_ambient_compiles():
+def test_multi_primary_multi_network_ambient_compiles(tmp_path: Path):
     plan = compile_mesh(shop(AMBIENT, clusters=[Cluster("a", network="n1"), Cluster("b", network="n2")]))
-    for folder in ("a", "b"):
-        assert any(r.kind == "Gateway" and r.name == "waypoint" for r in plan.folders[folder])
+    for folder, network in (("a", "n1"), ("b", "n2")):
+        objs = {r.key: r.obj for r in plan.folders[folder]}
+        assert ("Gateway", NS, "waypoint") in objs  # identically named waypoints in every cluster
+        ew = objs[("Gateway", "istio-system", "istio-eastwestgateway")]
+        assert ew["metadata"]["labels"]["topology.istio.io/network"] == network
+        assert ew["spec"]["gatewayClassName"] == "istio-east-west"
+        assert ew["spec"]["listeners"][0]["protocol"] == "HBONE" and ew["spec"]["listeners"][0]["port"] == 15008
+    assert any(f.code == "MC0702" and "istio.io/global" in f.message for f in plan.notes)
+    code, out = crdcheck(write_plan(plan, tmp_path))
+    assert code == 0, out
 
 
 def test_service_waypoints_are_per_service_and_noted():

@@ -37,9 +37,11 @@ def test_switching_one_namespace_to_ambient_changes_exactly_its_objects(make_pro
         ("added", "HTTPRoute", "shop", "web"), ("added", "HTTPRoute", "shop", "cart"),
         ("added", "Service", "shop", "web-v1"), ("added", "Service", "shop", "web-v2"),
         ("added", "Service", "shop", "cart-v1"),
-        # the data plane: namespace labels, the waypoint, the ambient profile
+        # the data plane: namespace labels, the waypoint; Istio installs ztunnel and the CNI agent,
+        # istiod takes the ambient profile (the Helm Applications Argo CD syncs first)
         ("changed", "Namespace", "", "shop"), ("added", "Gateway", "shop", "waypoint"),
-        ("changed", "IstioOperator", "istio-system", "prod"),
+        ("changed", "Application", "argocd", "m-prod-istiod"), ("added", "Application", "argocd", "m-prod-ztunnel"),
+        ("added", "Application", "argocd", "m-prod-istio-cni"), ("changed", "Application", "argocd", "m-bootstrap"),
         # authorization by layer: the service policies move to the waypoint, ztunnel admits the waypoint
         ("changed", "AuthorizationPolicy", "shop", "cart-allow"),
         ("added", "AuthorizationPolicy", "shop", "cart-from-waypoint"),
@@ -53,7 +55,7 @@ def test_switching_one_namespace_to_ambient_changes_exactly_its_objects(make_pro
     patches = {o["name"]: o.get("patch") for o in json.loads(result.output)["objects"] if o["change"] == "changed"}
     assert {"op": "add", "path": "/metadata/labels/istio.io~1dataplane-mode", "value": "ambient"} in patches["shop"]
     assert {"op": "remove", "path": "/metadata/labels/istio-injection"} in patches["shop"]
-    assert {"op": "replace", "path": "/spec/profile", "value": "ambient"} in patches["prod"]
+    assert {"op": "add", "path": "/spec/source/helm/valuesObject/profile", "value": "ambient"} in patches["m-prod-istiod"]
     kinds = {(op["value"]["group"], op["value"]["kind"]) for op in patches["m"] if op["op"] == "add"}
     assert {("gateway.networking.k8s.io", "HTTPRoute"), ("gateway.networking.k8s.io", "Gateway"), ("", "Service")} <= kinds
     assert {op["path"] for op in patches["m"] if op["op"] == "remove"} <= set()  # VirtualService is still used by legacy

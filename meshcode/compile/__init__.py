@@ -5,7 +5,14 @@ from typing import Callable, Iterable, Mapping
 
 import jsonpatch
 
-from meshcode.compile.ambient import check_ambient, namespace_labels, service_waypoint_notes, split_by_layer, waypoints
+from meshcode.compile.ambient import (
+    check_ambient,
+    global_service_notes,
+    namespace_labels,
+    service_waypoint_notes,
+    split_by_layer,
+    waypoints,
+)
 from meshcode.compile.context import CompileContext, placed, served_clusters
 from meshcode.compile.dataplane import check_data_planes, plane
 from meshcode.compile.istio_install import install_resources
@@ -194,6 +201,7 @@ def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None,
     check_data_planes(ctx)
     check_ambient(ctx)
     service_waypoint_notes(ctx)
+    global_service_notes(ctx)
     check_topology(ctx)
     check_argocd(ctx)
     plan = Plan()

@@ -197,6 +197,30 @@ def waypoints(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     return out
 
 
+def eastwest_gateway(ctx: CompileContext, cluster: Cluster) -> Resource:
+    """Ambient's east-west gateway (class istio-east-west): HBONE on 15008, double-HBONE terminated
+    with Istio mTLS, as Istio's ambient multi-network install declares it."""
+    labels = {"topology.istio.io/network": cluster.network}
+    if cluster.revision:
+        labels["istio.io/rev"] = cluster.revision
+    spec = {"gatewayClassName": "istio-east-west", "listeners": [{
+        "name": "mesh", "port": HBONE_PORT, "protocol": "HBONE",
+        "tls": {"mode": "Terminate", "options": {"gateway.istio.io/tls-terminate-mode": "ISTIO_MUTUAL"}}}]}
+    return make_resource(GATEWAY_API, "Gateway", "istio-eastwestgateway", ctx.mesh.root_namespace, spec,
+                         cluster.origin, ctx.rel(cluster.origin), labels)
+
+
+def global_service_notes(ctx: CompileContext) -> None:
+    """Ambient services are cluster-local unless their Service says otherwise."""
+    if len(ctx.mesh.clusters) < 2:
+        return
+    for s in ctx.services.values():
+        if plane(ctx, s.namespace).ambient and not s.cluster_local and (s.clusters is None or len(s.clusters) > 1):
+            ctx.note("MC0702", f"{s.name} runs ambient in several clusters: its Kubernetes Service (and its "
+                     "waypoint's) needs the label istio.io/global: 'true' to be reached across clusters "
+                     "(meshcode does not own the Service)", s.origin, "Service", s.namespace, s.name)
+
+
 def service_waypoint_notes(ctx: CompileContext) -> None:
     for s in ctx.services.values():
         name = waypoint_of(ctx, s)

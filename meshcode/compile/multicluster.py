@@ -421,6 +421,10 @@ def cluster_topology(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     if cluster.role != "remote":
         if _topology(ctx)["multi_network"]:
             out.append(cross_network_gateway(ctx, cluster))
+            if cluster.role == "primary" and runs_ambient(ctx):
+                from meshcode.compile.ambient import eastwest_gateway
+
+                out.append(eastwest_gateway(ctx, cluster))
         if cluster.role == "primary" and remotes_of(ctx.mesh, cluster):
             out += istiod_exposure(ctx, cluster)
     if ctx.mesh.install_of(cluster).method == "istioctl":  # helm: Applications in generated/argocd/

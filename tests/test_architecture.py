@@ -30,7 +30,6 @@ SAME_LAYER_ALLOWED = {
     ("inference", "analyze"),  # workloads → Service source reads them with the analysis' loader
 }
 ENTRY = {"__init__", "__main__"}  # meshcode/__init__.py (the public SDK surface) and `python -m meshcode`
-PENDING_MODULE_CYCLES = {"intent"}  # issue 14, stage 3: the typed SDK (forward references) removes it
 
 
 def layer_of(pkg: str) -> int:
@@ -160,7 +159,7 @@ def test_no_module_cycles_inside_a_package() -> None:
     """Inside compile/, intent/, cli/, …: modules import one way (a cache on the context, not a private
     helper imported back from the package; forward references, not lazy imports)."""
     edges = module_edges()
-    for pkg in sorted({_pkg(m) for m in edges} - ENTRY - PENDING_MODULE_CYCLES):
+    for pkg in sorted({_pkg(m) for m in edges} - ENTRY):
         graph = {m: {t for t in ts if not t.startswith("PRIVATE") and _pkg(t) == pkg and t != m}
                  for m, ts in edges.items() if _pkg(m) == pkg}
         cycle = _cycle(graph)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import timedelta
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
@@ -74,6 +74,25 @@ class IntentModel(BaseModel):
         """Attach an origin to an object made with `model_construct` (compiler-internal)."""
         object.__setattr__(self, "__pydantic_private__", {"origin": origin})
         return self
+
+
+def field_types(model: type[BaseModel], name: str) -> tuple[type, ...]:
+    """The classes a field's type admits (the members of its union, the items of its tuple).
+
+    Validators check instances against these instead of importing the modules that define
+    them: a field's forward references are resolved by meshcode/intent/__init__.py.
+    """
+    annotation = model.model_fields[name].annotation
+    found: list[type] = []
+    todo = [annotation]
+    while todo:
+        t = todo.pop(0)
+        args = get_args(t)
+        if args:
+            todo.extend(a for a in args if a is not Ellipsis)
+        elif isinstance(t, type) and t is not type(None):
+            found.append(t)
+    return tuple(found)
 
 
 def _dns_label(value: Any) -> str:

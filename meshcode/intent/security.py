@@ -500,8 +500,3 @@ class ZeroTrust(IntentModel):
 SCOPE_FIELDS = frozenset({"namespace", "service", "version"})
 #: what a version scope may set: settings that a selector on the version's pods can carry
 VERSION_FIELDS = SCOPE_FIELDS | {"mtls", "allow", "deny"}
-
-
-# Service.calls and Version.calls name Call, which names Service: resolve the cycle once both exist.
-Version.model_rebuild(_types_namespace={"Call": Call})
-Service.model_rebuild(_types_namespace={"Call": Call})

@@ -5,12 +5,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from meshcode.intent.base import DNSLabel, Duration, IntentModel, Many
+from meshcode.intent.base import DNSLabel, Duration, IntentModel, Many, field_types
 from meshcode.intent.resilience import CircuitBreaker, ClientTLS, LoadBalancer, OutlierDetection
 from meshcode.intent.traffic import Canary, Fault, Mirror, Protocol, Retries, Route
 
 if TYPE_CHECKING:
-    from meshcode.intent.security import Call  # resolved by security.py's model_rebuild (Call names Service)
+    from meshcode.intent.security import Call  # resolved by model_rebuild in meshcode/intent/__init__.py
 
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC"})
 ALL_PODS = "all"
@@ -53,13 +53,16 @@ class Port(IntentModel):
         return self.protocol in HTTP_PROTOCOLS
 
 
-def _to_calls(v: Any) -> tuple[Call, ...]:
-    """A Service, ExternalService or name stands for a `Call` to it without restrictions."""
-    from meshcode.intent.security import Call
+def _to_calls(model: type[IntentModel], v: Any) -> tuple[Call, ...]:
+    """A Service, ExternalService or name stands for a `Call` to it without restrictions.
 
+    `Call` is the item type of the model's `calls` field (a forward reference resolved by
+    meshcode/intent/__init__.py), so this module does not import meshcode.intent.security.
+    """
+    call = field_types(model, "calls")[0]
     if not isinstance(v, (list, tuple)):
         v = (v,)
-    return tuple(x if isinstance(x, Call) else Call(x) for x in v)
+    return tuple(x if isinstance(x, call) else call(x) for x in v)
 
 
 class Version(IntentModel):
@@ -77,7 +80,7 @@ class Version(IntentModel):
     @field_validator("calls", mode="before")
     @classmethod
     def _calls(cls, v: Any) -> Any:
-        return _to_calls(v)
+        return _to_calls(cls, v)
 
     @property
     def pod_labels(self) -> dict[str, str]:
@@ -130,7 +133,7 @@ class Service(IntentModel):
     @field_validator("calls", mode="before")
     @classmethod
     def _calls(cls, v: Any) -> Any:
-        return _to_calls(v)
+        return _to_calls(cls, v)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Service":

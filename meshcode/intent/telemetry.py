@@ -155,7 +155,7 @@ class Zipkin(IntentModel):
         return {"name": self.name, "zipkin": spec}
 
 
-def Jaeger(service: Any, port: int = 9411, *, name: str = "jaeger", **settings: Any) -> Zipkin:  # noqa: N802
+def Jaeger(service: Service | ExternalService | str, port: int = 9411, *, name: str = "jaeger", **settings: Any) -> Zipkin:  # noqa: N802
     """A Jaeger collector through its Zipkin-compatible endpoint (port 9411)."""
     return Zipkin(service, port, name=name, **settings)
 
@@ -260,10 +260,17 @@ class TelemetryScope(IntentModel):
     """
 
     namespace: DNSLabel | None = None
-    service: Any = None
+    service: Service | str | None = None
     selector: dict[str, str] | None = None
     mode: Mode | None = None  # CLIENT (outbound), SERVER (inbound); default both
     clusters: tuple[DNSLabel, ...] | None = None
+
+    @field_validator("service", mode="before")
+    @classmethod
+    def _service(cls, v: Any) -> Any:
+        if v is not None and not isinstance(v, Service) and not (isinstance(v, str) and v):
+            raise ValueError(f"service must be a Service or a name, got {v!r}")
+        return v
 
     @model_validator(mode="after")
     def _scope(self) -> "TelemetryScope":
@@ -298,7 +305,7 @@ class AccessLog(TelemetryScope):
     """Envoy access logs to one or more providers, optionally filtered (e.g. failures only)."""
 
     positional = ("provider",)
-    provider: tuple[Any, ...] = Field(min_length=1)  # EnvoyLog | OtelLog | provider name
+    provider: tuple[EnvoyLog | OtelLog | str, ...] = Field(min_length=1)
     filter: str | None = None  # CEL, e.g. "response.code >= 400"
     disabled: bool = False
 
@@ -338,12 +345,12 @@ class Tracing(TelemetryScope):
     """
 
     positional = ("provider",)
-    provider: Any = None  # Zipkin | OpenTelemetry | provider name | None (inherit)
+    provider: Zipkin | OpenTelemetry | str | None = None  # None: inherit the parent scope's
     sampling: float | None = Field(default=None, ge=0, le=100)
     tags: dict[str, Union[str, HeaderTag, EnvTag]] = Field(default_factory=dict)
     disable_span_reporting: bool = False
 
-    @field_validator("provider")
+    @field_validator("provider", mode="before")
     @classmethod
     def _provider(cls, v: Any) -> Any:
         if isinstance(v, str):
@@ -469,4 +476,5 @@ def _telemetry_item(value: Any) -> Any:
                      f"(EnvoyLog, OtelLog, Zipkin, OpenTelemetry), got {value!r}")
 
 
-TelemetryItem = Annotated[Any, BeforeValidator(_telemetry_item)]
+TelemetryItem = Annotated[Union[AccessLog, Tracing, Metrics, EnvoyLog, OtelLog, Zipkin, OpenTelemetry],
+                          BeforeValidator(_telemetry_item)]

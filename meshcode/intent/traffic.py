@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from meshcode.intent.base import DNSLabel, Duration, IntentModel, Many
+from meshcode.intent.base import DNSLabel, Duration, IntentModel, Many, field_types
 from meshcode.regex import re2_error
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # forward references, resolved by model_rebuild in meshcode/intent/__init__.py
+    from meshcode.intent.edge import ExternalService
+    from meshcode.intent.rollout import Rollout
     from meshcode.intent.service import Service
 
 
@@ -115,21 +117,16 @@ class Dest(IntentModel):
     """A destination: a version of this service, or another service (by object or name)."""
 
     positional = ("service",)
-    service: Any = None  # Service | str | None (None: the service that owns the route)
+    service: Service | ExternalService | str | None = None  # None: the service that owns the route
     version: DNSLabel | None = None
     namespace: DNSLabel | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     weight: int | None = Field(default=None, ge=0, le=100)
 
-    @field_validator("service")
+    @field_validator("service", mode="before")
     @classmethod
     def _service_ref(cls, v: Any) -> Any:
-        from meshcode.intent.edge import ExternalService
-        from meshcode.intent.service import Service
-
-        if v is None or isinstance(v, (Service, ExternalService)):
-            return v
-        if isinstance(v, str) and v:
+        if v is None or (isinstance(v, str) and v) or isinstance(v, field_types(cls, "service")) and not isinstance(v, str):
             return v
         raise ValueError(f"service must be a Service, an ExternalService or a name, got {v!r}")
 
@@ -140,8 +137,11 @@ class Dest(IntentModel):
         return self.service.name
 
 
-# What a route may point at: "v2"; {"v1": 90, "v2": 10}; Dest(...); a Service; a list of Dest.
-Target = Any
+# One destination: a version or service name, a Dest, a Service or an ExternalService.
+SingleTarget = Union[str, Dest, "Service", "ExternalService"]
+# What a route may point at: "v2"; {"v1": 90, "v2": 10}; Dest(...); a Service; a list of those
+# (weights and lists first: a dict or a list is never validated as one of the models).
+Target = Union[None, str, dict[str, int], tuple[SingleTarget, ...], Dest, "Service", "ExternalService"]
 
 
 class Delay(IntentModel):
@@ -191,10 +191,8 @@ class Retries(IntentModel):
 
 
 def _is_single_target(v: Any) -> bool:
-    from meshcode.intent.edge import ExternalService
-    from meshcode.intent.service import Service
-
-    return (isinstance(v, str) and bool(v)) or isinstance(v, (Dest, Service, ExternalService))
+    """A name, a Dest, a Service or an ExternalService (the types of `Mirror.to`)."""
+    return (isinstance(v, str) and bool(v)) or isinstance(v, field_types(Mirror, "to"))
 
 
 def check_target(v: Any) -> Any:
@@ -220,10 +218,10 @@ class Mirror(IntentModel):
     """Shadow a share of live traffic to another version or service; responses are dropped."""
 
     positional = ("to",)
-    to: Any  # "v2" | Dest | Service
+    to: SingleTarget
     percent: float = Field(default=100.0, gt=0, le=100)
 
-    @field_validator("to")
+    @field_validator("to", mode="before")
     @classmethod
     def _single(cls, v: Any) -> Any:
         if not _is_single_target(v):
@@ -235,7 +233,7 @@ class Route(IntentModel):
     """An ordered HTTP (or, without a match, TCP) rule: match → destinations, with extras."""
 
     match: Many[Match] = ()
-    to: Target = None
+    to: Target = Field(default=None, union_mode="left_to_right")
     name: DNSLabel | None = None
     timeout: Duration | None = None
     retries: Retries | None = None
@@ -243,7 +241,7 @@ class Route(IntentModel):
     mirror: Mirror | None = None
     rewrite_uri: str | None = None
 
-    @field_validator("to")
+    @field_validator("to", mode="before")
     @classmethod
     def _target(cls, v: Any) -> Any:
         return check_target(v)
@@ -262,14 +260,12 @@ class Canary(IntentModel):
     weight: int = Field(default=0, ge=0, le=100)
     testers: Many[Match] = ()
     name: DNSLabel | None = None
-    rollout: Any = None  # meshcode.intent.rollout.Rollout | None
+    rollout: Rollout | None = None
 
-    @field_validator("rollout")
+    @field_validator("rollout", mode="before")
     @classmethod
     def _rollout(cls, v: Any) -> Any:
-        from meshcode.intent.rollout import Rollout
-
-        if v is not None and not isinstance(v, Rollout):
+        if v is not None and not isinstance(v, field_types(cls, "rollout")):
             raise ValueError("rollout must be a Rollout")
         return v
 

@@ -118,6 +118,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("MC2102", "error", "CanaryAndDefaultRoute", "A service has both a canary and a route without match."),
     Code("MC2103", "error", "HttpMatchOnTcpService", "HTTP matches on a service with only TCP ports."),
     Code("MC2104", "error", "IngressRouteWithoutTarget", "An ingress route has no to= service."),
+    Code("MC2107", "error", "EgressGatewayPorts", "An external service cannot go through its egress gateway as written (ports or protocol)."),
     Code("MC2106", "error", "IngressProtocolMismatch", "An ingress route's protocol does not match the service port it sends to."),
     Code("MC2105", "error", "RouteNeverReached", "A route comes after one that matches every request it would."),
     # -- compile: multi-cluster -------------------------------------------------------------------

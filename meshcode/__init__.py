@@ -32,6 +32,7 @@ from meshcode.intent.traffic import (
     Abort, Canary, Delay, Dest, Exact, Fault, Match, Mirror, PathPrefix, Prefix, Regex, Retries,
     Route,
 )
+from meshcode.intent.verbatim import Verbatim
 from meshcode.plan import Plan, Resource
 from meshcode.render import render_tree
 
@@ -49,6 +50,7 @@ __all__ += ["AllowRule", "Claim", "Condition", "DenyRule", "Header", "IngressGat
             "ZeroTrust"]  # zero trust
 __all__ += ["DataPlane", "PathPrefix"]  # data planes (sidecar/ambient, Istio API/Gateway API)
 __all__ += ["IstioInstall", "ProxyOptions"]  # installing Istio itself
+__all__ += ["Verbatim"]  # objects kept as written (meshcode import)
 __all__ += [  # observability
     "AccessLog", "EnvTag", "EnvoyLog", "HeaderTag", "Jaeger", "Metrics", "OpenTelemetry", "OtelLog",
     "Tracing", "Zipkin",

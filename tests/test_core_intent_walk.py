@@ -88,6 +88,8 @@ def zt(**kw: Any) -> Mesh:
     return mesh(zero_trust=[ZeroTrust(namespace=NS, **kw)])
 
 
+ENVOY_FILTER = {"apiVersion": "networking.istio.io/v1alpha3", "kind": "EnvoyFilter",
+                "metadata": {"name": "lua", "namespace": NS}, "spec": {"configPatches": []}}
 ING = dict(name="front", namespace=NS, hosts=["shop.example.com"], routes=[Route(to="reviews")])
 
 
@@ -173,6 +175,7 @@ PLACE: dict[type, tuple[dict[str, Any], Callable[[Any], Mesh]]] = {
     meshcode.ArgoCD: ({"repo_url": "https://example.com/mesh.git"}, lambda a: mesh(argocd=a)),
     meshcode.IstioInstall: ({}, lambda i: mesh(install=i)),
     meshcode.ProxyOptions: ({}, lambda o: mesh(install=meshcode.IstioInstall(proxy=o))),
+    meshcode.Verbatim: ({"obj": ENVOY_FILTER}, lambda v: mesh(verbatim=[v])),
 }
 
 
@@ -243,6 +246,7 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "api_versions": {"api_versions": meshcode.ApiVersions(networking="v1beta1")},
         "root_namespace": {"root_namespace": "istio-root"},
         "install": {"install": meshcode.IstioInstall(method="istioctl")},
+        "verbatim": {"verbatim": [meshcode.Verbatim(ENVOY_FILTER)]},
         "data_plane": {"data_plane": [meshcode.DataPlane("ambient")],
                        "clusters": [Cluster("prod", network="n1"), Cluster("dr", network="n2")]},
         "outbound": {"outbound": "REGISTRY_ONLY"},
@@ -259,6 +263,10 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "injection": {"revision": "1-30-3", "revision_tags": {"stable": "1-30-3"}, "injection": "stable"},
         "remote_pilot_address": Refused({"remote_pilot_address": "istiod.example.com"}),
         "install": {"install": meshcode.IstioInstall(profile="stable")},
+    },
+    meshcode.Verbatim: {
+        "obj": {"obj": {**ENVOY_FILTER, "spec": {"priority": 1}}},
+        "clusters": {"clusters": ["dr"]},
     },
     meshcode.IstioInstall: {
         "method": {"method": "istioctl"}, "version": {"version": "1.30.2"},

@@ -23,6 +23,7 @@ from meshcode.compile.multicluster import check_topology, cluster_topology, rout
 from meshcode.compile.routing import compile_service
 from meshcode.compile.zero_trust import compile_security
 from meshcode.compile.telemetry import compile_telemetry
+from meshcode.compile.verbatim import compile_verbatim
 from meshcode.state.canary import CanaryState
 from meshcode.errors import CompileError, Finding
 from meshcode.compile.argocd import ARGOCD_FOLDER, GitOpsDefaults, argocd_resources, check_argocd
@@ -82,7 +83,7 @@ def security(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     return split_by_layer(ctx, cluster, compile_security(ctx, cluster))
 
 
-CONCERNS: list[Concern] = [traffic, waypoints, cluster_topology, compile_telemetry, security]
+CONCERNS: list[Concern] = [traffic, waypoints, cluster_topology, compile_telemetry, security, compile_verbatim]
 
 
 def check_conflicts(ctx: CompileContext) -> None:

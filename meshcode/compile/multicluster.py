@@ -150,7 +150,7 @@ def check_topology(ctx: CompileContext) -> None:
         _check_cluster(ctx, c)
     regions = {c.region for c in mesh.clusters if c.region}
     for kind, items in (("Service", ctx.services.values()), ("Ingress", mesh.ingresses),
-                        ("ServiceEntry", ctx.externals.values())):
+                        ("ServiceEntry", ctx.externals.values()), ("Verbatim", mesh.verbatim)):
         for item in items:
             for name in item.clusters or ():
                 if name not in names:

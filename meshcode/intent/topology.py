@@ -12,6 +12,7 @@ from meshcode.intent.edge import ExternalService, Ingress, SidecarScope
 from meshcode.intent.security import ZeroTrust
 from meshcode.intent.service import Service
 from meshcode.intent.telemetry import TelemetryItem
+from meshcode.intent.verbatim import Verbatim
 
 
 _KIND = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
@@ -156,6 +157,7 @@ class Mesh(IntentModel):
     argocd: ArgoCD | None = Field(default_factory=ArgoCD)  # None: no generated/argocd/ for this mesh
     zero_trust: Many[ZeroTrust] = ()  # mTLS, least-privilege authz, egress lock-down
     data_plane: Many[DataPlane] = ()  # sidecar | ambient, Istio API | Gateway API (mesh, namespaces)
+    verbatim: Many[Verbatim] = ()  # objects kept as written (what `meshcode import` could not express)
     trust_domain: str = "cluster.local"
     # mesh-wide outbound policy (meshConfig.outboundTrafficPolicy); REGISTRY_ONLY: only hosts the
     # mesh knows (services, ExternalServices) are reachable. None: Istio's default, ALLOW_ANY.

@@ -12,6 +12,8 @@ from meshcode.errors import Finding, SourceLocation
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 STACK_ANNOTATION = "meshcode.dev/stack"
+# On an object kept as written (`Verbatim`), not derived from intent: reviewers and the schema check read it.
+VERBATIM_ANNOTATION = "meshcode.dev/verbatim"
 # A Namespace holds workloads meshcode does not own: Argo CD must never delete one, neither when it
 # leaves the output (prune) nor when the Application goes (delete). Every generated Namespace
 # carries this; `meshcode diff` and `compile` warn when one leaves the output.

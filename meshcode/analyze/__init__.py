@@ -42,7 +42,7 @@ from meshcode.analyze.security import check_authorization_namespaces, check_mtls
 from meshcode.analyze.services import check_service_ports
 from meshcode.codes import check_failed
 from meshcode.errors import Finding, SourceLocation
-from meshcode.plan import STACK_ANNOTATION, Plan, Resource
+from meshcode.plan import STACK_ANNOTATION, VERBATIM_ANNOTATION, Plan, Resource
 
 Check = Callable[[MeshIndex], Iterator[Finding]]
 
@@ -128,8 +128,7 @@ def check_verbatim_schemas(resources: list[Resource], cluster: str) -> list[Find
     Objects meshcode derives from intent are valid by construction; a verbatim one is only as
     valid as what was written, so it is checked like an API server would before anything is written.
     """
-    from meshcode.analyze.schema import bundled_crds, check_schemas
-    from meshcode.intent.verbatim import VERBATIM_ANNOTATION
+    from meshcode.analyze.schema import bundled_crds, check_schemas  # the CRDs load on first use only
 
     verbatim = [r for r in resources if (r.metadata.get("annotations") or {}).get(VERBATIM_ANNOTATION) == "true"]
     if not verbatim:

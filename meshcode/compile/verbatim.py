@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from meshcode.compile.context import CompileContext
+from meshcode.compile.context import CompileContext, placed, served_clusters
 from meshcode.intent.topology import Cluster
-from meshcode.intent.verbatim import VERBATIM_ANNOTATION, Verbatim
-from meshcode.plan import MANAGED_BY, STACK_ANNOTATION, Resource
+from meshcode.intent.verbatim import Verbatim
+from meshcode.plan import MANAGED_BY, STACK_ANNOTATION, VERBATIM_ANNOTATION, Resource
 
 
 def verbatim_resource(ctx: CompileContext, v: Verbatim) -> Resource:
@@ -34,8 +34,6 @@ def verbatim_resource(ctx: CompileContext, v: Verbatim) -> Resource:
 
 def compile_verbatim(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     """The verbatim objects placed in this cluster (a remote's config lives in its primary)."""
-    from meshcode.compile import _memo, placed, served_clusters
-
     served = served_clusters(ctx.mesh, cluster)
     return [r for v in ctx.mesh.verbatim if placed(v.clusters, served)
-            for r in _memo(ctx, ("verbatim", id(v)), lambda v=v: [verbatim_resource(ctx, v)])]
+            for r in ctx.once(("verbatim", id(v)), lambda v=v: [verbatim_resource(ctx, v)])]

@@ -13,9 +13,8 @@ from typing import Any
 from pydantic import JsonValue, field_validator
 
 from meshcode.intent.base import DNS_LABEL_RE, DNSLabel, IntentModel
-from meshcode.plan import CLUSTER_SCOPED, MANAGED_BY, STACK_ANNOTATION
+from meshcode.plan import CLUSTER_SCOPED, MANAGED_BY, STACK_ANNOTATION, VERBATIM_ANNOTATION
 
-VERBATIM_ANNOTATION = "meshcode.dev/verbatim"
 _KIND = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
 _API_VERSION = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?\Z")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\Z")

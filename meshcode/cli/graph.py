@@ -1,4 +1,4 @@
-"""`meshcode graph`: a picture of the declared mesh."""
+"""`meshcode graph` (a picture of the declared mesh) and `meshcode review` (the pull-request comment)."""
 from __future__ import annotations
 
 from enum import Enum
@@ -9,6 +9,7 @@ import typer
 
 from meshcode.app.graph import project_graphs, render_graph
 from meshcode.app.project import Project
+from meshcode.app.review import review_project
 from meshcode.cli import RootOption, app, fail
 from meshcode.errors import MeshcodeError
 
@@ -51,3 +52,22 @@ def graph(
         fail(e)
     except OSError as e:
         fail(MeshcodeError(f"{e.strerror or e}: {e.filename or ''}", code="MC4006"))
+
+
+@app.command()
+def review(
+    against: str = typer.Option("origin/main", "--against", metavar="REF",
+                                help="The base to compare with (generated/ as committed there)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the Markdown here (default: stdout)."),
+    root: Optional[Path] = RootOption,
+) -> None:
+    """The pull-request comment: objects changed per cluster, what they mean, what needs a human, and a graph."""
+    try:
+        result = review_project(Project.open(root), against)
+    except MeshcodeError as e:
+        fail(e)
+        return
+    if output is None:
+        typer.echo(result.markdown, nl=False)
+    else:
+        output.write_text(result.markdown, encoding="utf-8")

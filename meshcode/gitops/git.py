@@ -406,3 +406,14 @@ __all__ = ["CommitResult", "GitError", "HandEditError", "DirtyInputError", "Pend
            "commit_message", "commit_paths", "dirty", "fetch_upstream", "file_at", "find_repo", "open_repo",
            "output_path_in_repo", "owned_at_ref", "prepare_commit", "push", "refuse_hand_edits", "repo_path",
            "reset_keep", "staged", "tracking"]
+
+
+def origin_url(root: Path) -> str | None:
+    """The `origin` remote's URL of the repository holding `root`, if any (for `meshcode init`)."""
+    repo = find_repo(root)
+    if repo is None:
+        return None
+    try:
+        return next((r.url for r in repo.remotes if r.name == "origin"), None)
+    finally:
+        repo.close()

@@ -96,8 +96,10 @@ def _targets(route: Route) -> list[tuple[Dest | str | Service, int | None]]:
 
 
 def build_graph(mesh: Mesh, states: Mapping[str, CanaryState] | None = None, *, namespace: str | None = None,
-                service: str | None = None, cluster: str | None = None) -> MeshGraph:
-    """The graph of one mesh, optionally focused on a namespace, a service's neighbourhood or a cluster."""
+                service: str | None = None, cluster: str | None = None,
+                around: frozenset[str] | None = None) -> MeshGraph:
+    """The graph of one mesh, optionally focused on a namespace, a service's (or several services')
+    neighbourhood, or what runs in one cluster."""
     ctx = CompileContext(mesh, states=states or {})
     graph = MeshGraph(mesh.name)
     for c in mesh.clusters:
@@ -165,7 +167,7 @@ def build_graph(mesh: Mesh, states: Mapping[str, CanaryState] | None = None, *, 
                 if target is not None:
                     text = _match_text(route.match) + (f" {weight}%" if weight is not None else "")
                     graph.edges.append(Edge(host, target, text.strip() or "all", "route"))
-    return _focus(graph, namespace, service)
+    return _focus(graph, namespace, {service} if service else around)
 
 
 def _zero_trust_scopes(mesh: Mesh) -> set[str]:
@@ -188,14 +190,17 @@ def _zero_trust_scopes(mesh: Mesh) -> set[str]:
     return scopes
 
 
-def _focus(graph: MeshGraph, namespace: str | None, service: str | None) -> MeshGraph:
+def _focus(graph: MeshGraph, namespace: str | None, services: set[str] | frozenset[str] | None) -> MeshGraph:
+    """Keep one namespace, and/or the given services ('name' or 'namespace/name') with their neighbours."""
     keep: set[str] | None = None
     if namespace is not None:
         keep = {n.id for n in graph.nodes.values() if n.kind != "cluster" and n.group == namespace}
-    if service is not None:
-        ns, _, name = service.rpartition("/")
-        centre = {n.id for n in graph.nodes.values() if n.kind == "service" and
-                  n.label.split("\\n")[0] == name and (not ns or n.group == ns)}
+    if services is not None:
+        centre = set()
+        for service in services:
+            ns, _, name = service.rpartition("/")
+            centre |= {n.id for n in graph.nodes.values() if n.kind == "service" and
+                       n.label.split("\\n")[0] == name and (not ns or n.group == ns)}
         keep = (keep or set()) | centre
         keep |= {e.target for e in graph.edges if e.source in centre} | {e.source for e in graph.edges
                                                                           if e.target in centre}

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from meshcode.errors import MeshcodeError, UnsafePathError
+from meshcode.intent.base import format_errors
 from meshcode.redact import credential_problem, redact_url
 
 
@@ -55,11 +56,9 @@ def load_settings(root: Path) -> Settings:
         data = tomllib.loads(path.read_text()).get("tool", {}).get("meshcode", {})
         settings = Settings(**data)
     except ValidationError as e:  # the message never echoes the value: it may be a secret
-        details = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'value'}: {err['msg'].removeprefix('Value error, ')}"
-                            for err in e.errors())
-        raise MeshcodeError(f"[tool.meshcode] in {path}: {details}") from None
+        raise MeshcodeError(f"[tool.meshcode] in {path.name}: {format_errors(e, Settings.model_fields, 'setting')}") from None
     except (tomllib.TOMLDecodeError, TypeError, AttributeError) as e:
-        raise MeshcodeError(f"[tool.meshcode] in {path}: {e}") from None
+        raise MeshcodeError(f"[tool.meshcode] in {path.name}: {e}") from None
     check_folders(root, settings, str(path))
     return settings
 

@@ -5,10 +5,11 @@ the user's Python instead of at generated YAML.
 """
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from datetime import timedelta
-from typing import Annotated, Any, ClassVar, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Iterable, TypeVar, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
@@ -24,10 +25,17 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-def format_errors(error: ValidationError) -> str:
+def format_errors(error: ValidationError, fields: Iterable[str] = (), noun: str = "argument") -> str:
+    """pydantic's errors in meshcode's words; a misspelt keyword gets the field it probably meant."""
     parts = []
+    known = list(fields)
     for e in error.errors():
         loc = ".".join(str(x) for x in e["loc"]) or "value"
+        if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
+            guess = difflib.get_close_matches(str(e["loc"][0]), known, n=1)
+            hint = f"; did you mean {guess[0]!r}?" if guess else f" (fields: {', '.join(known)})"
+            parts.append(f"unknown {noun} {loc!r}{hint}")
+            continue
         msg = e["msg"].removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
@@ -59,7 +67,7 @@ class IntentModel(BaseModel):
         try:
             super().__init__(**kwargs)
         except ValidationError as e:
-            raise IntentError(f"{type(self).__name__}: {format_errors(e)}", location) from None
+            raise IntentError(f"{type(self).__name__}: {format_errors(e, type(self).model_fields)}", location) from None
         except (ValueError, TypeError) as e:
             raise IntentError(f"{type(self).__name__}: {e}", location) from None
         object.__setattr__(self, "__pydantic_private__", {"origin": location})

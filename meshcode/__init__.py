@@ -9,7 +9,9 @@ from meshcode.compile import compile_mesh, compile_meshes
 from meshcode.state.canary import CanaryState
 from meshcode.errors import CompileError, Finding, IntentError, MeshcodeError, SourceLocation, StackError
 from meshcode.intent.dataplane import DataPlane
-from meshcode.intent.edge import EgressGateway, ExternalService, Ingress, OriginateTLS, ServerTLS, SidecarScope
+from meshcode.intent.edge import (
+    EgressGateway, ExternalService, Ingress, OriginateTLS, ServerTLS, SidecarScope, VirtualHost,
+)
 from meshcode.intent.resilience import (
     CircuitBreaker,
     ClientTLS,
@@ -17,6 +19,7 @@ from meshcode.intent.resilience import (
     Locality,
     LocalityDistribute,
     LocalityFailover,
+    LocalRateLimit,
     OutlierDetection,
 )
 from meshcode.intent.rollout import Baseline, LatencyP99, PromQL, Rollout, SuccessRate, Webhook
@@ -27,7 +30,7 @@ from meshcode.intent.service import ALL_PODS, Port, Service, Version
 from meshcode.intent.telemetry import (
     AccessLog, EnvoyLog, EnvTag, HeaderTag, Jaeger, Metrics, OpenTelemetry, OtelLog, Tracing, Zipkin,
 )
-from meshcode.intent.topology import ApiVersions, ArgoCD, Cluster, IstioInstall, Mesh, Patch, ProxyOptions
+from meshcode.intent.topology import ApiVersions, ArgoCD, Cluster, IstioInstall, Mesh, Namespace, Patch, ProxyOptions
 from meshcode.intent.traffic import (
     Abort, Canary, Delay, Dest, Exact, Fault, Match, Mirror, PathPrefix, Prefix, Regex, Retries,
     Route,
@@ -51,6 +54,7 @@ __all__ += ["AllowRule", "Claim", "Condition", "DenyRule", "Header", "IngressGat
 __all__ += ["DataPlane", "PathPrefix"]  # data planes (sidecar/ambient, Istio API/Gateway API)
 __all__ += ["IstioInstall", "ProxyOptions"]  # installing Istio itself
 __all__ += ["Verbatim"]  # objects kept as written (meshcode import)
+__all__ += ["LocalRateLimit", "Namespace", "VirtualHost"]  # rate limits, namespaces, mesh-internal hosts
 __all__ += [  # observability
     "AccessLog", "EnvTag", "EnvoyLog", "HeaderTag", "Jaeger", "Metrics", "OpenTelemetry", "OtelLog",
     "Tracing", "Zipkin",

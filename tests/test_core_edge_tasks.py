@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from meshcode import (
-    ArgoCD, IstioInstall, ClientTLS, Cluster, CompileError, Delay, EgressGateway, ExternalService, Fault, Ingress, IntentError, Match, Mesh,
+    ArgoCD, IstioInstall, LocalRateLimit, Namespace, ProxyOptions, VirtualHost, ClientTLS, Cluster, CompileError, Delay, EgressGateway, ExternalService, Fault, Ingress, IntentError, Match, Mesh,
     OriginateTLS, Port, Prefix, Retries, Route, ServerTLS, Service, compile_mesh,
 )
 from tests.support.core import http_rule, split
@@ -362,6 +362,133 @@ def test_mesh_wide_registry_only(method: str) -> None:
     default = mesh_configs(compile_mesh(Mesh("allow", clusters=[Cluster("east")], install=IstioInstall(method=method),
                                              argocd=ArgoCD(repo_url="https://example.com/mesh.git"))))
     assert default and all("outboundTrafficPolicy" not in c for c in default.values())  # Istio's ALLOW_ANY
+
+
+# ---- mesh-internal virtual hosts ------------------------------------------------------------------
+DNS = IstioInstall(proxy=ProxyOptions(dns_capture=True, dns_auto_allocate=True))
+
+
+def test_mesh_internal_virtual_host_routes_paths_to_services() -> None:
+    """The VirtualService reference's example: bookinfo.com with /reviews → reviews, /ratings →
+    ratings, for sidecars (no gateway); each service keeps its own split."""
+    rev = Service("reviews", namespace="bookinfo", ports=[Port(9080)], versions=["v1", "v2"],
+                  routes=[Route(to={"v1": 75, "v2": 25})])
+    rat = Service("ratings", namespace="bookinfo", ports=[Port(9080)])
+    vh = VirtualHost("bookinfo-com", namespace="bookinfo", hosts=["bookinfo.com"], routes=[
+        Route(match=Match(uri=Prefix("/reviews")), to=rev), Route(match=Match(uri=Prefix("/ratings")), to=rat)])
+    objs = compiled(Mesh("vhost", clusters=[Cluster("prod")], services=[rev, rat], virtual_hosts=[vh], install=DNS))
+    vs = objs[("VirtualService", "bookinfo", "bookinfo-com")]
+    assert vs["spec"]["hosts"] == ["bookinfo.com"] and "gateways" not in vs["spec"]  # mesh: every sidecar
+    assert split(http_rule(vs, uri="/reviews/1")) == {f"{rev.host}/v1": 75, f"{rev.host}/v2": 25}
+    assert split(http_rule(vs, uri="/ratings/1")) == {rat.host: 100}
+    with pytest.raises(AssertionError, match="no rule"):
+        http_rule(vs, uri="/details")
+    se = objs[("ServiceEntry", "bookinfo", "bookinfo-com")]["spec"]
+    assert se["hosts"] == ["bookinfo.com"] and se["location"] == "MESH_INTERNAL"
+    assert se["ports"] == [{"number": 80, "name": "http-80", "protocol": "HTTP"}]
+
+
+def test_virtual_host_needs_a_way_to_resolve() -> None:
+    rat = Service("ratings", ports=[Port(9080)])
+    vh = VirtualHost("ratings-com", hosts=["ratings.com"], routes=[Route(to=rat)])
+    line = here() - 1
+    (err,) = errors(Mesh("m", clusters=[Cluster("prod")], services=[rat], virtual_hosts=[vh]))
+    assert err[0] == line and "dns_auto_allocate=True" in err[1]
+    with_vip = VirtualHost("ratings-com", hosts=["ratings.com"], routes=[Route(to=rat)], addresses=["240.0.0.10"])
+    objs = compiled(Mesh("vhost-vip", clusters=[Cluster("prod")], services=[rat], virtual_hosts=[with_vip]))
+    assert objs[("ServiceEntry", "default", "ratings-com")]["spec"]["addresses"] == ["240.0.0.10"]
+
+
+def test_virtual_host_claiming_a_service_host_is_refused() -> None:
+    rat = Service("ratings", ports=[Port(9080)])
+    vh = VirtualHost("dup", hosts=[rat.host], routes=[Route(to=rat)])
+    line = here() - 1
+    found = errors(Mesh("m", clusters=[Cluster("prod")], services=[rat], virtual_hosts=[vh], install=DNS))
+    assert any(n == line and "claimed twice" in msg for n, msg in found)
+
+
+# ---- namespaces as intent --------------------------------------------------------------------------
+def test_declared_namespaces_are_written_with_their_labels() -> None:
+    mesh = Mesh("namespaces", clusters=[Cluster("east"), Cluster("west", revision="1-30-3")], namespaces=[
+        Namespace("tools", labels={"team": "ops"}, annotations={"owner": "ops@example.com"}),
+        Namespace("legacy", injection=False, clusters=["east"])])
+    plan = compile_mesh(mesh)
+    COMPILED[mesh.name] = mesh
+    east = {r.name: r.obj["metadata"] for r in plan.folders["east"] if r.kind == "Namespace"}
+    west = {r.name: r.obj["metadata"] for r in plan.folders["west"] if r.kind == "Namespace"}
+    assert east["tools"]["labels"]["istio-injection"] == "enabled" and east["tools"]["labels"]["team"] == "ops"
+    assert west["tools"]["labels"]["istio.io/rev"] == "1-30-3" and "istio-injection" not in west["tools"]["labels"]
+    assert east["tools"]["annotations"]["owner"] == "ops@example.com"
+    assert not {"istio-injection", "istio.io/rev"} & set(east["legacy"]["labels"])  # outside the mesh
+    assert "legacy" not in west  # clusters=["east"]
+    # nothing else is generated in them
+    assert not [r for r in plan.folders["east"] if r.namespace in ("tools", "legacy")]
+
+
+def test_namespace_intent_errors() -> None:
+    with pytest.raises(IntentError, match="written by meshcode"):
+        Namespace("tools", labels={"istio-injection": "disabled"})
+    legacy = Namespace("legacy", injection=False)
+    line = here() - 1
+    svc = Service("app", namespace="legacy", ports=[Port(80)])
+    (err,) = errors(Mesh("m", clusters=[Cluster("prod")], services=[svc], namespaces=[legacy]))
+    assert err[0] == line and "needs a proxy" in err[1]
+
+
+# ---- local rate limiting -------------------------------------------------------------------------
+def bucket_verdicts(config: dict[str, Any], times: list[float]) -> list[int]:
+    """Status codes Envoy's token bucket gives requests at `times` (seconds): 200 or 429."""
+    bucket = config["token_bucket"]
+    tokens, interval = bucket["max_tokens"], float(bucket["fill_interval"].removesuffix("s"))
+    last_fill, out = 0.0, []
+    for t in times:
+        while t >= last_fill + interval:
+            last_fill += interval
+            tokens = min(bucket["max_tokens"], tokens + bucket["tokens_per_fill"])
+        if tokens > 0:
+            tokens -= 1
+            out.append(200)
+        else:
+            out.append(429)
+    return out
+
+
+def test_local_rate_limit_for_the_whole_workload() -> None:
+    """Istio's local rate limit task: 4 requests per 60 s on productpage's sidecar, 429 after."""
+    pp = Service("productpage", namespace="bookinfo", ports=[Port(9080)], rate_limit=LocalRateLimit(4, "1m"))
+    objs = compiled(Mesh("ratelimit", clusters=[Cluster("prod")], services=[pp]))
+    ef = objs[("EnvoyFilter", "bookinfo", "productpage-local-ratelimit")]["spec"]
+    assert ef["workloadSelector"] == {"labels": {"app": "productpage"}}
+    (patch,) = ef["configPatches"]
+    assert patch["applyTo"] == "HTTP_FILTER" and patch["match"]["context"] == "SIDECAR_INBOUND"
+    assert patch["patch"]["operation"] == "INSERT_BEFORE"
+    value = patch["patch"]["value"]
+    assert value["name"] == "envoy.filters.http.local_ratelimit"
+    config = value["typed_config"]["value"]
+    assert config["token_bucket"] == {"max_tokens": 4, "tokens_per_fill": 4, "fill_interval": "60s"}
+    assert bucket_verdicts(config, [0, 1, 2, 3, 4, 59, 60, 61]) == [200, 200, 200, 200, 429, 429, 200, 200]
+
+
+def test_local_rate_limit_per_port_goes_in_the_route_config() -> None:
+    svc = Service("reviews", ports=[Port(9080), Port(9090, "GRPC")], rate_limit=LocalRateLimit(10, "1s", port=9090))
+    ef = compiled(Mesh("ratelimit-port", clusters=[Cluster("prod")], services=[svc]))[
+        ("EnvoyFilter", "default", "reviews-local-ratelimit")]["spec"]
+    chain, route = ef["configPatches"]
+    assert "token_bucket" not in chain["patch"]["value"]["typed_config"]["value"]  # filter on, no global bucket
+    assert route["applyTo"] == "HTTP_ROUTE"
+    assert route["match"]["routeConfiguration"]["vhost"]["name"] == "inbound|http|9090"
+    per_route = route["patch"]["value"]["typed_per_filter_config"]["envoy.filters.http.local_ratelimit"]["value"]
+    assert per_route["token_bucket"]["max_tokens"] == 10
+
+
+def test_local_rate_limit_errors() -> None:
+    limit = LocalRateLimit(5, "1s", port=9999)
+    line = here() - 1
+    svc = Service("app", ports=[Port(80)], rate_limit=limit)
+    (err,) = errors(Mesh("m", clusters=[Cluster("prod")], services=[svc]))
+    assert err[0] == line and "not an HTTP port" in err[1]
+    with pytest.raises(IntentError, match="more than the bucket holds"):
+        LocalRateLimit(5, "1s", tokens_per_fill=6)
 
 
 # ---- every object compiled above passes the schemas --------------------------------------------

@@ -142,6 +142,12 @@ PLACE: dict[type, tuple[dict[str, Any], Callable[[Any], Mesh]]] = {
         "api", namespace=NS, hosts=["api.example.com"], ports=[Port(443, "HTTPS"), Port(8443, "HTTPS")],
         originate_tls=o)])),
     meshcode.SidecarScope: ({"namespace": NS}, lambda sc: mesh(sidecars=[sc])),
+    meshcode.VirtualHost: ({"name": "shop-com", "namespace": NS, "hosts": ["shop.com"], "routes": [Route(to="reviews")],
+                            "addresses": ["240.0.0.1"]}, lambda v: mesh(virtual_hosts=[v])),
+    meshcode.Namespace: ({"name": "tools"}, lambda n: mesh(namespaces=[n])),
+    meshcode.LocalRateLimit: ({"tokens": 4, "fill_interval": "60s"},
+                              lambda rl: mesh(services=[reviews(rate_limit=rl, ports=[Port(9080), Port(9090)]),
+                                                        RATINGS])),
     meshcode.EgressGateway: ({}, lambda g: mesh(external_services=[ExternalService(
         "cnn", namespace=NS, hosts=["edition.cnn.com"], ports=[Port(80)], egress_gateway=g)])),
     Call: ({"target": DUO}, lambda c: mesh(services=[reviews(calls=[c]), DUO, RATINGS],
@@ -250,6 +256,9 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "data_plane": {"data_plane": [meshcode.DataPlane("ambient")],
                        "clusters": [Cluster("prod", network="n1"), Cluster("dr", network="n2")]},
         "outbound": {"outbound": "REGISTRY_ONLY"},
+        "virtual_hosts": {"virtual_hosts": [meshcode.VirtualHost("shop-com", hosts=["shop.com"], routes=[
+            Route(to=RATINGS)], addresses=["240.0.0.1"])]},
+        "namespaces": {"namespaces": [meshcode.Namespace("tools")]},
     },
     Cluster: {
         "name": {"name": "east"}, "network": {"network": "net2"},
@@ -296,6 +305,7 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "outlier_detection": {"outlier_detection": OutlierDetection(interval="5s")},
         "load_balancer": {"load_balancer": LoadBalancer("LEAST_REQUEST")},
         "tls": {"tls": ClientTLS("ISTIO_MUTUAL")}, "clusters": {"clusters": ["prod"]},
+        "rate_limit": {"rate_limit": meshcode.LocalRateLimit(4, "60s")},
         "cluster_local": {"cluster_local": True}, "calls": {"calls": [HTTPBIN]},
     },
     Version: {
@@ -427,6 +437,20 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "ca_certificates": {"ca_certificates": "/etc/ca.pem"}, "sni": {"sni": "api.example.org"},
         "client_certificate": {"mode": "MUTUAL", "private_key": "/k.pem", "client_certificate": "/c.pem"},
         "private_key": {"mode": "MUTUAL", "client_certificate": "/c.pem", "private_key": "/k.pem"},
+    },
+    meshcode.VirtualHost: {
+        "name": {"name": "shop-net"}, "namespace": {"namespace": "edge"}, "hosts": {"hosts": ["shop.net"]},
+        "routes": {"routes": [Route(to=RATINGS)]}, "port": {"port": 8080},
+        "addresses": [{"addresses": ["240.0.0.2"]}, Refused({"addresses": ()})],  # no DNS capture in this mesh
+        "clusters": {"clusters": ["prod"]},
+    },
+    meshcode.Namespace: {
+        "name": {"name": "ops"}, "injection": {"injection": False}, "labels": {"labels": {"team": "ops"}},
+        "annotations": {"annotations": {"owner": "ops"}}, "clusters": {"clusters": ["prod"]},
+    },
+    meshcode.LocalRateLimit: {
+        "tokens": {"tokens": 10}, "fill_interval": {"fill_interval": "1s"}, "tokens_per_fill": {"tokens_per_fill": 2},
+        "port": [{"port": 9090}, Refused({"port": 9999})],
     },
     meshcode.EgressGateway: {"selector": {"selector": {"istio": "egress-b"}}, "service": {"service": "egress-b"},
                              "namespace": {"namespace": "egress"}, "port": {"port": 8080}},

@@ -20,10 +20,12 @@ from meshcode.compile.edge import compile_external, compile_ingress, compile_sid
 from meshcode.compile.gateway_api import compile_gateway_service
 from meshcode.compile.gateway_ingress import compile_gateway_ingress
 from meshcode.compile.multicluster import check_topology, cluster_topology, routing_placement
+from meshcode.compile.ratelimit import rate_limit_filter
 from meshcode.compile.routing import compile_service
 from meshcode.compile.zero_trust import compile_security
 from meshcode.compile.telemetry import compile_telemetry
 from meshcode.compile.verbatim import compile_verbatim
+from meshcode.compile.virtual_hosts import compile_virtual_host
 from meshcode.state.canary import CanaryState
 from meshcode.errors import CompileError, Finding
 from meshcode.compile.argocd import ARGOCD_FOLDER, GitOpsDefaults, argocd_resources, check_argocd
@@ -41,6 +43,8 @@ def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
         if placed(reach[key], served):
             build = compile_gateway_service if plane(ctx, s.namespace).gateway_api else compile_service
             out += ctx.once(("svc", id(s)), lambda s=s, build=build: build(ctx, s))
+            if s.rate_limit:
+                out += ctx.once(("rl", id(s)), lambda s=s: rate_limit_filter(ctx, s))
     for ing in ctx.mesh.ingresses:
         if placed(ing.clusters, served):
             build_ingress = compile_gateway_ingress if plane(ctx, ing.namespace).gateway_api else compile_ingress
@@ -48,6 +52,9 @@ def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     for ext in ctx.externals.values():
         if placed(ext.clusters, served):
             out += ctx.once(("ext", id(ext)), lambda ext=ext: compile_external(ctx, ext))
+    for vh in ctx.mesh.virtual_hosts:
+        if placed(vh.clusters, served):
+            out += ctx.once(("vh", id(vh)), lambda vh=vh: compile_virtual_host(ctx, vh))
     if served:
         for sc in ctx.mesh.sidecars:
             out += ctx.once(("sc", id(sc)), lambda sc=sc: [compile_sidecar(ctx, sc)])
@@ -71,11 +78,41 @@ def namespaces(ctx: CompileContext, cluster: Cluster, resources: list[Resource])
         if placed(s.clusters, {cluster.name}) and s.namespace not in names \
                 and s.namespace != ctx.mesh.root_namespace:
             names[s.namespace] = s.origin
+    declared = {n.name: n for n in ctx.mesh.namespaces if placed(n.clusters, {cluster.name})}
+    for n in declared.values():  # a declared namespace is written even with nothing else in it
+        names[n.name] = n.origin
     injection = cluster.injection or cluster.revision
     labels = {"istio.io/rev": injection} if injection else {"istio-injection": "enabled"}
-    return [make_resource("v1", "Namespace", ns, None, None, origin, ctx.rel(origin),
-                          namespace_labels(ctx, ns) or dict(labels))
-            for ns, origin in sorted(names.items())]
+    out = []
+    for ns, origin in sorted(names.items()):
+        intent = declared.get(ns)
+        mesh_labels = (namespace_labels(ctx, ns) or dict(labels)) if intent is None or intent.injection else {}
+        out.append(make_resource("v1", "Namespace", ns, None, None, origin, ctx.rel(origin),
+                                 {**mesh_labels, **(intent.labels if intent else {})},
+                                 dict(intent.annotations) if intent else None))
+    return out
+
+
+def check_namespaces(ctx: CompileContext) -> None:
+    """A declared namespace once; one kept out of the mesh holds nothing that needs a proxy."""
+    seen: dict[str, object] = {}
+    for n in ctx.mesh.namespaces:
+        if n.name in seen:
+            ctx.error("MC2001", f"namespace {n.name} is declared twice (first at {ctx.where(seen[n.name].origin)})",
+                      n.origin, "Namespace", "", n.name)
+        seen[n.name] = n
+        if n.name == ctx.mesh.root_namespace:
+            ctx.error("MC2109", f"{n.name} is the mesh's root namespace (istio-system's labels are meshcode's)",
+                      n.origin, "Namespace", "", n.name)
+        if not n.injection:
+            users = [s for s in ctx.services.values() if s.namespace == n.name]
+            if users:
+                ctx.error("MC2109", f"namespace {n.name} is kept out of the mesh (injection=False), but service "
+                          f"{users[0].name} (at {ctx.where(users[0].origin)}) is declared in it and needs a proxy",
+                          n.origin, "Namespace", "", n.name)
+            if any(dp.namespace == n.name and dp.mode == "ambient" for dp in ctx.mesh.data_plane):
+                ctx.error("MC2109", f"namespace {n.name} is kept out of the mesh (injection=False) and "
+                          "DataPlane puts it in ambient mode; keep one", n.origin, "Namespace", "", n.name)
 
 
 def security(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
@@ -95,6 +132,12 @@ def check_conflicts(ctx: CompileContext) -> None:
                 ctx.error("MC2002", f"host {h} is claimed twice (first at {ctx.where(claimed[h].origin)})",
                           ext.origin, "ServiceEntry", ext.namespace, ext.name)
             claimed[h] = ext
+    for vh in ctx.mesh.virtual_hosts:
+        for h in vh.hosts:
+            if h in claimed:
+                ctx.error("MC2002", f"host {h} is claimed twice (first at {ctx.where(claimed[h].origin)})",
+                          vh.origin, "VirtualService", vh.namespace, vh.name)
+            claimed[h] = vh
     edge: dict[tuple, object] = {}
     for ing in ctx.mesh.ingresses:
         sel = tuple(sorted(ing.selector.items()))
@@ -199,6 +242,7 @@ def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None,
             ctx.error("MC2003", f"cluster {c.name!r} is declared twice", c.origin)
         seen.add(c.name)
     check_conflicts(ctx)
+    check_namespaces(ctx)
     check_data_planes(ctx)
     check_ambient(ctx)
     service_waypoint_notes(ctx)

@@ -210,3 +210,36 @@ class SidecarScope(IntentModel):
             if not sep or not ns or not host:
                 raise ValueError(f"egress host {h!r} must be 'namespace/host' (e.g. './*', 'istio-system/*')")
         return self
+
+
+class VirtualHost(IntentModel):
+    """A host that is not a service, routed by the sidecars (no gateway): e.g. `bookinfo.com` with
+    `/reviews` → reviews and `/ratings` → ratings, for callers inside the mesh.
+
+    Written as a ServiceEntry (MESH_INTERNAL, so the proxies know the host on `port`) and a
+    VirtualService bound to the mesh. Callers resolve the host through the proxies' DNS
+    (ProxyOptions(dns_capture=True, dns_auto_allocate=True)) or through `addresses`.
+    """
+
+    positional = ("name",)
+    name: DNSLabel
+    namespace: DNSLabel = "default"
+    hosts: Many[Hostname] = Field(min_length=1)
+    routes: Many[Route] = Field(min_length=1)
+    port: int = Field(default=80, ge=1, le=65535)
+    addresses: tuple[str, ...] = ()  # virtual IPs the hosts resolve to (without DNS auto-allocation)
+    clusters: tuple[DNSLabel, ...] | None = None
+
+    protocol: ClassVar[str] = "HTTP"  # the routing code treats it like an HTTP ingress on `port`
+    server_protocol: ClassVar[str] = "HTTP"
+
+    @model_validator(mode="after")
+    def _concrete(self) -> "VirtualHost":
+        if any("*" in h for h in self.hosts):
+            raise ValueError("a virtual host needs concrete host names (callers resolve and send them)")
+        _unique_hosts(self.hosts)
+        return self
+
+    @property
+    def listen_port(self) -> int:
+        return self.port

@@ -1,9 +1,9 @@
 """Resilience intent: connection pools, outlier detection, load balancing, client TLS."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from meshcode.intent.base import Duration, IntentModel
 
@@ -27,6 +27,14 @@ class OutlierDetection(IntentModel):
     interval: Duration | None = None
     base_ejection_time: Duration | None = None
     max_ejection_percent: int | None = Field(default=None, ge=0, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "consecutive_errors" in data:
+            raise ValueError("Istio's deprecated consecutiveErrors counted 502, 503 and 504 only: write "
+                             "consecutive_gateway_errors= (or consecutive_5xx_errors= for every 5xx)")
+        return data
 
 
 class LocalityFailover(IntentModel):
@@ -73,6 +81,13 @@ class LoadBalancer(IntentModel):
     hash_query_param: str | None = None
     locality: Locality | None = None
 
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _renamed(cls, v: Any) -> Any:
+        if v == "LEAST_CONN":
+            raise ValueError("Istio replaced LEAST_CONN with LEAST_REQUEST (same algorithm): write LEAST_REQUEST")
+        return v
+
     @model_validator(mode="after")
     def _one_kind(self) -> "LoadBalancer":
         hashes = [self.hash_header, self.hash_cookie, self.hash_source_ip or None, self.hash_query_param]
@@ -117,4 +132,22 @@ class ClientTLS(IntentModel):
     @model_validator(mode="after")
     def _client_certificate(self) -> "ClientTLS":
         check_client_certificate(self.mode, self.credential_name, self.client_certificate, self.private_key)
+        return self
+
+
+class LocalRateLimit(IntentModel):
+    """Envoy's local rate limit on a service's pods (Istio's documented EnvoyFilter): a token
+    bucket of `tokens` refilled by `tokens_per_fill` (default: all) every `fill_interval`; requests
+    past it get 429. With `port`, only requests to that service port are limited."""
+
+    positional = ("tokens", "fill_interval")
+    tokens: int = Field(ge=1)
+    fill_interval: Duration
+    tokens_per_fill: int | None = Field(default=None, ge=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _fill(self) -> "LocalRateLimit":
+        if self.tokens_per_fill is not None and self.tokens_per_fill > self.tokens:
+            raise ValueError(f"tokens_per_fill {self.tokens_per_fill} is more than the bucket holds ({self.tokens})")
         return self

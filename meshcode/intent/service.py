@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator, model_validator
 
 from meshcode.intent.base import DNSLabel, Duration, IntentModel, Many, field_types
-from meshcode.intent.resilience import CircuitBreaker, ClientTLS, LoadBalancer, OutlierDetection
+from meshcode.intent.resilience import CircuitBreaker, ClientTLS, LoadBalancer, LocalRateLimit, OutlierDetection
 from meshcode.intent.traffic import Canary, Fault, Mirror, Protocol, Retries, Route
 
 if TYPE_CHECKING:
@@ -112,6 +112,7 @@ class Service(IntentModel):
     outlier_detection: OutlierDetection | None = None
     load_balancer: LoadBalancer | None = None
     tls: ClientTLS | None = None
+    rate_limit: LocalRateLimit | None = None  # Envoy's local (per pod) rate limit on inbound requests
     clusters: tuple[DNSLabel, ...] | None = None
     cluster_local: bool = False
     calls: tuple[Call, ...] = ()  # declared dependencies (see meshcode.intent.security.Call)

@@ -8,7 +8,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from meshcode.intent.base import DNSLabel, IntentModel, Many, PublicUrl
 from meshcode.intent.dataplane import DataPlane
-from meshcode.intent.edge import ExternalService, Ingress, SidecarScope
+from meshcode.intent.edge import ExternalService, Ingress, SidecarScope, VirtualHost
 from meshcode.intent.security import ZeroTrust
 from meshcode.intent.service import Service
 from meshcode.intent.telemetry import TelemetryItem
@@ -68,6 +68,40 @@ class IstioInstall(IntentModel):
     profile: Literal["default", "demo", "minimal", "preview", "stable"] = "default"
     cni: bool = False  # the istio-cni node agent instead of privileged init containers (always on for ambient)
     proxy: ProxyOptions = Field(default_factory=ProxyOptions)
+
+
+# Labels meshcode writes itself from Cluster injection and DataPlane intent.
+MESH_LABELS = frozenset({"istio-injection", "istio.io/rev", "istio.io/dataplane-mode", "istio.io/use-waypoint",
+                         "istio.io/ingress-use-waypoint", "topology.istio.io/network"})
+
+
+class Namespace(IntentModel):
+    """A namespace as intent: written to every cluster (or `clusters`) whether or not other objects
+    land in it, labelled for the mesh (injection, or ambient by DataPlane) unless `injection=False`
+    (a namespace outside the mesh), with your own `labels` and `annotations`."""
+
+    positional = ("name",)
+    name: DNSLabel
+    injection: bool = True
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    clusters: tuple[DNSLabel, ...] | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _own_labels(cls, v: dict[str, str]) -> dict[str, str]:
+        taken = sorted(MESH_LABELS & set(v))
+        if taken:
+            raise ValueError(f"label {taken[0]!r} is written by meshcode (Cluster injection/revision, DataPlane); "
+                             "use injection=False to keep a namespace out of the mesh")
+        for key, value in v.items():
+            if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
+                raise ValueError(f"{key}={value!r} is not a valid Kubernetes label")
+        return v
+
+
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
 class Cluster(IntentModel):
@@ -151,6 +185,8 @@ class Mesh(IntentModel):
     services: tuple[Service, ...] = ()
     ingresses: tuple[Ingress, ...] = ()
     external_services: tuple[ExternalService, ...] = ()
+    virtual_hosts: tuple[VirtualHost, ...] = ()  # hosts that are not services, routed by the sidecars
+    namespaces: tuple[Namespace, ...] = ()  # namespaces declared on their own (labels, injection)
     sidecars: tuple[SidecarScope, ...] = ()
     patches: tuple[Patch, ...] = ()
     telemetry: tuple[TelemetryItem, ...] = ()  # AccessLog, Tracing, Metrics (and providers to declare)

@@ -118,11 +118,21 @@ CODES: dict[str, Code] = {c.code: c for c in (
     # -- compile: routing -------------------------------------------------------------------------
     Code("MC2101", "error", "InvalidDestination", "A route's destination is unknown or its weights are invalid."),
     Code("MC2102", "error", "CanaryAndDefaultRoute", "A service has both a canary and a route without match."),
-    Code("MC2103", "error", "HttpMatchOnTcpService", "HTTP matches on a service with only TCP ports."),
-    Code("MC2104", "error", "IngressRouteWithoutTarget", "An ingress route has no to= service."),
+    Code("MC2103", "error", "HttpMatchOnTcpService",
+         "HTTP-only intent (matches, timeouts, retries, faults, mirrors, rewrites, testers) on a service with no HTTP port."),
+    Code("MC2104", "error", "IngressRouteWithoutTarget",
+         "An ingress route has no to= service, or a matched route has neither a destination nor anything to do."),
     Code("MC2107", "error", "EgressGatewayPorts", "An external service cannot go through its egress gateway as written (ports or protocol)."),
     Code("MC2106", "error", "IngressProtocolMismatch", "An ingress route's protocol does not match the service port it sends to."),
     Code("MC2105", "error", "RouteNeverReached", "A route comes after one that matches every request it would."),
+    Code("MC2108", "error", "VirtualHostUnresolvable",
+         "A mesh-internal virtual host has no way to be resolved (addresses or DNS auto-allocation), or cannot be "
+         "expressed on the namespace's routing API."),
+    Code("MC2109", "error", "NamespaceIntentConflict",
+         "A declared namespace contradicts other intent (kept out of the mesh but holds services or is ambient; "
+         "the root namespace)."),
+    Code("MC2110", "error", "LocalRateLimitInvalid",
+         "A local rate limit cannot apply: no HTTP port, a port the service does not have, or an ambient namespace."),
     # -- compile: multi-cluster -------------------------------------------------------------------
     Code("MC2301", "error", "UnknownPrimary", "A remote cluster names a primary the mesh does not have."),
     Code("MC2302", "error", "PrimaryIsNotPrimary", "A remote cluster's primary is not a primary (or config) cluster."),

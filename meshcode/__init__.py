@@ -1,12 +1,13 @@
 """meshcode: service-mesh configuration as code.
 
-The public surface: intent models users write in stacks, and the compile entry points.
-Everything else is internal and may change.
+The public surface, kept small and explicit (`__all__`): the intent models users write in stacks,
+their errors, and `compile_mesh`/`compile_meshes`. Other public APIs live in their own modules:
+the plan a compile returns (`meshcode.plan`), rendering (`meshcode.render`), lint
+(`meshcode.analyze.lint`), progressive delivery (`meshcode.app.canary`, `meshcode.state`), the
+workflows the CLI runs (`meshcode.app`). Modules and names starting with `_` are private.
 """
 from meshcode._version import __version__
-from meshcode._version import __version__
 from meshcode.compile import compile_mesh, compile_meshes
-from meshcode.state.canary import CanaryState
 from meshcode.errors import CompileError, Finding, IntentError, MeshcodeError, SourceLocation, StackError
 from meshcode.intent.dataplane import DataPlane
 from meshcode.intent.edge import (
@@ -36,18 +37,15 @@ from meshcode.intent.traffic import (
     Route,
 )
 from meshcode.intent.verbatim import Verbatim
-from meshcode.plan import Plan, Resource
-from meshcode.render import render_tree
 
 
 __all__ = [
-    "ALL_PODS", "Abort", "ApiVersions", "ArgoCD", "Baseline", "Call", "Canary", "CanaryState", "CircuitBreaker", "ClientTLS",
+    "ALL_PODS", "Abort", "ApiVersions", "ArgoCD", "Baseline", "Call", "Canary", "CircuitBreaker", "ClientTLS",
     "Cluster", "CompileError", "Delay", "Dest", "EgressGateway", "Exact", "ExternalService", "Fault", "Finding", "Ingress",
     "IntentError", "LatencyP99", "LoadBalancer", "Locality", "LocalityDistribute", "LocalityFailover", "Match",
-    "Mesh", "MeshcodeError", "Mirror", "OriginateTLS", "OutlierDetection", "Patch", "Plan", "Port", "Prefix",
-    "PromQL", "Regex", "Resource", "Retries", "Rollout", "Route", "ServerTLS", "Service", "SidecarScope",
+    "Mesh", "MeshcodeError", "Mirror", "OriginateTLS", "OutlierDetection", "Patch", "Port", "Prefix",
+    "PromQL", "Regex", "Retries", "Rollout", "Route", "ServerTLS", "Service", "SidecarScope",
     "SourceLocation", "StackError", "SuccessRate", "Version", "Webhook", "compile_mesh", "compile_meshes",
-    "render_tree",
 ]
 __all__ += ["AllowRule", "Claim", "Condition", "DenyRule", "Header", "IngressGateway", "Jwt", "MtlsMigration",
             "ZeroTrust"]  # zero trust

@@ -29,8 +29,8 @@ from meshcode import (
     Exact, ExternalService, Fault, HeaderTag, Ingress, IntentError, Jwt, LatencyP99, LoadBalancer, Locality,
     LocalityDistribute, LocalityFailover, Match, Mesh, Metrics, Mirror, OutlierDetection, Port, Prefix, PromQL,
     Retries, Rollout, Route, ServerTLS, Service, SuccessRate, Tracing, Version, Webhook, Zipkin, compile_mesh,
-    render_tree,
 )
+from meshcode.render import render_tree
 from meshcode.delivery.targets import find_canaries
 from meshcode.intent.base import IntentModel
 from meshcode.intent.telemetry import TelemetryScope

@@ -38,8 +38,8 @@ from meshcode import (
     SidecarScope,
     Version,
     compile_mesh,
-    render_tree,
 )
+from meshcode.render import render_tree
 from meshcode.compile import CONCERNS, traffic
 from tests.support.paths import ROOT
 

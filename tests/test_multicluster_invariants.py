@@ -20,8 +20,8 @@ from meshcode import (
     Service,
     Version,
     compile_mesh,
-    render_tree,
 )
+from meshcode.render import render_tree
 from meshcode.compile.context import CompileContext
 from meshcode.compile.meshconfig import mesh_config
 from meshcode.compile.multicluster import control_plane, multi_network

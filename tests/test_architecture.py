@@ -28,6 +28,7 @@ LAYERS: list[set[str]] = [
 SAME_LAYER_ALLOWED = {
     ("codes", "errors"),  # a code's level is the errors' Level type; errors never import codes
     ("inference", "analyze"),  # workloads → Service source reads them with the analysis' loader
+    ("render", "compile"),  # the mesh graph (render.graph) reuses the compile context's lookups
 }
 ENTRY = {"__init__", "__main__"}  # meshcode/__init__.py (the public SDK surface) and `python -m meshcode`
 

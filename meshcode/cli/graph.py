@@ -10,8 +10,7 @@ import typer
 from meshcode.app.graph import project_graphs, render_graph
 from meshcode.app.project import Project
 from meshcode.app.review import review_project
-from meshcode.cli import RootOption, app, fail
-from meshcode.errors import MeshcodeError
+from meshcode.cli.main import RootOption, app
 
 
 class GraphFormat(str, Enum):
@@ -34,24 +33,19 @@ def graph(
 ) -> None:
     """Draw the mesh: services and versions with their current split, declared calls (green: enforced
     by ZeroTrust), routes with matches and weights, ingress hosts, external services, clusters."""
-    try:
-        project = Project.open(root)
-        graphs = project_graphs(project, mesh=mesh, namespace=namespace, service=service, cluster=cluster)
-        for g in graphs:
-            data = render_graph(g, fmt.value)
-            target = output if output is not None and len(graphs) == 1 else \
-                (output.with_name(f"{output.stem}-{g.name}{output.suffix}") if output is not None else None)
-            if target is None and fmt.value in ("svg", "png"):
-                target = Path(f"{g.name}.{fmt.value}")
-            if target is None:
-                typer.echo(data.decode(), nl=False)
-            else:
-                target.write_bytes(data)
-                typer.echo(f"wrote {target}", err=True)
-    except MeshcodeError as e:
-        fail(e)
-    except OSError as e:
-        fail(MeshcodeError(f"{e.strerror or e}: {e.filename or ''}", code="MC4006"))
+    project = Project.open(root)
+    graphs = project_graphs(project, mesh=mesh, namespace=namespace, service=service, cluster=cluster)
+    for g in graphs:
+        data = render_graph(g, fmt.value)
+        target = output if output is not None and len(graphs) == 1 else \
+            (output.with_name(f"{output.stem}-{g.name}{output.suffix}") if output is not None else None)
+        if target is None and fmt.value in ("svg", "png"):
+            target = Path(f"{g.name}.{fmt.value}")
+        if target is None:
+            typer.echo(data.decode(), nl=False)
+        else:
+            target.write_bytes(data)
+            typer.echo(f"wrote {target}", err=True)
 
 
 @app.command()
@@ -62,11 +56,7 @@ def review(
     root: Optional[Path] = RootOption,
 ) -> None:
     """The pull-request comment: objects changed per cluster, what they mean, what needs a human, and a graph."""
-    try:
-        result = review_project(Project.open(root), against)
-    except MeshcodeError as e:
-        fail(e)
-        return
+    result = review_project(Project.open(root), against)
     if output is None:
         typer.echo(result.markdown, nl=False)
     else:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from meshcode.app.init import apply_init
-from meshcode.cli import app, disk_error, fail
+from meshcode.cli.main import app
 from meshcode.errors import MeshcodeError
 from meshcode.gitops.git import origin_url
 
@@ -26,17 +26,10 @@ def init(
     """Write pyproject.toml settings, a starter stack, GitHub workflows and .gitignore; never overwrite a file."""
     name = mesh or _mesh_name(path)
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) or len(name) > 63:
-        fail(MeshcodeError(f"mesh name {name!r} is not a DNS label (lower-case letters, digits, '-')", code="MC5000"))
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        url = origin_url(path)
-        plan = apply_init(path, name, url if url and url.startswith("https://") else None)
-    except MeshcodeError as e:
-        fail(e)
-        return
-    except OSError as e:
-        fail(disk_error(e))
-        return
+        raise MeshcodeError(f"mesh name {name!r} is not a DNS label (lower-case letters, digits, '-')", code="MC5000")
+    path.mkdir(parents=True, exist_ok=True)
+    url = origin_url(path)
+    plan = apply_init(path, name, url if url and url.startswith("https://") else None)
     for f in plan:
         verb = {"create": "created", "append": "appended to", "keep": "kept"}[f.action]
         typer.echo(f"{verb:12} {f.path}  ({f.why})")

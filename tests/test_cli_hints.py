@@ -26,3 +26,39 @@ def test_a_misspelt_setting_says_which_setting(make_project) -> None:
     result = cli("compile", root=root)
     assert result.exit_code == 1
     assert "[tool.meshcode] in pyproject.toml: unknown setting 'outptu'; did you mean 'output'?" in result.output
+
+
+def test_exit_codes_and_json_for_scripts(make_project) -> None:
+    import json
+
+    root = make_project(shop='''
+        from meshcode import Cluster, Mesh, Port, Service
+        mesh = Mesh("shop", clusters=[Cluster("prod")], services=[Service("cart", namespace="shop", ports=[Port(80)])])
+    ''')
+    first = cli("compile", "--json", root=root)
+    assert first.exit_code == 0
+    record = json.loads(first.stdout)
+    assert record["ok"] and record["clusters"] == ["argocd", "prod"] and record["added"]
+    assert cli("diff", "--exit-code", root=root).exit_code == 0  # nothing would change
+    stack = (root / "stacks" / "shop.py").read_text()
+    (root / "stacks" / "shop.py").write_text(stack.replace("ports=[Port(80)])", 'ports=[Port(80)], versions=["v1"])'))
+    assert cli("diff", "--exit-code", root=root).exit_code == 1
+    assert json.loads(cli("diff", "--json", root=root).stdout)["changed"] is True
+    stale = cli("compile", "--check", "--json", root=root)
+    assert stale.exit_code == 1 and json.loads(stale.stdout)["ok"] is False
+    (root / "stacks" / "shop.py").write_text('from meshcode import Mesh\nmesh = Mesh("shop", clusters=[])\n')
+    broken = cli("compile", "--json", root=root)
+    assert broken.exit_code == 1
+    failure = json.loads(broken.stdout)  # JSON on stdout even when failing
+    assert failure["ok"] is False and failure["findings"][0]["file"] == "stacks/shop.py"
+    assert cli("compile", "--bogus", root=root).exit_code == 2
+    assert cli("lint", str(root / "missing"), root=root).exit_code == 2
+
+
+def test_help_shows_settings_and_flags_plainly() -> None:
+    from typer.testing import CliRunner
+
+    from meshcode.cli import app
+    text = CliRunner().invoke(app, ["compile", "--help"]).stdout
+    assert "default: [tool.meshcode]" in text  # not swallowed as markup
+    assert "--check  " in text and "<bool>" not in text

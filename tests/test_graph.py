@@ -73,4 +73,4 @@ def test_cli_writes_svg_png_and_mermaid(tmp_path: Path) -> None:
     text = cli("graph", "--mesh", "bookinfo", "--format", "mermaid", root=ROOT)
     assert text.exit_code == 0 and "svc_bookinfo_reviews" in text.stdout
     missing = cli("graph", "--mesh", "nope", root=ROOT)
-    assert missing.exit_code == 1 and "no mesh named 'nope'" in missing.output
+    assert missing.exit_code == 2 and "no mesh named 'nope'" in missing.output  # a usage error

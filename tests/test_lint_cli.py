@@ -122,7 +122,7 @@ def test_folders_and_files_together_form_one_cluster(tmp_path: Path) -> None:
 
 def test_missing_path_is_an_error(tmp_path: Path) -> None:
     result = lint(str(tmp_path / "nope.yaml"))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, like a bad flag (issue 21: 0 ok, 1 findings, 2 usage)
     assert "no such file or folder" in result.stderr
 
 

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from meshcode.cli.main import RootOption, app, print_notes, warn_namespaces
+from meshcode.cli.main import RootOption, app, fail_json, print_notes, warn_namespaces
+from meshcode.errors import MeshcodeError
 from meshcode.app.diff import diff_project
 from meshcode.gitops.diff import ObjectChange, TreeDiff, diff_json, namespace_warnings
 from meshcode.app.project import Project
@@ -64,16 +65,24 @@ def diff(
     fmt: DiffFormat = typer.Option(DiffFormat.patch, "--format", "-f",
                                    help="patch: RFC 6902 JSON patch per changed object; yaml: unified YAML diff; "
                                         "json: everything, for machines."),
+    as_json: bool = typer.Option(False, "--json", help="The same as --format json."),
+    exit_code: bool = typer.Option(False, "--exit-code", help="Exit 1 when a compile would change something."),
     root: Optional[Path] = RootOption,
 ) -> None:
     """Show what `meshcode compile` would change, per cluster (writes nothing)."""
-    project = Project.open(root)
-    outcome = diff_project(project, against)
+    try:
+        project = Project.open(root)
+        outcome = diff_project(project, against)
+    except MeshcodeError as e:
+        if as_json or fmt is DiffFormat.json:
+            fail_json(e)
+        raise
     build, label, result = outcome.build, outcome.label, outcome.diff
     out = project.settings.output
-    if fmt is DiffFormat.json:
+    changed_exit = 1 if exit_code and not result.empty else 0
+    if as_json or fmt is DiffFormat.json:
         typer.echo(json.dumps(diff_json(result, label, out), indent=2))
-        return
+        raise typer.Exit(changed_exit)
     print_notes(build.notes)
     warn_namespaces(namespace_warnings(result, out))
     if result.empty:
@@ -98,3 +107,4 @@ def diff(
         if body:
             typer.echo("")
         spaced = body
+    raise typer.Exit(changed_exit)

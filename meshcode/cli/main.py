@@ -1,4 +1,7 @@
-"""The `meshcode` command: parses, calls the application layer (meshcode.app), prints. Exit 1 on any error.
+"""The `meshcode` command: parses, calls the application layer (meshcode.app), prints.
+
+Exit codes: 0 ok, 1 findings / a stale tree / changes found / refused input / a disk error,
+2 usage errors (a bad flag, a path that does not exist).
 
 This module holds the typer `app`, the shared options and the one error handler, and the
 `compile` command; each other command group lives in its own module and registers itself on
@@ -6,6 +9,7 @@ This module holds the typer `app`, the shared options and the one error handler,
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, NoReturn, Optional
 
@@ -19,6 +23,7 @@ from meshcode.app.compile import compile_project
 from meshcode.app.project import Project
 from meshcode.gitops.diff import namespace_warnings
 from meshcode.redact import redact
+from meshcode.analyze.report import as_record
 
 
 
@@ -36,7 +41,8 @@ class _Meshcode(TyperGroup):
 
 
 app = typer.Typer(help="Service-mesh configuration as code: compile Python intent into Istio YAML.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, cls=_Meshcode)
+                  no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False, cls=_Meshcode,
+                  rich_markup_mode=None)  # help text is plain: "[tool.meshcode]" is not markup
 
 RootOption = typer.Option(None, "--root", help="Project root (default: nearest folder with pyproject.toml).")
 WorkloadsOption = typer.Option(
@@ -44,9 +50,30 @@ WorkloadsOption = typer.Option(
     "default: [tool.meshcode] workloads.")
 
 
+# Exit codes: 0 ok; 1 findings, a stale tree, changes found (`diff --exit-code`), a refused input
+# or an environment failure (disk full, read-only); 2 usage: a bad flag (click) or a path given on
+# the command line that does not exist.
+TOOL_ERRORS = frozenset({"MC5000"})
+
+
+def exit_code(error: MeshcodeError) -> int:
+    return 2 if error.code in TOOL_ERRORS else 1
+
+
 def fail(error: MeshcodeError) -> NoReturn:
     typer.echo(redact(str(error)), err=True)  # a URL in an error never shows its credentials
-    raise typer.Exit(1)
+    raise typer.Exit(exit_code(error))
+
+
+def fail_json(error: MeshcodeError) -> NoReturn:
+    """`--json` commands: the failure as JSON on stdout too, so scripts always get a document."""
+    findings = getattr(error, "findings", None)
+    if not findings:  # one error (e.g. an IntentError raised while the stack ran): one finding at its line
+        findings = [Finding(error.code, "error", error.message, location=error.location)]
+    record: dict[str, Any] = {"ok": False, "error": {"code": error.code, "message": redact(str(error))},
+                              "findings": [as_record(f) for f in findings]}
+    typer.echo(json.dumps(record, indent=2))
+    raise typer.Exit(exit_code(error))
 
 
 def disk_error(e: OSError) -> MeshcodeError:
@@ -78,6 +105,27 @@ def main(version: bool = typer.Option(False, "--version", callback=version_callb
     """meshcode: one Python intent, the right Istio config for every cluster."""
 
 
+def _compile_json(project: Project, outcome: Any, check: bool) -> None:
+    out = project.settings.output
+    if outcome.up_to_date:
+        typer.echo(json.dumps({"ok": True, "up_to_date": True, "output": out}, indent=2))
+        return
+    build, change, committed = outcome.build, outcome.change, outcome.committed
+    stale = check and not change.empty
+    record = {
+        "ok": not stale, "up_to_date": change.empty, "output": out, "check": check,
+        "clusters": sorted(build.plan.folders),
+        "added": list(change.added), "changed": list(change.changed), "removed": list(change.removed),
+        "hand_edited": list(change.hand_edited),
+        "warnings": namespace_warnings(outcome.departing, out) if outcome.departing is not None else [],
+        "notes": [as_record(n) for n in build.notes],
+        "committed": committed.sha if committed else None,
+    }
+    typer.echo(json.dumps(record, indent=2))
+    if stale:
+        raise typer.Exit(1)
+
+
 @app.command()
 def compile(
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if generated/ is not up to date."),
@@ -88,6 +136,7 @@ def compile(
     message: Optional[str] = typer.Option(None, "--message", "-m", help="Commit subject (with --commit)."),
     force: bool = typer.Option(False, "--force", help="With --commit: overwrite generated files edited by hand."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run the stacks even when no input changed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome (or the errors) as JSON on stdout."),
     root: Optional[Path] = RootOption,
 ) -> None:
     """Compile every stack in stacks/ into generated/<cluster>/.
@@ -96,9 +145,21 @@ def compile(
     environment variables they read, canary state, settings, meshcode itself) and generated/
     is as the last compile left it, the compile stops early: there is nothing to do.
     """
-    project = Project.open(root)
-    outcome = compile_project(project, check=check, workloads=workloads, commit=commit, message=message,
-                              force=force, no_cache=no_cache)
+    try:
+        project = Project.open(root)
+        outcome = compile_project(project, check=check, workloads=workloads, commit=commit, message=message,
+                                  force=force, no_cache=no_cache)
+    except MeshcodeError as e:
+        if as_json:
+            fail_json(e)
+        raise
+    except OSError as e:
+        if as_json:
+            fail_json(disk_error(e))
+        raise
+    if as_json:
+        _compile_json(project, outcome, check)
+        return
     if outcome.up_to_date:
         typer.echo(f"{project.settings.output}/ is up to date: no input changed since the last compile")
         return

@@ -10,11 +10,7 @@ import typer
 from meshcode.app.graph import project_graphs, render_graph
 from meshcode.app.project import Project
 from meshcode.app.review import review_project
-<<<<<<< HEAD
 from meshcode.cli.main import RootOption, app
-=======
-from meshcode.cli import RootOption, app
->>>>>>> 221c727 (CLI as people expect it: exit 0 ok / 1 findings, stale tree, changes (diff --exit-code) / 2 usage; --json on compile and diff (JSON on stdout even when failing); plain help (no markup swallowing [tool.meshcode], flags shown as flags); shell completion on; graph/review/init rely on the one error handler)
 
 
 class GraphFormat(str, Enum):
@@ -37,12 +33,8 @@ def graph(
 ) -> None:
     """Draw the mesh: services and versions with their current split, declared calls (green: enforced
     by ZeroTrust), routes with matches and weights, ingress hosts, external services, clusters."""
-<<<<<<< HEAD
     project = Project.open(root)
     graphs = project_graphs(project, mesh=mesh, namespace=namespace, service=service, cluster=cluster)
-=======
-    graphs = project_graphs(Project.open(root), mesh=mesh, namespace=namespace, service=service, cluster=cluster)
->>>>>>> 221c727 (CLI as people expect it: exit 0 ok / 1 findings, stale tree, changes (diff --exit-code) / 2 usage; --json on compile and diff (JSON on stdout even when failing); plain help (no markup swallowing [tool.meshcode], flags shown as flags); shell completion on; graph/review/init rely on the one error handler)
     for g in graphs:
         data = render_graph(g, fmt.value)
         target = output if output is not None and len(graphs) == 1 else \

@@ -70,7 +70,7 @@ def test_without_a_waypoint_l7_intent_is_refused_at_its_lines():
     src = Path(__file__).read_text()
     with pytest.raises(CompileError) as err:
         compile_mesh(shop(DataPlane("ambient", namespace=NS, waypoint="none")))
-    lines = {f.location.line for f in err.value.findings if f.code == "MC2705"}
+    lines = {f.location.line for f in err.value.findings if f.code == "MC2905"}
     assert line_of(src, MARK + "l7 call") in lines  # the call's methods/paths
     assert line_of(src, MARK + "canary") in lines  # cart's routing
     assert line_of(src, MARK + "l7 deny") in lines  # an L7 DENY rule
@@ -95,16 +95,16 @@ def test_sidecar_scopes_explicit_egress_lockdown_and_unsupported_topologies_are_
         compile_mesh(shop(AMBIENT, sidecars=[SidecarScope(NS)],  # <- sidecar scope
                           zero_trust=[ZeroTrust(namespace=NS, egress_lockdown=True)]))  # <- lockdown
     found = {(f.code, f.location.line) for f in err.value.findings}
-    assert ("MC2704", line_of(src, MARK + "sidecar scope")) in found
-    assert ("MC2704", line_of(src, MARK + "lockdown")) in found
+    assert ("MC2904", line_of(src, MARK + "sidecar scope")) in found
+    assert ("MC2904", line_of(src, MARK + "lockdown")) in found
     with pytest.raises(CompileError) as err:
         compile_mesh(shop(AMBIENT, clusters=[
             Cluster("a", network="n1"),
             Cluster("b", network="n1", role="remote", primary="a", remote_pilot_address="ew.a.example.com"),  # <- remote
         ]))
     found = {(f.code, f.location.line) for f in err.value.findings}
-    assert ("MC2706", line_of(src, MARK + "remote")) in found
-    assert any(f.code == "MC2706" and "one network" in f.message for f in err.value.findings)
+    assert ("MC2906", line_of(src, MARK + "remote")) in found
+    assert any(f.code == "MC2906" and "one network" in f.message for f in err.value.findings)
 
 
 def test_multi_primary_multi_network_ambient_compiles(tmp_path: Path):
@@ -116,7 +116,7 @@ def test_multi_primary_multi_network_ambient_compiles(tmp_path: Path):
         assert ew["metadata"]["labels"]["topology.istio.io/network"] == network
         assert ew["spec"]["gatewayClassName"] == "istio-east-west"
         assert ew["spec"]["listeners"][0]["protocol"] == "HBONE" and ew["spec"]["listeners"][0]["port"] == 15008
-    assert any(f.code == "MC0702" and "istio.io/global" in f.message for f in plan.notes)
+    assert any(f.code == "MC0902" and "istio.io/global" in f.message for f in plan.notes)
     code, out = crdcheck(write_plan(plan, tmp_path))
     assert code == 0, out
 
@@ -125,7 +125,7 @@ def test_service_waypoints_are_per_service_and_noted():
     plan = compile_mesh(shop(DataPlane("ambient", namespace=NS, waypoint="service")))
     names = {r.name for r in plan.folders["prod"] if r.kind == "Gateway"}
     assert names == {"web-waypoint", "cart-waypoint"}  # db needs only L4
-    assert any(f.code == "MC0701" and "cart-waypoint" in f.message for f in plan.notes)
+    assert any(f.code == "MC0901" and "cart-waypoint" in f.message for f in plan.notes)
     objs = {r.key: r.obj for r in plan.folders["prod"]}
     assert "istio.io/use-waypoint" not in objs[("Namespace", "", NS)]["metadata"]["labels"]
     assert objs[("AuthorizationPolicy", NS, "db-allow")]["spec"]["selector"] == {"matchLabels": {"app": "db"}}

@@ -67,10 +67,10 @@ def test_bookinfo_refuses_retries_and_fault_at_their_lines():
     with pytest.raises(CompileError) as err:
         compile_mesh(with_plane(bookinfo(), GATEWAY_API), root=str(ROOT))
     found = {(f.code, f.location.line) for f in err.value.findings}
-    assert ("MC2702", line_of(stack, "fault=Fault(delay=Delay(")) in found
-    assert ("MC2702", line_of(stack, "retries=Retries(3")) in found
-    assert ("MC2702", line_of(stack, 'Match(uri=Prefix("/reviews"))')) in found  # string prefixes: PathPrefix
-    assert all(f.code == "MC2702" for f in err.value.findings)
+    assert ("MC2902", line_of(stack, "fault=Fault(delay=Delay(")) in found
+    assert ("MC2902", line_of(stack, "retries=Retries(3")) in found
+    assert ("MC2902", line_of(stack, 'Match(uri=Prefix("/reviews"))')) in found  # string prefixes: PathPrefix
+    assert all(f.code == "MC2902" for f in err.value.findings)
     assert all("Istio API" in f.message for f in err.value.findings)
 
 
@@ -181,7 +181,7 @@ def test_a_string_prefix_is_refused_and_pathprefix_means_the_same_on_both():
     src = Path(__file__).read_text()
     findings = _errors(Service("a", ports=[Port(80)], versions=["v1", "v2"],
                                routes=[Route(match=Match(uri=Prefix("/api")), to="v2")]))  # <- string prefix
-    assert [(f.code, f.location.line) for f in findings] == [("MC2702", line_of(src, MARK + "string prefix"))]
+    assert [(f.code, f.location.line) for f in findings] == [("MC2902", line_of(src, MARK + "string prefix"))]
     assert "PathPrefix('/api')" in findings[0].message
     svc = Service("a", ports=[Port(80)], versions=["v1", "v2"], routes=[Route(match=Match(uri=PathPrefix("/api")), to="v2")])
     vs = Objects(compiled(Mesh("m", clusters=[Cluster("c")], services=[svc])))
@@ -196,7 +196,7 @@ def test_a_rule_order_gateway_api_would_change_is_refused():
         Route(match=Match(headers={"end-user": "jason"}), to="v2"),
         Route(match=Match(uri=PathPrefix("/admin")), to="v1", timeout="1s"),  # <- more specific later
     ]))
-    assert [(f.code, f.location.line) for f in findings] == [("MC2703", line_of(src, MARK + "more specific later"))]
+    assert [(f.code, f.location.line) for f in findings] == [("MC2903", line_of(src, MARK + "more specific later"))]
     # exclusive matches, or the specific one first, compile
     for routes in ([Route(match=Match(uri=PathPrefix("/admin")), to="v1", timeout="1s"),
                     Route(match=Match(headers={"end-user": "jason"}), to="v2")],
@@ -218,7 +218,7 @@ def test_unsayable_matches_and_fault_are_refused_each_at_its_line():
     ], retries=Retries(2)))  # <- retries
     lines = sorted(f.location.line for f in findings)
     assert lines == sorted(line_of(src, MARK + m) for m in ("source", "method regex", "fault", "retries"))
-    assert {f.code for f in findings} == {"MC2702"}
+    assert {f.code for f in findings} == {"MC2902"}
 
 
 def test_gateway_durations_and_mirror_fractions():

@@ -116,7 +116,7 @@ def check_ambient(ctx: CompileContext) -> None:
         return
     for sc in ctx.mesh.sidecars:
         if plane(ctx, sc.namespace).ambient:
-            ctx.error("MC2704", f"namespace {sc.namespace} runs ambient, where Sidecar objects do nothing; "
+            ctx.error("MC2904", f"namespace {sc.namespace} runs ambient, where Sidecar objects do nothing; "
                       "drop this SidecarScope (ztunnel sees every service) or keep the namespace on sidecars",
                       sc.origin, "Sidecar", sc.namespace, "default")
     for key, s in ctx.services.items():
@@ -125,14 +125,14 @@ def check_ambient(ctx: CompileContext) -> None:
             continue
         if p.waypoint == "none":
             for what, origin in l7_needs(ctx, s):
-                ctx.error("MC2705", f"{s.name}: {what} needs an L7 proxy, and namespace {s.namespace} runs "
+                ctx.error("MC2905", f"{s.name}: {what} needs an L7 proxy, and namespace {s.namespace} runs "
                           "ambient without a waypoint; use DataPlane('ambient', waypoint='namespace' or "
                           "'service') or keep the namespace on sidecars", origin, "Service", s.namespace, s.name)
         index = zero_trust_index(ctx)
         for v in s.versions:
             zt = index.version_scopes.get((s.namespace, s.name, v.name))
             if zt is not None:
-                ctx.error("MC2705", f"{s.name} {v.name}: per-version policies select pods by version, which "
+                ctx.error("MC2905", f"{s.name} {v.name}: per-version policies select pods by version, which "
                           "ambient enforces in ztunnel where callers behind a waypoint all look like the "
                           "waypoint; keep the namespace on sidecars or write the policy for the service",
                           zt.origin, "AuthorizationPolicy", s.namespace, s.name)
@@ -140,7 +140,7 @@ def check_ambient(ctx: CompileContext) -> None:
         if posture is not None and posture.egress_lockdown:
             scope = next((z for z in reversed(posture.scopes) if "egress_lockdown" in z.model_fields_set), None)
             if scope is not None:
-                ctx.error("MC2704", f"egress_lockdown for {s.name}: ambient has no per-workload Sidecar to "
+                ctx.error("MC2904", f"egress_lockdown for {s.name}: ambient has no per-workload Sidecar to "
                           "restrict what a workload sees; drop it for this namespace or keep it on sidecars",
                           scope.origin, "Sidecar", s.namespace, s.name)
     _check_topology(ctx)
@@ -156,11 +156,11 @@ def _check_topology(ctx: CompileContext) -> None:
         return
     for c in mesh.clusters:
         if c.role != "primary":
-            ctx.error("MC2706", f"cluster {c.name!r} is a {c.role} cluster, but Istio 1.30 supports ambient "
+            ctx.error("MC2906", f"cluster {c.name!r} is a {c.role} cluster, but Istio 1.30 supports ambient "
                       "across clusters only with every cluster a primary (multi-primary); make it a primary "
                       "or keep the mesh on sidecars", c.origin, cluster=c.name)
     if len({c.network for c in mesh.clusters}) < 2:
-        ctx.error("MC2706", "ambient across clusters on one network is untested in Istio 1.30 (only "
+        ctx.error("MC2906", "ambient across clusters on one network is untested in Istio 1.30 (only "
                   "multi-network multi-primary is supported); put the clusters on their own networks or keep "
                   "the mesh on sidecars", ambient[0].origin)
 
@@ -216,7 +216,7 @@ def global_service_notes(ctx: CompileContext) -> None:
         return
     for s in ctx.services.values():
         if plane(ctx, s.namespace).ambient and not s.cluster_local and (s.clusters is None or len(s.clusters) > 1):
-            ctx.note("MC0702", f"{s.name} runs ambient in several clusters: its Kubernetes Service (and its "
+            ctx.note("MC0902", f"{s.name} runs ambient in several clusters: its Kubernetes Service (and its "
                      "waypoint's) needs the label istio.io/global: 'true' to be reached across clusters "
                      "(meshcode does not own the Service)", s.origin, "Service", s.namespace, s.name)
 
@@ -225,7 +225,7 @@ def service_waypoint_notes(ctx: CompileContext) -> None:
     for s in ctx.services.values():
         name = waypoint_of(ctx, s)
         if name is not None and plane(ctx, s.namespace).waypoint == "service":
-            ctx.note("MC0701", f"{s.name} uses waypoint {name}: its Kubernetes Service needs the labels "
+            ctx.note("MC0901", f"{s.name} uses waypoint {name}: its Kubernetes Service needs the labels "
                      f"{USE_WAYPOINT_LABEL}: {name} and {INGRESS_USE_WAYPOINT_LABEL}: 'true' (meshcode does not own the Service; `meshcode lint "
                      "--workloads` checks it)", s.origin, "Service", s.namespace, s.name)
 

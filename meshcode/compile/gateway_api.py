@@ -75,7 +75,7 @@ class Refusals:
         self.seen: set[tuple[Any, str]] = set()
         self.failed = False
 
-    def refuse(self, what: str, origin: SourceLocation | None, code: str = "MC2702") -> None:
+    def refuse(self, what: str, origin: SourceLocation | None, code: str = "MC2902") -> None:
         self.failed = True
         key = (origin, what)
         if key in self.seen:
@@ -304,7 +304,7 @@ def _check_order(ctx: CompileContext, steps: list[RuleStep], rules: list[dict[st
         early, late = steps[inv.earlier], steps[inv.later]
         no.refuse(f"Gateway API ranks matches by specificity, not by order: requests matching both this rule "
                   f"and the earlier one at {ctx.where(early.origin)} would take this one ({inv.reason}); "
-                  "make their matches exclusive or put the more specific first", late.origin, code="MC2703")
+                  "make their matches exclusive or put the more specific first", late.origin, code="MC2903")
     if len(rules) > MAX_RULES:
         no.refuse(f"{len(rules)} rules: a Gateway API route holds at most {MAX_RULES}", s_origin(steps))
 
@@ -414,7 +414,7 @@ def check_names(ctx: CompileContext, s: Service) -> bool:
     for v in s.versions:
         name = version_service_name(s, v.name)
         if len(name) > 63:
-            ctx.error("MC2702", f"the version Service {name!r} would be longer than 63 characters; shorten the "
+            ctx.error("MC2902", f"the version Service {name!r} would be longer than 63 characters; shorten the "
                       "service or version name", v.origin or s.origin, "Service", s.namespace, name)
             ok = False
     return ok

@@ -13,25 +13,28 @@ from meshcode.intent.topology import Mesh
 _LOADED: set[str] = set()  # module names earlier loads imported from a stacks folder (any project)
 
 
-def _forget_modules(folder: Path) -> None:
-    """Drop stack modules loaded before (from this folder or another project's), so a second
+def _ours(f: str | None, folder: Path, helpers: Path | None) -> bool:
+    """A module file from the stacks folder, or a helper module at the top of the project root."""
+    if not f:
+        return False
+    return f.startswith(str(folder) + "/") or (helpers is not None and Path(f).parent == helpers)
+
+
+def _forget_modules(folder: Path, helpers: Path | None) -> None:
+    """Drop stack and helper modules loaded before (from this project or another's), so a second
     load runs the stacks afresh and never mistakes an old project's `bookinfo` for this one's."""
-    prefix = str(folder) + "/"
     for name in list(_LOADED):
         sys.modules.pop(name, None)
     _LOADED.clear()
     for name, mod in list(sys.modules.items()):  # loaded some other way (e.g. imported by a test)
-        f = getattr(mod, "__file__", None)
-        if f and f.startswith(prefix):
+        if _ours(getattr(mod, "__file__", None), folder, helpers):
             del sys.modules[name]
 
 
-def _remember_modules(folder: Path, before: set[str]) -> None:
-    """Note the modules this load imported from the stacks folder (cheap: only the new names)."""
-    prefix = str(folder) + "/"
+def _remember_modules(folder: Path, helpers: Path | None, before: set[str]) -> None:
+    """Note the modules this load imported from the stacks folder or the root (only the new names)."""
     for name in set(sys.modules) - before:
-        f = getattr(sys.modules[name], "__file__", None)
-        if f and f.startswith(prefix):
+        if _ours(getattr(sys.modules[name], "__file__", None), folder, helpers):
             _LOADED.add(name)
 
 
@@ -45,26 +48,30 @@ def _user_frame(tb: traceback.StackSummary, folder: Path) -> SourceLocation | No
 def load_stacks(folder: Path, root: Path | None = None) -> list[Mesh]:
     """Import every `*.py` in `folder` (not `_*.py`) and return the Mesh objects they define.
 
-    Stacks may import each other by module name; each Mesh is returned once. Errors name the
-    stack file relative to `root` (when given), as compile errors do.
+    Stacks may import each other by module name, and the project's own helper modules: `_*.py`
+    beside the stacks, and `*.py` files at the top of the project root (e.g. `teams.py` shared
+    with other tooling); each Mesh is returned once. Errors name the stack file relative to
+    `root` (when given), as compile errors do.
     """
     try:
-        return _load_stacks(folder.resolve())
+        return _load_stacks(folder.resolve(), root.resolve() if root is not None else None)
     except MeshcodeError as e:
         if root is not None and e.location is not None:
             e.location = e.location.relative_to(root)
         raise
 
 
-def _load_stacks(folder: Path) -> list[Mesh]:
+def _load_stacks(folder: Path, helpers: Path | None = None) -> list[Mesh]:
     if not folder.is_dir():
         raise StackError(f"no stacks folder at {folder}")
     files = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
     if not files:
         raise StackError(f"no stack files (*.py) in {folder}")
-    _forget_modules(folder)
+    _forget_modules(folder, helpers)
     before = set(sys.modules)
     sys.path.insert(0, str(folder))
+    if helpers is not None and helpers != folder:
+        sys.path.insert(1, str(helpers))  # after the stacks folder: a stack's own name wins
     meshes: dict[int, Mesh] = {}
     try:
         for path in files:
@@ -85,7 +92,9 @@ def _load_stacks(folder: Path) -> list[Mesh]:
                     meshes.setdefault(id(value), value)
     finally:
         sys.path.remove(str(folder))
-        _remember_modules(folder, before)
+        if helpers is not None and helpers != folder:
+            sys.path.remove(str(helpers))
+        _remember_modules(folder, helpers, before)
     if not meshes:
         raise StackError(f"the stacks in {folder} define no Mesh (assign one to a module-level name)")
     return sorted(meshes.values(), key=lambda m: m.name)

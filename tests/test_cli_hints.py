@@ -62,3 +62,19 @@ def test_help_shows_settings_and_flags_plainly() -> None:
     text = CliRunner().invoke(app, ["compile", "--help"]).stdout
     assert "default: [tool.meshcode]" in text  # not swallowed as markup
     assert "--check  " in text and "<bool>" not in text
+
+
+def test_stacks_import_helper_modules_from_the_project_root(make_project) -> None:
+    root = make_project(shop='''
+        from teams import NAMESPACE
+        from meshcode import Cluster, Mesh, Port, Service
+        mesh = Mesh("shop", clusters=[Cluster("prod")],
+                    services=[Service("cart", namespace=NAMESPACE, ports=[Port(80)], versions=["v1"])])
+    ''')
+    (root / "teams.py").write_text('NAMESPACE = "checkout"\n')
+    result = cli("compile", root=root)
+    assert result.exit_code == 0, result.output
+    assert (root / "generated" / "prod" / "checkout").is_dir()
+    (root / "teams.py").write_text('NAMESPACE = "orders"\n')  # a changed helper is an input: no stale skip
+    assert cli("compile", root=root).exit_code == 0
+    assert (root / "generated" / "prod" / "orders").is_dir()

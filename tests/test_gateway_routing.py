@@ -274,3 +274,27 @@ def test_tcp_and_tls_passthrough_ingress_get_listeners_and_routes(tmp_path: Path
     assert listener["protocol"] == "TLS" and listener["tls"] == {"mode": "Passthrough"} and listener["port"] == 443
     route = objs[("TLSRoute", "shop", "vault")]["spec"]
     assert route["hostnames"] == ["vault.example.com"] and route["rules"] == [{"backendRefs": [{"name": "vault", "port": 8443}]}]
+
+
+def test_edge_policies_for_pods_a_gateway_api_ingress_does_not_run_on_are_refused():
+    from meshcode import DenyRule, Ingress, IngressGateway, ZeroTrust
+
+    src = Path(__file__).read_text()
+    web = Service("web", namespace="shop", ports=[Port(80)])
+    ing = Ingress("edge", namespace="shop", hosts=["shop.example.com"], routes=[Route(to=web)])
+    legacy = IngressGateway(deny=[DenyRule(ip_blocks=["192.0.2.1"])])  # <- istio-ingressgateway pods
+    with pytest.raises(CompileError) as err:
+        compile_mesh(Mesh("m", clusters=[Cluster("c")], services=[web], ingresses=[ing], data_plane=[GATEWAY_API],
+                          zero_trust=[ZeroTrust(namespace="shop", gateways=[legacy])]))
+    (f,) = [f for f in err.value.findings if f.code == "MC2902"]
+    assert f.location.line == line_of(src, MARK + "istio-ingressgateway pods")
+    assert "gateway.networking.k8s.io/gateway-name" in f.message and "edge-istio" in f.message
+    deployed = IngressGateway(selector={"gateway.networking.k8s.io/gateway-name": "edge"}, namespace="shop",
+                              service_account="edge-istio", deny=[DenyRule(ip_blocks=["192.0.2.1"])])
+    objs = compiled(Mesh("m", clusters=[Cluster("c")], services=[web], ingresses=[ing], data_plane=[GATEWAY_API],
+                         zero_trust=[ZeroTrust(namespace="shop", gateways=[deployed])]))
+    allow = objs[("AuthorizationPolicy", "shop", "web-allow")]["spec"]
+    assert allow["rules"][0]["from"][0]["source"]["principals"] == ["cluster.local/ns/shop/sa/edge-istio"]
+    assert any(k[0] == "AuthorizationPolicy" and v["spec"].get("action") == "DENY"
+               and v["spec"]["selector"]["matchLabels"] == {"gateway.networking.k8s.io/gateway-name": "edge"}
+               for k, v in objs.items())

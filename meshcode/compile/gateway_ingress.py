@@ -92,6 +92,22 @@ def _parents(ing: Ingress, sections: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def _check_edge_policies(ctx: CompileContext, ing: Ingress, no: Refusals) -> None:
+    """Policies written for the gateway pods `ing.selector` picks would miss the gateway Istio deploys
+    for this Gateway: refuse them at their line rather than let them guard nothing."""
+    from meshcode.compile.security import zero_trust_index
+
+    gw_ns = gateway_namespace(ing)
+    for gw in zero_trust_index(ctx).gateways.values():
+        if dict(gw.selector) != dict(ing.selector):
+            continue
+        selector = {"gateway.networking.k8s.io/gateway-name": ing.name}
+        no.refuse(f"ingress {ing.name} runs on the gateway Istio deploys for its Gateway API Gateway, whose pods "
+                  f"these gateway policies (selector {dict(gw.selector)}) do not select; write "
+                  f"IngressGateway(selector={selector}, namespace={gw_ns!r}, service_account='{ing.name}-istio', ...)",
+                  gw.origin)
+
+
 def compile_gateway_ingress(ctx: CompileContext, ing: Ingress) -> list[Resource]:
     """Gateway + HTTPRoute (+ redirect HTTPRoute, ReferenceGrants, version Services)."""
     no = Refusals(ctx, "Gateway", ing.namespace, ing.name,
@@ -100,6 +116,7 @@ def compile_gateway_ingress(ctx: CompileContext, ing: Ingress) -> list[Resource]
     if "selector" in ing.model_fields_set:
         no.refuse("a Gateway API ingress runs the gateway Istio deploys for its Gateway, so selector= (pods of "
                   "an existing gateway) cannot apply; drop selector=", ing.origin)
+    _check_edge_policies(ctx, ing, no)
     if ing.tls and ing.tls.mode == "MUTUAL":
         no.refuse("client-certificate validation (ServerTLS mode MUTUAL) is not in the Gateway API standard "
                   "listener TLS; use mode SIMPLE", ing.tls.origin or ing.origin)

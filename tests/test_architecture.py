@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"_version", "errors", "codes", "redact"},  # 0 base: errors, the code registry, redaction, the version
     {"istio", "regex", "safeyaml", "plan", "state"},  # 1 pure data, Istio semantics, RE2, bounded YAML
     {"intent"},                                 # 2 the SDK models
-    {"compile", "analyze", "render", "inference"},  # 3 pure core: intent → plan → findings → YAML
+    {"compile", "analyze", "render", "inference", "importer"},  # 3 pure core: intent → plan → findings → YAML
     {"delivery", "gitops", "loader", "settings"},   # 4 edges: canary decisions and I/O, tree and git, stacks, settings
     {"app"},                                    # 5 application workflows
     {"cli", "integrations"},                    # 6 entry points
@@ -29,6 +29,8 @@ SAME_LAYER_ALLOWED = {
     ("codes", "errors"),  # a code's level is the errors' Level type; errors never import codes
     ("inference", "analyze"),  # workloads → Service source reads them with the analysis' loader
     ("render", "compile"),  # the mesh graph (render.graph) reuses the compile context's lookups
+    ("importer", "inference"),  # Istio YAML → stack: Service facts and escaping from the workload importer
+    ("importer", "compile"),  # each imported candidate is compiled and compared with its input
 }
 ENTRY = {"__init__", "__main__"}  # meshcode/__init__.py (the public SDK surface) and `python -m meshcode`
 

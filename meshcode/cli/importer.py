@@ -11,6 +11,7 @@ from meshcode.analyze.loader import load_paths
 from meshcode.cli.main import app
 from meshcode.errors import SourceLocation, StackError, portable_path
 from meshcode.importer import ImportResult, import_resources
+from meshcode.inference import printable
 from meshcode.plan import Resource
 
 _MARK = {"imported": "imported", "verbatim": "verbatim", "skipped": "skipped ", "refused": "REFUSED "}
@@ -59,7 +60,7 @@ def print_report(result: ImportResult) -> None:
     for item in result.items:
         if item.outcome == "skipped" and item.detail.startswith("read for facts"):
             continue
-        typer.echo(f"{item.where}: {_MARK[item.outcome]} {item.title}: {item.detail}")
+        typer.echo(printable(f"{item.where}: {_MARK[item.outcome]} {item.title}: {item.detail}"))  # names are data
     facts = sum(1 for i in result.items if i.outcome == "skipped" and i.detail.startswith("read for facts"))
     if facts:
         typer.echo(f"{facts} Kubernetes object(s) read for facts (Service ports, service accounts); "

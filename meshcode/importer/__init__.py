@@ -166,7 +166,16 @@ class Importer:
                 self.objects.remove(first)
             latest[key] = o
             self.objects.append(o)
-        self.services = {(s.namespace, s.name): s for s in infer_services(self.facts)[0]}
+        self.services = {}
+        for s in infer_services(self.facts)[0]:
+            try:
+                evaluate(self.skeleton_of(s), SDK, {})
+            except MeshcodeError as e:
+                for item in self.items:
+                    if item.kind == "Service" and (item.namespace, item.name) == (s.namespace, s.name):
+                        item.detail = f"not imported as a Service: {first_line(e)}"
+                continue
+            self.services[(s.namespace, s.name)] = s
         self.vars: dict[tuple[str, str], Ref] = {}
         for key in sorted(self.services):
             self.vars[key] = Ref(identifier(key[1] if sum(1 for k in self.services if k[1] == key[1]) == 1
@@ -211,7 +220,10 @@ class Importer:
         return compile_mesh(mesh)
 
     def skeleton(self, key: tuple[str, str], versions: list[Any] | None = None) -> Call:
-        s = self.services[key]
+        return self.skeleton_of(self.services[key], versions)
+
+    @staticmethod
+    def skeleton_of(s: Any, versions: list[Any] | None = None) -> Call:
         ports = [call("Port", p.number, p.protocol, name=p.name, target_port=p.target_port) for p in s.ports]
         return call("Service", s.name, namespace=s.namespace, ports=ports, versions=versions,
                     service_account=s.service_account)
@@ -620,9 +632,16 @@ class Importer:
         for o in self.objects:
             if o.item.outcome != "verbatim":
                 continue
-            if not o.item.detail:
-                o.item.detail = (f"{o.kind} has no meshcode intent; kept as written" if o.kind not in MAPPED_KINDS
-                                 else "kept as written")
+            if not o.item.detail or o.item.detail.startswith("dropped what"):
+                why = (f"{o.kind} has no meshcode intent" if o.kind not in MAPPED_KINDS else
+                       "its host is no Kubernetes Service among the inputs (give the Service YAML too)"
+                       if o.kind in ("VirtualService", "DestinationRule") else "no intent fits it")
+                o.item.detail = f"{why}; kept as written" + (f" ({o.item.detail})" if o.item.detail else "")
+            try:
+                evaluate(call("Verbatim", o.obj), SDK, {})
+            except MeshcodeError as e:
+                o.item.outcome, o.item.detail = "refused", f"cannot be kept: {first_line(e).split(': ', 2)[-1]}"
+                continue
             self.mesh_fields["verbatim"].append(call("Verbatim", o.obj))
 
     def run(self) -> None:

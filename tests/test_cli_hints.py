@@ -78,3 +78,25 @@ def test_stacks_import_helper_modules_from_the_project_root(make_project) -> Non
     (root / "teams.py").write_text('NAMESPACE = "orders"\n')  # a changed helper is an input: no stale skip
     assert cli("compile", root=root).exit_code == 0
     assert (root / "generated" / "prod" / "orders").is_dir()
+
+
+def test_findings_on_a_terminal_are_a_wrapped_coloured_table() -> None:
+    import io
+
+    from rich.console import Console
+
+    from meshcode.cli.terminal import findings_table
+    from meshcode.errors import Finding, SourceLocation
+
+    long = "Referenced host not found: " + "reviews.shop.svc.cluster.local " * 6
+    findings = [Finding("IST0101", "error", long, "VirtualService", "shop", "r", SourceLocation("a.yaml", 3)),
+                Finding("IST0118", "info", "Port name web is not under naming convention", "Service", "shop", "s")]
+    out = io.StringIO()
+    findings_table(findings, 7, Console(file=out, force_terminal=True, width=100, color_system="standard"))
+    text = out.getvalue()
+    assert "\x1b[1;31merror" in text  # errors in bold red
+    from rich.text import Text
+
+    plain = Text.from_ansi(text).plain
+    assert all(len(line) <= 100 for line in plain.splitlines())  # the message column wraps
+    assert "IST0101" in plain and "1 error, 0 warnings, 1 info in 7 objects" in plain

@@ -1,14 +1,18 @@
 """`meshcode lint`: the compile's checks (and CRD schemas) over any Istio YAML. Exit 1 on errors."""
 from __future__ import annotations
 
+import sys
+
 from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
 
 from meshcode._version import __version__
 from meshcode.analyze.report import to_json, to_sarif, to_table
+from meshcode.cli.terminal import findings_table, is_terminal, working
 from meshcode.cli.main import RootOption, app
 from meshcode.app.lint import lint_paths
 
@@ -41,12 +45,15 @@ def lint(
     root: Optional[Path] = RootOption,
 ) -> None:
     """Check Istio YAML for broken references, conflicts and schema errors."""
-    result = lint_paths(paths or (), crds or (), validate_schemas=not no_schemas, workloads=workloads,
-                        root=root, mesh_config=mesh_config)
+    with working("linting…"):
+        result = lint_paths(paths or (), crds or (), validate_schemas=not no_schemas, workloads=workloads,
+                            root=root, mesh_config=mesh_config)
     if output is LintFormat.json:
         typer.echo(to_json(result.findings), nl=False)
     elif output is LintFormat.sarif:
         typer.echo(to_sarif(result.findings, __version__), nl=False)
+    elif is_terminal(sys.stdout):
+        findings_table(result.findings, result.objects, Console())
     else:
         typer.echo(to_table(result.findings, result.objects), nl=False)
     failing = {"error", "warning"} if strict else {"error"}

@@ -23,6 +23,7 @@ from meshcode.app.compile import compile_project
 from meshcode.app.project import Project
 from meshcode.gitops.diff import namespace_warnings
 from meshcode.redact import redact
+from meshcode.cli.terminal import working
 from meshcode.analyze.report import as_record
 
 
@@ -147,8 +148,9 @@ def compile(
     """
     try:
         project = Project.open(root)
-        outcome = compile_project(project, check=check, workloads=workloads, commit=commit, message=message,
-                                  force=force, no_cache=no_cache)
+        with working("compiling…"):
+            outcome = compile_project(project, check=check, workloads=workloads, commit=commit, message=message,
+                                      force=force, no_cache=no_cache)
     except MeshcodeError as e:
         if as_json:
             fail_json(e)

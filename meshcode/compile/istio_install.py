@@ -35,6 +35,7 @@ from meshcode.compile.multicluster import (
     ISTIOD_WEBHOOK_PORT,
     NETWORK_LABEL,
     control_plane,
+    istiod_settings,
     multi_network,
     needs_eastwest_gateway,
     pilot_address,
@@ -82,44 +83,23 @@ def _global_values(ctx: CompileContext, cluster: Cluster) -> dict[str, Any]:
 
 
 def istiod_values(ctx: CompileContext, cluster: Cluster, revision: str | None) -> dict[str, Any]:
-    """Values of the `istiod` chart for one revision: what `istio_operator` says, in Helm's keys."""
-    mesh = ctx.mesh
-    install = mesh.install_of(cluster)
-    cp = control_plane(mesh, cluster)
-    inject_path = f"/inject/cluster/{cluster.name}/net/{cluster.network}"
-    values: dict[str, Any] = {}
-    global_values = _global_values(ctx, cluster)
-    if cluster.role == "remote":
-        values["profile"] = "remote"
-        if cp is not None and cp.role == "config":
-            global_values["istioNamespace"] = mesh.root_namespace
-            values["istiodRemote"] = {"injectionURL": f"https://{pilot_address(mesh, cluster)}:"
-                                                      f"{ISTIOD_WEBHOOK_PORT}{inject_path}"}
-        else:
-            global_values["remotePilotAddress"] = pilot_address(mesh, cluster)
-            values["istiodRemote"] = {"injectionPath": inject_path}
-    elif cluster.role == "config":
-        values["profile"] = "remote"
-        global_values["configCluster"] = True
-        global_values["istioNamespace"] = mesh.root_namespace
-        values["configMap"] = True
-        values["istiodRemote"] = {"injectionURL": f"https://{pilot_address(mesh, cluster)}:"
-                                                  f"{ISTIOD_WEBHOOK_PORT}{inject_path}"}
-    else:
-        if ambient(ctx, cluster):
-            values["profile"] = "ambient"
-            if multi_network(mesh):  # Istio's ambient multi-network install (multi-primary only)
-                values["env"] = {"AMBIENT_ENABLE_MULTI_NETWORK": "true"}
-        elif install.profile not in ("default", "minimal"):  # Helm installs istiod alone: "minimal"
-            values["profile"] = install.profile
-        if remotes_of(mesh, cluster):
-            global_values["externalIstiod"] = True
-    values["global"] = global_values
+    """Values of the `istiod` chart for one revision: the shared control-plane settings in Helm's
+    keys, plus what Helm says differently from an IstioOperator (profiles, configMap)."""
+    install = ctx.mesh.install_of(cluster)
+    values = istiod_settings(ctx, cluster, revision)
+    if cluster.role in ("remote", "config"):
+        values = {"profile": "remote", **values}  # webhooks (and, on a config cluster, config) only
+        if cluster.role == "config":
+            values["global"]["configCluster"] = True
+            values["configMap"] = True
+    elif ambient(ctx, cluster):
+        values = {"profile": "ambient", **values}
+        if multi_network(ctx.mesh):  # Istio's ambient multi-network install (multi-primary only)
+            values["env"] = {"AMBIENT_ENABLE_MULTI_NETWORK": "true"}
+    elif install.profile not in ("default", "minimal"):  # Helm installs istiod alone: "minimal"
+        values = {"profile": install.profile, **values}
     if revision:
         values["revision"] = revision
-    tags = tags_for(cluster, revision)
-    if tags:
-        values["revisionTags"] = tags
     if cluster.role != "remote":
         values["meshConfig"] = mesh_config(ctx, cluster)
     if install.cni and not ambient(ctx, cluster):

@@ -357,44 +357,53 @@ def runs_ambient(ctx: CompileContext) -> bool:
     return any(dp.mode == "ambient" for dp in ctx.mesh.data_plane)
 
 
+def istiod_settings(ctx: CompileContext, cluster: Cluster, revision: str | None) -> dict[str, Any]:
+    """The control-plane values both install outputs carry (IstioOperator `values`, the istiod chart's
+    values): mesh ID, cluster name, network, how remotes and external control planes find istiod,
+    and the revision tags. One place, so `istioctl` and Helm installs never disagree."""
+    mesh = ctx.mesh
+    cp = control_plane(mesh, cluster)
+    external = cluster.role == "config" or (cluster.role == "remote" and cp is not None and cp.role == "config")
+    inject_path = f"/inject/cluster/{cluster.name}/net/{cluster.network}"
+    global_values: dict[str, Any] = {"meshID": mesh.id, "multiCluster": {"clusterName": cluster.name},
+                                     "network": cluster.network}
+    values: dict[str, Any] = {"global": global_values}
+    if cluster.role == "primary":
+        if remotes_of(mesh, cluster):
+            global_values["externalIstiod"] = True
+    elif external:
+        global_values["istioNamespace"] = mesh.root_namespace
+        values["istiodRemote"] = {"injectionURL": f"https://{pilot_address(mesh, cluster)}:{ISTIOD_WEBHOOK_PORT}"
+                                                  f"{inject_path}"}
+    else:
+        global_values["remotePilotAddress"] = pilot_address(mesh, cluster)
+        values["istiodRemote"] = {"injectionPath": inject_path}
+    tags = tags_for(cluster, revision)
+    if tags:
+        values["revisionTags"] = tags
+    return values
+
+
 def istio_operator(ctx: CompileContext, cluster: Cluster, revision: str | None) -> Resource:
     """Install input for one revision of a cluster's Istio, matching what meshcode configures."""
     mesh = ctx.mesh
     main = revision == cluster.revision
     install = mesh.install_of(cluster)
-    cp = control_plane(mesh, cluster)
-    external = cluster.role == "config" or (cluster.role == "remote" and cp is not None and cp.role == "config")
-    inject_path = f"/inject/cluster/{cluster.name}/net/{cluster.network}"
-    global_values: dict[str, Any] = {
-        "meshID": mesh.id,
-        "multiCluster": {"clusterName": cluster.name},
-        "network": cluster.network,
-    }
-    values: dict[str, Any] = {"global": global_values}
+    values = istiod_settings(ctx, cluster, revision)
     spec: dict[str, Any] = {}
     components: dict[str, Any] = {}
     if cluster.role == "primary":
         spec["profile"] = ("ambient" if runs_ambient(ctx) else install.profile) if main else "minimal"
-        if remotes_of(mesh, cluster):
-            global_values["externalIstiod"] = True
-    elif external:
+    elif "injectionURL" in values.get("istiodRemote", {}):  # a config cluster, or a remote of one
         spec["profile"] = "external"
-        global_values["istioNamespace"] = mesh.root_namespace
-        address = pilot_address(mesh, cluster)
-        values["istiodRemote"] = {"injectionURL": f"https://{address}:{ISTIOD_WEBHOOK_PORT}{inject_path}"}
         if cluster.role == "config":
             values["pilot"] = {"configMap": True}
             if main:
                 components["base"] = {"enabled": True}
     else:
         spec["profile"] = "remote"
-        global_values["remotePilotAddress"] = pilot_address(mesh, cluster)
-        values["istiodRemote"] = {"injectionPath": inject_path}
     if revision:
         spec["revision"] = revision
-    tags = tags_for(cluster, revision)
-    if tags:
-        values["revisionTags"] = tags
     if cluster.role != "remote":
         spec["meshConfig"] = mesh_config(ctx, cluster)
     if install.cni and cluster.role != "remote":

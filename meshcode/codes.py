@@ -114,8 +114,6 @@ CODES: dict[str, Code] = {c.code: c for c in (
     # -- compile: notes ---------------------------------------------------------------------------
     Code("MC0101", "info", "OutlierDetectionAdded",
          "Locality load balancing needs outlier detection to fail over; the default was added."),
-    Code("MC0702", "info", "AmbientServiceNeedsGlobalLabel",
-         "An ambient service in several clusters needs the istio.io/global label on its Kubernetes Service."),
     Code("MC0701", "info", "TracingWithoutProvider",
          "Tracing names no provider and no wider scope does: spans go to the mesh's default provider."),
     Code("MC0901", "info", "ServiceNeedsWaypointLabel",

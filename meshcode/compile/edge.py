@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshcode.compile.context import CompileContext
+from meshcode.compile.dataplane import plane
 from meshcode.compile.egress import external_routing
 from meshcode.compile.routing import Destinations, client_tls_spec, default_split, http_route, match_spec
 from meshcode.intent.edge import ExternalService, Ingress, SidecarScope
@@ -40,6 +41,13 @@ def gateway_namespace(ing: Ingress) -> str:
     """The Gateway object sits beside the gateway workload when asked (credentialName secrets live
     there); the bound VirtualService stays in the ingress namespace."""
     return ing.gateway_namespace or ing.namespace
+
+
+def deployed_gateway(ctx: CompileContext, ing: Ingress) -> tuple[str, str] | None:
+    """(namespace, service account) of the gateway Istio deploys for a Gateway API ingress."""
+    if not plane(ctx, ing.namespace).gateway_api:
+        return None
+    return gateway_namespace(ing), f"{ing.name}-istio"
 
 
 def ingress_target(ctx: CompileContext, ing: Ingress, to: Any) -> Any:

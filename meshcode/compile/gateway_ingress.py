@@ -30,18 +30,12 @@ from meshcode.compile.gateway_api import (
     version_service,
 )
 from meshcode.compile.routing import Destinations, RuleStep
+from meshcode.compile.security import zero_trust_index
 from meshcode.intent.edge import Ingress
 from meshcode.plan import Resource, make_resource
 
 GATEWAY_CLASS = "istio"
 NAME_LABEL = "kubernetes.io/metadata.name"
-
-
-def deployed_gateway(ctx: CompileContext, ing: Ingress) -> tuple[str, str] | None:
-    """(namespace, service account) of the gateway Istio deploys for a Gateway API ingress."""
-    if not plane(ctx, ing.namespace).gateway_api:
-        return None
-    return gateway_namespace(ing), f"{ing.name}-istio"
 
 
 def _listeners(ing: Ingress, allowed: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
@@ -95,8 +89,6 @@ def _parents(ing: Ingress, sections: list[str]) -> list[dict[str, Any]]:
 def _check_edge_policies(ctx: CompileContext, ing: Ingress, no: Refusals) -> None:
     """Policies written for the gateway pods `ing.selector` picks would miss the gateway Istio deploys
     for this Gateway: refuse them at their line rather than let them guard nothing."""
-    from meshcode.compile.security import zero_trust_index
-
     gw_ns = gateway_namespace(ing)
     for gw in zero_trust_index(ctx).gateways.values():
         if dict(gw.selector) != dict(ing.selector):

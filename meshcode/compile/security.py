@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshcode.compile.context import CompileContext, placed, served_clusters
+from meshcode.compile.edge import deployed_gateway
 from meshcode.errors import SourceLocation
 from meshcode.intent.edge import ExternalService, Ingress
 from meshcode.intent.security import (
@@ -431,8 +432,6 @@ def flow_sources(ctx: CompileContext, flow: Flow, posture: Posture) -> list[tupl
     """(principal, namespace) of every identity the flow comes from."""
     if flow.ingress is None:
         return [(p, flow.source_namespace) for p in flow.principals]
-    from meshcode.compile.gateway_ingress import deployed_gateway
-
     deployed = deployed_gateway(ctx, flow.ingress)
     if deployed is not None:
         return [(principal(ctx, *deployed), deployed[0])]

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from meshcode.intent.base import parse_duration
 from meshcode.istio import fqdn
 
-_DURATION = re.compile(r"^\d+(\.\d+)?(ms|s|m|h)$")
+_DURATION = re.compile(r"^\d+(\.\d+)?(ms|s|m|h)\Z")
 #: (namespace, name) of a Service → how many ports it has (None: not a known Service)
 PortCount = Callable[[str], int | None]
 

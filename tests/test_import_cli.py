@@ -89,3 +89,37 @@ def test_an_object_no_cluster_would_accept_stops_the_import(tmp_path: Path) -> N
     assert result.exit_code == 1
     assert "REFUSED  ServiceEntry default/evil\\nimport os: cannot be kept" in result.output
     assert not (tmp_path / "stacks").exists()
+
+
+def test_malformed_specs_are_kept_as_written_never_a_traceback() -> None:
+    """Fields of unexpected types anywhere in a spec: the import reports and keeps, and its stack runs."""
+    import copy
+    import random
+
+    from meshcode.analyze.loader import load_paths
+    from meshcode.compile import compile_mesh
+    from meshcode.importer import import_resources
+    from meshcode.plan import Resource
+
+    resources, _ = load_paths([SAMPLES, ROOT / "tests" / "data" / "istio-security-tasks"])
+    rng = random.Random(7)
+    odd = [None, 1, "x", [], {}, [1, "a"], {"a": [None]}, True, 1.5, {"exact": 3}]
+
+    def mutate(obj: dict) -> dict:
+        obj = copy.deepcopy(obj)
+        node, depth = obj.get("spec"), 0
+        while isinstance(node, (dict, list)) and node:
+            key = rng.choice(list(node)) if isinstance(node, dict) else rng.randrange(len(node))
+            if rng.random() < 0.4 or depth > 6:
+                node[key] = rng.choice(odd)
+                break
+            node, depth = node[key], depth + 1
+        return obj
+
+    for _ in range(20):
+        batch = [Resource(mutate(r.obj) if rng.random() < 0.4 else r.obj, r.origin) for r in rng.sample(resources, 10)]
+        result = import_resources(batch, [])
+        if result.ok:
+            scope: dict = {}
+            exec(compile(result.source, "imported.py", "exec"), scope)  # the importer's own escaped output
+            compile_mesh(scope["mesh"])

@@ -261,7 +261,7 @@ class Importer:
                 continue
             try:
                 versions, kw = mapping.versions(o.obj)
-            except NoMapping as e:
+            except UNREADABLE as e:
                 self.keep(o, f"{e}; kept as written")
                 continue
             candidate = self.skeleton(key, versions).with_kwargs(**kw, **({"default_to": "all"} if versions else {}))
@@ -300,7 +300,7 @@ class Importer:
                             break
                     if final is None:
                         self.keep(vs, why)
-                except NoMapping as e:
+                except UNREADABLE as e:
                     self.keep(vs, f"{e}; kept as written")
             if final is None:
                 final = base.with_kwargs(default_to="all") if dr and dr[1] else base
@@ -396,7 +396,7 @@ class Importer:
             try:
                 expr = self.external(o)
                 why = self.check_single(expr, "external_services", o, "ServiceEntry", normalize.service_entry)
-            except NoMapping as e:
+            except UNREADABLE as e:
                 why = f"{e}; kept as written"
             if why:
                 self.keep(o, why)
@@ -484,7 +484,7 @@ class Importer:
             try:
                 expr = self.ingress(g, vs)
                 why = self.check_ingress(expr, g, vs)
-            except NoMapping as e:
+            except UNREADABLE as e:
                 why = f"{e}; kept as written"
             if why:
                 self.keep(g, why)
@@ -597,7 +597,7 @@ class Importer:
                 expr = call("SidecarScope", o.namespace, egress_hosts=egress[0]["hosts"],
                             outbound=outbound["mode"] if outbound else None)
                 why = self.check_single(expr, "sidecars", o, "Sidecar", lambda s: s)
-            except NoMapping as e:
+            except UNREADABLE as e:
                 why = f"{e}; kept as written"
             if why:
                 self.keep(o, why)
@@ -618,7 +618,7 @@ class Importer:
                 scope = {} if o.namespace == ROOT_NAMESPACE else {"namespace": o.namespace}
                 expr = call("ZeroTrust", **scope, mtls=mode, default_deny=False, egress_lockdown=False)
                 why = self.check_single(expr, "zero_trust", o, "PeerAuthentication", lambda s: s)
-            except NoMapping as e:
+            except UNREADABLE as e:
                 why = f"{e}; kept as written"
             if why:
                 self.keep(o, why)
@@ -653,6 +653,9 @@ class Importer:
         self.keep_rest()
 
 
+#: what reading an object may raise: no intent fits (NoMapping), or a field of an unexpected type
+#: (a list where Istio has a map, a number as a host): the object is kept as written, never a traceback
+UNREADABLE = (NoMapping, TypeError, ValueError, KeyError, AttributeError, IndexError)
 MAPPED_KINDS = frozenset({"VirtualService", "DestinationRule", "Gateway", "ServiceEntry", "Sidecar", "PeerAuthentication"})
 
 

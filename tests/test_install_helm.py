@@ -225,3 +225,19 @@ def test_ambient_clusters_get_cni_and_ztunnel() -> None:
     assert check_istio_charts(plan.folders["argocd"]) == []
     sidecar = compile_mesh(Mesh("sc", clusters=[Cluster("c")], services=[svc]), gitops=DEFAULTS)
     assert {a["spec"]["source"]["chart"] for a in charts_of(sidecar, "c").values()} == {"base", "istiod"}
+
+
+def test_every_install_application_in_the_repository_passes_the_charts() -> None:
+    """generated/argocd/ of this repository: every values key known, every gateway's values schema-valid."""
+    from meshcode.analyze.loader import load_paths
+    from tests.support.paths import ROOT
+
+    resources, notes = load_paths([ROOT / "generated" / "argocd"])
+    assert not notes
+    assert check_istio_charts(resources) == []
+    schema = json.loads((CHART_DIR / "gateway" / "values.schema.json").read_text())
+    gateways = [r.obj for r in resources if r.kind == "Application"
+                and r.obj["spec"].get("source", {}).get("chart") == "gateway"]
+    assert len(gateways) >= 5
+    for app in gateways:
+        jsonschema.validate(values(app), schema)

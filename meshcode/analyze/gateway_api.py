@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from meshcode.analyze.index import ASSUMED, MeshIndex, as_dict, as_list, namespace_of, spec_of
+from meshcode.analyze.index import ASSUMED, MeshIndex, as_dict, as_list, managed, namespace_of, spec_of
 from meshcode.errors import Finding
 from meshcode.plan import Resource
 
@@ -18,6 +18,7 @@ ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute")
 WAYPOINT_CLASS = "istio-waypoint"
 USE_WAYPOINT = "istio.io/use-waypoint"
 AMBIENT = "istio.io/dataplane-mode"
+GATEWAY_NAME = "gateway.networking.k8s.io/gateway-name"  # on the pods of a deployed Gateway
 L7_SOURCE = frozenset({"requestPrincipals", "notRequestPrincipals", "remoteIpBlocks", "notRemoteIpBlocks"})
 L7_OPERATION = frozenset({"methods", "notMethods", "paths", "notPaths", "hosts", "notHosts"})
 L4_CONDITIONS = frozenset({"source.ip", "source.namespace", "source.principal", "destination.ip",
@@ -118,8 +119,11 @@ def check_route_references(ix: MeshIndex) -> Iterator[Finding]:
                 ns = parent.get("namespace") or namespace_of(route)
                 gateway = gw.gateways.get((ns, str(parent.get("name"))))
                 if gateway is None:
-                    yield ix.finding("MC5201", route, f"{where} names Gateway {ns}/{parent.get('name')}, "
-                                     "which does not exist")
+                    # the Gateway may live in files not linted: judge only what meshcode compiled, or a
+                    # namespace whose Gateways are among the inputs
+                    if managed(route) or any(k[0] == ns for k in gw.gateways):
+                        yield ix.finding("MC5201", route, f"{where} names Gateway {ns}/{parent.get('name')}, "
+                                         "which does not exist")
                     continue
                 section = parent.get("sectionName")
                 listeners = {as_dict(x).get("name") for x in as_list(spec_of(gateway).get("listeners"))}
@@ -225,6 +229,9 @@ def check_ztunnel_policies(ix: MeshIndex) -> Iterator[Finding]:
         ns = namespace_of(r)
         if ix.namespace_labels.get(ns, {}).get(AMBIENT) != "ambient" or spec_of(r).get("targetRefs"):
             continue
+        labels = as_dict(as_dict(spec_of(r).get("selector")).get("matchLabels"))
+        if GATEWAY_NAME in labels:
+            continue  # a gateway's own pods: its Envoy enforces the policy, L7 included
         attributes = sorted({a for rule in as_list(spec_of(r).get("rules")) for a in _l7(as_dict(rule))})
         if attributes:
             action = spec_of(r).get("action", "ALLOW")

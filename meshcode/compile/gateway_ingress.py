@@ -17,7 +17,6 @@ import copy
 from typing import Any
 
 from meshcode.compile.context import CompileContext
-from meshcode.compile.dataplane import plane
 from meshcode.compile.edge import _NO_SERVICE, check_ingress_routes, edge_target, gateway_namespace
 from meshcode.compile.gateway_api import (
     API,

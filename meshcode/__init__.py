@@ -11,7 +11,7 @@ from meshcode.compile import compile_mesh, compile_meshes
 from meshcode.errors import CompileError, Finding, IntentError, MeshcodeError, SourceLocation, StackError
 from meshcode.intent.dataplane import DataPlane
 from meshcode.intent.edge import (
-    EgressGateway, ExternalService, Ingress, OriginateTLS, ServerTLS, SidecarScope, VirtualHost,
+    EgressGateway, ExternalService, ImportedService, Ingress, OriginateTLS, ServerTLS, SidecarScope, VirtualHost,
 )
 from meshcode.intent.resilience import (
     CircuitBreaker,
@@ -52,7 +52,7 @@ __all__ += ["AllowRule", "Claim", "Condition", "DenyRule", "Header", "IngressGat
 __all__ += ["DataPlane", "PathPrefix"]  # data planes (sidecar/ambient, Istio API/Gateway API)
 __all__ += ["IstioInstall", "ProxyOptions"]  # installing Istio itself
 __all__ += ["Verbatim"]  # objects kept as written (meshcode import)
-__all__ += ["LocalRateLimit", "Namespace", "VirtualHost"]  # rate limits, namespaces, mesh-internal hosts
+__all__ += ["ImportedService", "LocalRateLimit", "Namespace", "VirtualHost"]  # rate limits, namespaces, mesh-internal hosts
 __all__ += [  # observability
     "AccessLog", "EnvTag", "EnvoyLog", "HeaderTag", "Jaeger", "Metrics", "OpenTelemetry", "OtelLog",
     "Tracing", "Zipkin",

@@ -144,6 +144,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("MC2109", "error", "NamespaceIntentConflict",
          "A declared namespace contradicts other intent (kept out of the mesh but holds services or is ambient; "
          "the root namespace)."),
+    Code("MC2111", "error", "TrustDomainAliasRepeated",
+         "A trust domain alias repeats the mesh's own trust domain or another alias."),
     Code("MC2110", "error", "LocalRateLimitInvalid",
          "A local rate limit cannot apply: no HTTP port, a port the service does not have, or an ambient namespace."),
     # -- compile: multi-cluster -------------------------------------------------------------------

@@ -9,6 +9,8 @@
 - bookinfo.com is a mesh-internal virtual host (/reviews, /ratings), resolved by the proxies'
   DNS with auto-allocated addresses; ratings is rate limited per pod.
 - The mesh is REGISTRY_ONLY: only services and the declared external services are reachable.
+- It trusts mesh-b's identities (a trust-domain alias) and calls mesh-b's httpbin through
+  mesh-b's east-west gateway as httpbin.bar.global (Istio's multi-mesh model).
 """
 from meshcode import (
     ALL_PODS,
@@ -16,6 +18,7 @@ from meshcode import (
     Cluster,
     EgressGateway,
     ExternalService,
+    ImportedService,
     Ingress,
     IstioInstall,
     LocalRateLimit,
@@ -47,6 +50,10 @@ cnn = ExternalService("cnn", namespace=NS, hosts=["edition.cnn.com"], ports=[Por
                                                  ca_certificates="/etc/ssl/certs/ca-certificates.crt"),
                       egress_gateway=EgressGateway())
 
+httpbin_b = ImportedService("httpbin-bar", namespace=NS, host="httpbin.bar.global",
+                            remote_host="httpbin.bar.svc.cluster.local", ports=[Port(8000)], gateway="203.0.113.10",
+                            trust_domain="mesh-b.example", service_account="httpbin")
+
 mesh = Mesh(
     "tasks",
     clusters=[Cluster("tasks")],
@@ -61,6 +68,9 @@ mesh = Mesh(
         Route(match=Match(uri=Prefix("/ratings")), to=ratings),
     ])],
     namespaces=[Namespace("tools", labels={"team": "platform"}), Namespace("legacy", injection=False)],
+    imported_services=[httpbin_b],
+    trust_domain="mesh-a.example",
+    trust_domain_aliases=["mesh-b.example"],
     outbound="REGISTRY_ONLY",
     install=IstioInstall(proxy=ProxyOptions(dns_capture=True, dns_auto_allocate=True)),
     argocd=ArgoCD(),

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from meshcode import (
-    ArgoCD, IstioInstall, LocalRateLimit, Namespace, ProxyOptions, VirtualHost, ClientTLS, Cluster, CompileError, Delay, EgressGateway, ExternalService, Fault, Ingress, IntentError, Match, Mesh,
+    ImportedService, ArgoCD, IstioInstall, LocalRateLimit, Namespace, ProxyOptions, VirtualHost, ClientTLS, Cluster, CompileError, Delay, EgressGateway, ExternalService, Fault, Ingress, IntentError, Match, Mesh,
     OriginateTLS, Port, Prefix, Retries, Route, ServerTLS, Service, compile_mesh,
 )
 from tests.support.core import http_rule, split
@@ -489,6 +489,43 @@ def test_local_rate_limit_errors() -> None:
     assert err[0] == line and "not an HTTP port" in err[1]
     with pytest.raises(IntentError, match="more than the bucket holds"):
         LocalRateLimit(5, "1s", tokens_per_fill=6)
+
+
+# ---- trust between meshes ---------------------------------------------------------------------------
+def test_imported_service_goes_through_the_other_mesh_gateway_with_its_sni() -> None:
+    """Istio's multi-mesh model: httpbin of mesh B, called as httpbin.bar.global in mesh A, reaches B's
+    east-west gateway (AUTO_PASSTHROUGH on 15443) with Istio mTLS whose SNI names the service in B."""
+    imp = ImportedService("httpbin-bar", namespace="shop", host="httpbin.bar.global",
+                          remote_host="httpbin.bar.svc.cluster.local", ports=[Port(8000)], gateway="203.0.113.10",
+                          trust_domain="mesh-b.example", service_account="httpbin", address="240.0.0.2")
+    mesh = Mesh("mesh-a", clusters=[Cluster("prod")], trust_domain="mesh-a.example",
+                trust_domain_aliases=["mesh-b.example"], imported_services=[imp],
+                install=IstioInstall(method="istioctl"))
+    objs = compiled(mesh)
+    se = objs[("ServiceEntry", "shop", "httpbin-bar")]["spec"]
+    assert se["hosts"] == ["httpbin.bar.global"] and se["location"] == "MESH_INTERNAL"
+    (endpoint,) = se["endpoints"]
+    (port,) = se["ports"]
+    assert endpoint["address"] == "203.0.113.10" and endpoint["ports"][port["name"]] == 15443
+    (level,) = objs[("DestinationRule", "shop", "httpbin-bar")]["spec"]["trafficPolicy"]["portLevelSettings"]
+    assert level["port"] == {"number": 8000}
+    assert level["tls"] == {"mode": "ISTIO_MUTUAL", "sni": "outbound_.8000_._.httpbin.bar.svc.cluster.local",
+                            "subjectAltNames": ["spiffe://mesh-b.example/ns/bar/sa/httpbin"]}
+    (op,) = [o for k, o in objs.items() if k[0] == "IstioOperator"]
+    assert op["spec"]["meshConfig"]["trustDomain"] == "mesh-a.example"
+    assert op["spec"]["meshConfig"]["trustDomainAliases"] == ["mesh-b.example"]
+
+
+def test_imported_service_errors() -> None:
+    with pytest.raises(IntentError, match="shadow a local Kubernetes service"):
+        ImportedService("x", host="a.b.svc.cluster.local", remote_host="a.b.svc.cluster.local", ports=[Port(80)],
+                        gateway="gw.example.com", trust_domain="b.example")
+    clash = ImportedService("x", host="ratings.default.svc.cluster.local", remote_host="ratings.b.svc.cluster.local",
+                            ports=[Port(80)], gateway="gw.example.com", trust_domain="b.example")
+    line = here() - 2
+    found = errors(Mesh("m", clusters=[Cluster("prod")], services=[Service("ratings", ports=[Port(80)])],
+                        imported_services=[clash]))
+    assert any(n == line and "claimed twice" in msg for n, msg in found)
 
 
 # ---- every object compiled above passes the schemas --------------------------------------------

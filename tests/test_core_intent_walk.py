@@ -52,6 +52,9 @@ HTTPBIN = ExternalService("httpbin", namespace=NS, hosts=["httpbin.org"], ports=
 CLUSTERS = [Cluster("prod"), Cluster("dr")]
 ARGO = meshcode.ArgoCD(repo_url="https://example.com/mesh.git")
 OTHER = Service("other", namespace="other", ports=[Port(9080)], versions=["v1"])
+IMPORTED = meshcode.ImportedService("httpbin-bar", namespace=NS, host="httpbin.bar.global",
+                                    remote_host="httpbin.bar.svc.cluster.local", ports=[Port(8000)],
+                                    gateway="203.0.113.10", trust_domain="mesh-b.example")
 ECHO = Service("echo", namespace=NS, ports=[Port(9000, "TCP")])
 DUO = Service("duo", namespace=NS, ports=[Port(9080), Port(9090)])
 
@@ -145,6 +148,10 @@ PLACE: dict[type, tuple[dict[str, Any], Callable[[Any], Mesh]]] = {
     meshcode.VirtualHost: ({"name": "shop-com", "namespace": NS, "hosts": ["shop.com"], "routes": [Route(to="reviews")],
                             "addresses": ["240.0.0.1"]}, lambda v: mesh(virtual_hosts=[v])),
     meshcode.Namespace: ({"name": "tools"}, lambda n: mesh(namespaces=[n])),
+    meshcode.ImportedService: ({"name": "httpbin-bar", "namespace": NS, "host": "httpbin.bar.global",
+                                "remote_host": "httpbin.bar.svc.cluster.local", "ports": [Port(8000)],
+                                "gateway": "203.0.113.10", "trust_domain": "mesh-b.example"},
+                               lambda i: mesh(imported_services=[i])),
     meshcode.LocalRateLimit: ({"tokens": 4, "fill_interval": "60s"},
                               lambda rl: mesh(services=[reviews(rate_limit=rl, ports=[Port(9080), Port(9090)]),
                                                         RATINGS])),
@@ -256,6 +263,9 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "data_plane": {"data_plane": [meshcode.DataPlane("ambient")],
                        "clusters": [Cluster("prod", network="n1"), Cluster("dr", network="n2")]},
         "outbound": {"outbound": "REGISTRY_ONLY"},
+        "trust_domain_aliases": [{"trust_domain_aliases": ["old.example"]},
+                                 Refused({"trust_domain_aliases": ["cluster.local"]})],
+        "imported_services": {"imported_services": [IMPORTED]},
         "virtual_hosts": {"virtual_hosts": [meshcode.VirtualHost("shop-com", hosts=["shop.com"], routes=[
             Route(to=RATINGS)], addresses=["240.0.0.1"])]},
         "namespaces": {"namespaces": [meshcode.Namespace("tools")]},
@@ -442,6 +452,14 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "name": {"name": "shop-net"}, "namespace": {"namespace": "edge"}, "hosts": {"hosts": ["shop.net"]},
         "routes": {"routes": [Route(to=RATINGS)]}, "port": {"port": 8080},
         "addresses": [{"addresses": ["240.0.0.2"]}, Refused({"addresses": ()})],  # no DNS capture in this mesh
+        "clusters": {"clusters": ["prod"]},
+    },
+    meshcode.ImportedService: {
+        "name": {"name": "httpbin-b"}, "namespace": {"namespace": "edge"}, "host": {"host": "httpbin.b.global"},
+        "remote_host": {"remote_host": "httpbin.b.svc.cluster.local"}, "ports": {"ports": [Port(8080)]},
+        "gateway": {"gateway": "gw.mesh-b.example"}, "gateway_port": {"gateway_port": 15444},
+        "trust_domain": {"service_account": "httpbin", "trust_domain": "other.example"},
+        "service_account": {"service_account": "httpbin"}, "address": {"address": "240.0.0.3"},
         "clusters": {"clusters": ["prod"]},
     },
     meshcode.Namespace: {

@@ -20,6 +20,7 @@ from meshcode.compile.edge import compile_external, compile_ingress, compile_sid
 from meshcode.compile.gateway_api import compile_gateway_service
 from meshcode.compile.gateway_ingress import compile_gateway_ingress
 from meshcode.compile.multicluster import check_topology, cluster_topology, routing_placement
+from meshcode.compile.multimesh import check_trust, compile_imported
 from meshcode.compile.ratelimit import rate_limit_filter
 from meshcode.compile.routing import compile_service
 from meshcode.compile.zero_trust import compile_security
@@ -52,6 +53,9 @@ def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     for ext in ctx.externals.values():
         if placed(ext.clusters, served):
             out += ctx.once(("ext", id(ext)), lambda ext=ext: compile_external(ctx, ext))
+    for imp in ctx.mesh.imported_services:
+        if placed(imp.clusters, served):
+            out += ctx.once(("imp", id(imp)), lambda imp=imp: compile_imported(ctx, imp))
     for vh in ctx.mesh.virtual_hosts:
         if placed(vh.clusters, served):
             out += ctx.once(("vh", id(vh)), lambda vh=vh: compile_virtual_host(ctx, vh))
@@ -132,6 +136,11 @@ def check_conflicts(ctx: CompileContext) -> None:
                 ctx.error("MC2002", f"host {h} is claimed twice (first at {ctx.where(claimed[h].origin)})",
                           ext.origin, "ServiceEntry", ext.namespace, ext.name)
             claimed[h] = ext
+    for imp in ctx.mesh.imported_services:
+        if imp.host in claimed:
+            ctx.error("MC2002", f"host {imp.host} is claimed twice (first at {ctx.where(claimed[imp.host].origin)})",
+                      imp.origin, "ServiceEntry", imp.namespace, imp.name)
+        claimed[imp.host] = imp
     for vh in ctx.mesh.virtual_hosts:
         for h in vh.hosts:
             if h in claimed:
@@ -243,6 +252,7 @@ def compile_mesh(mesh: Mesh, *, states: Mapping[str, CanaryState] | None = None,
         seen.add(c.name)
     check_conflicts(ctx)
     check_namespaces(ctx)
+    check_trust(ctx)
     check_data_planes(ctx)
     check_ambient(ctx)
     service_waypoint_notes(ctx)

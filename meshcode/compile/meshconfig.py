@@ -18,6 +18,8 @@ def mesh_config(ctx: CompileContext, cluster: Cluster) -> dict[str, Any]:
     proxy_metadata = ctx.mesh.install_of(cluster).proxy.proxy_metadata
     if proxy_metadata:
         config["defaultConfig"] = {"proxyMetadata": proxy_metadata}
+    if ctx.mesh.trust_domain_aliases:
+        config["trustDomainAliases"] = list(ctx.mesh.trust_domain_aliases)
     if ctx.mesh.outbound:
         config["outboundTrafficPolicy"] = {"mode": ctx.mesh.outbound}
     providers = extension_providers(ctx, cluster)  # every provider this cluster's Telemetry names

@@ -243,3 +243,52 @@ class VirtualHost(IntentModel):
     @property
     def listen_port(self) -> int:
         return self.port
+
+
+class ImportedService(IntentModel):
+    """A service of another mesh (Istio's multi-mesh model), reached through that mesh's east-west
+    gateway: a ServiceEntry here (`host`, MESH_INTERNAL) whose endpoint is the gateway, and Istio
+    mTLS with the SNI the gateway's AUTO_PASSTHROUGH server routes on (`remote_host`).
+
+    `trust_domain` is the other mesh's; `service_account` (in `remote_namespace`) pins the identity
+    the server must present (the other mesh must also accept this mesh's trust domain).
+    """
+
+    positional = ("name",)
+    name: DNSLabel
+    namespace: DNSLabel = "default"
+    host: Hostname  # the name callers in this mesh use, e.g. "httpbin.bar.global"
+    remote_host: Hostname  # the service's FQDN in its own mesh, e.g. "httpbin.bar.svc.cluster.local"
+    ports: tuple[Port, ...] = Field(min_length=1)
+    gateway: str = Field(min_length=1)  # address or DNS name of the other mesh's east-west gateway
+    gateway_port: int = Field(default=15443, ge=1, le=65535)
+    trust_domain: str = Field(min_length=1)
+    service_account: DNSLabel | None = None
+    address: str | None = None  # a virtual IP for the host (TCP ports, or without DNS auto-allocation)
+    clusters: tuple[DNSLabel, ...] | None = None
+
+    @field_validator("ports", mode="before")
+    @classmethod
+    def _ports(cls, v: Any) -> Any:
+        if isinstance(v, (Port, int)):
+            v = (v,)
+        return tuple(Port(p) if isinstance(p, int) else p for p in v)
+
+    @model_validator(mode="after")
+    def _concrete(self) -> "ImportedService":
+        if "*" in self.host or "*" in self.remote_host:
+            raise ValueError("an imported service has one concrete host here and one in its mesh")
+        if self.host == self.remote_host and self.host.endswith(".svc.cluster.local"):
+            raise ValueError(f"host {self.host!r} would shadow a local Kubernetes service name; give it a "
+                             "name of its own here (e.g. '<service>.<namespace>.global')")
+        return self
+
+    @property
+    def principal(self) -> str | None:
+        return f"spiffe://{self.trust_domain}/ns/{self.remote_namespace}/sa/{self.service_account}" \
+            if self.service_account else None
+
+    @property
+    def remote_namespace(self) -> str:
+        parts = self.remote_host.split(".")
+        return parts[1] if len(parts) > 2 else self.namespace

@@ -8,7 +8,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from meshcode.intent.base import DNSLabel, IntentModel, Many, PublicUrl
 from meshcode.intent.dataplane import DataPlane
-from meshcode.intent.edge import ExternalService, Ingress, SidecarScope, VirtualHost
+from meshcode.intent.edge import ExternalService, ImportedService, Ingress, SidecarScope, VirtualHost
 from meshcode.intent.security import ZeroTrust
 from meshcode.intent.service import Service
 from meshcode.intent.telemetry import TelemetryItem
@@ -195,6 +195,10 @@ class Mesh(IntentModel):
     data_plane: Many[DataPlane] = ()  # sidecar | ambient, Istio API | Gateway API (mesh, namespaces)
     verbatim: Many[Verbatim] = ()  # objects kept as written (what `meshcode import` could not express)
     trust_domain: str = "cluster.local"
+    # other trust domains whose identities count as this mesh's (meshConfig.trustDomainAliases):
+    # a renamed trust domain, or a peer mesh whose workloads this mesh's policies admit
+    trust_domain_aliases: tuple[str, ...] = ()
+    imported_services: tuple[ImportedService, ...] = ()  # services of other meshes (multi-mesh)
     # mesh-wide outbound policy (meshConfig.outboundTrafficPolicy); REGISTRY_ONLY: only hosts the
     # mesh knows (services, ExternalServices) are reachable. None: Istio's default, ALLOW_ANY.
     outbound: Literal["ALLOW_ANY", "REGISTRY_ONLY"] | None = None

@@ -139,3 +139,18 @@ def test_destination_rule_policies_apply_to_each_version_service():
         dr = objs[("DestinationRule", NS, f"cart-{v}")]["spec"]
         assert dr == {"host": f"cart-{v}.shop.svc.cluster.local",
                       "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 10}}}}
+
+
+def test_tls_origination_needs_the_namespace_waypoint():
+    from meshcode import ExternalService, OriginateTLS
+
+    src = Path(__file__).read_text()
+    ext = ExternalService("api", namespace=NS, hosts=["api.example.com"], ports=[Port(443, "HTTPS")],
+                          originate_tls=OriginateTLS(port=80, target_port=443))  # <- origination
+    web = Service("web", namespace=NS, ports=[Port(8080)], calls=[ext])
+    with pytest.raises(CompileError) as err:
+        compile_mesh(Mesh("m", clusters=[Cluster("c")], services=[web], external_services=[ext],
+                          data_plane=[DataPlane("ambient", namespace=NS, waypoint="none")]))
+    assert [(f.code, f.location.line) for f in err.value.findings] == [("MC2905", line_of(src, MARK + "origination"))]
+    objs = compiled(Mesh("m", clusters=[Cluster("c")], services=[web], external_services=[ext], data_plane=[AMBIENT]))
+    assert objs[("DestinationRule", NS, "api")]["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]["mode"] == "SIMPLE"

@@ -119,6 +119,14 @@ def check_ambient(ctx: CompileContext) -> None:
             ctx.error("MC2904", f"namespace {sc.namespace} runs ambient, where Sidecar objects do nothing; "
                       "drop this SidecarScope (ztunnel sees every service) or keep the namespace on sidecars",
                       sc.origin, "Sidecar", sc.namespace, "default")
+    for ext in ctx.externals.values():
+        p = plane(ctx, ext.namespace)
+        policy = ext.originate_tls or ext.tls
+        if p.ambient and p.waypoint != "namespace" and policy is not None:
+            ctx.error("MC2905", f"{ext.name}: TLS to an external host is applied by a waypoint (the namespace's "
+                      f"serves its ServiceEntries), and namespace {ext.namespace} has none; use "
+                      "DataPlane('ambient', waypoint='namespace') or keep the namespace on sidecars",
+                      policy.origin or ext.origin, "ServiceEntry", ext.namespace, ext.name)
     for key, s in ctx.services.items():
         p = plane(ctx, s.namespace)
         if not p.ambient:

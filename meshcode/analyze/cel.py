@@ -7,23 +7,35 @@ else, or that reads `oldSelf` (transition rules, never run on create), is skippe
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-try:
-    import celpy
-    from celpy import celtypes
-except ImportError:  # pragma: no cover - exercised by monkeypatching in tests
-    celpy = None
-    celtypes = None
+_UNLOADED: Any = object()
+celpy: Any = _UNLOADED  # imported on first use: most compiles validate nothing new
+celtypes: Any = None
 
+
+def _celpy() -> Any:
+    """cel-python, imported on first use (it costs a tenth of a second); None when not installed."""
+    global celpy, celtypes
+    if celpy is _UNLOADED:
+        try:
+            import celpy as module
+            from celpy import celtypes as types
+        except ImportError:  # pragma: no cover - exercised by monkeypatching in tests
+            module, types = None, None
+        celpy, celtypes = module, types
+    return celpy
+
+GO_MAX_DURATION_SECONDS = 9_223_372_036  # Go's time.Duration: 2**63 - 1 nanoseconds, whole seconds
 # Runtime errors that say "this evaluator lacks something", not "the object is invalid".
 _EVALUATOR_GAPS = ("undeclared reference", "no such", "unsupported", "no matching overload")
 
 
 def available() -> bool:
-    return celpy is not None
+    return _celpy() is not None
 
 
 def _functions() -> dict[str, Callable[..., Any]]:
@@ -56,7 +68,16 @@ def _functions() -> dict[str, Callable[..., Any]]:
         p = urlsplit(str(u)).port
         return S("" if p is None else str(p))
 
+    def duration(value: Any) -> Any:
+        """duration(): Kubernetes' CEL parses with Go's time.ParseDuration, whose range (about 292
+        years) is far shorter than protobuf's; past it the rule errors and the object is refused."""
+        d = celtypes.DurationType(value)
+        if abs(d.total_seconds()) > GO_MAX_DURATION_SECONDS:
+            raise ValueError(f"duration {value} is out of range (at most {GO_MAX_DURATION_SECONDS}s)")
+        return d
+
     return {
+        "duration": duration,
         "url": url,
         "isURL": lambda s: B(_is_url(str(s))),
         "getScheme": lambda u: S(urlsplit(str(u)).scheme),
@@ -83,6 +104,19 @@ def _is_ip(text: str) -> bool:
         return False
 
 
+_MEMO_ENTRIES = 50_000
+_MEMO_VALUE_CHARS = 2_000
+
+
+def _memo_key(rule: str, value: Any) -> tuple[str, str] | None:
+    """(rule, value as canonical JSON), or None for values too large (or odd) to be worth it."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+    return (rule, text) if len(text) <= _MEMO_VALUE_CHARS else None
+
+
 @dataclass
 class CelRules:
     """Compiles each distinct rule once and evaluates it against values; counts what it ran."""
@@ -92,13 +126,14 @@ class CelRules:
     _programs: dict[str, Any] = field(default_factory=dict)
     _env: Any = None
     _functions: dict[str, Callable[..., Any]] | None = None
+    _memo: dict[tuple[str, str], tuple[str | None, bool]] = field(default_factory=dict)
 
     def _program(self, rule: str) -> Any:
         """The compiled rule, or None when it cannot run here (no cel-python, oldSelf, a parse gap)."""
         if rule in self._programs:
             return self._programs[rule]
         program = None
-        if celpy is not None and "oldSelf" not in rule:
+        if _celpy() is not None and "oldSelf" not in rule:
             if self._env is None:
                 self._env = celpy.Environment()
                 self._functions = _functions()
@@ -110,7 +145,31 @@ class CelRules:
         return program
 
     def check(self, rule: str, value: Any) -> str | None:
-        """None when the rule holds (or was skipped); else why it fails."""
+        """None when the rule holds (or was skipped); else why it fails.
+
+        cel-python interprets a rule in about a millisecond, and generated objects repeat the same
+        small values (a port list, a principal, a selector) thousands of times: results are
+        memoised per (rule, value as JSON), for values of modest size.
+        """
+        key = _memo_key(rule, value)
+        if key is not None:
+            hit = self._memo.get(key)
+            if hit is not None:
+                why, skipped = hit
+                if skipped:
+                    self.skipped += 1
+                else:
+                    self.run += 1
+                return why
+        skipped_before = self.skipped
+        why = self._check(rule, value)
+        if key is not None:
+            if len(self._memo) >= _MEMO_ENTRIES:
+                self._memo.clear()
+            self._memo[key] = (why, self.skipped != skipped_before)
+        return why
+
+    def _check(self, rule: str, value: Any) -> str | None:
         program = self._program(rule)
         if program is None:
             self.skipped += 1

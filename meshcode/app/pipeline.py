@@ -3,7 +3,8 @@
 `meshcode compile`, `meshcode diff`, each canary step and the cdk8s `MeshChart` all compile
 through `compile_checked`, so none of them skips a check or an input: the workloads' pod ports,
 the GitOps defaults, the shared analysis, the mTLS migration step against what is deployed
-(the PeerAuthentication modes in the output folder), and the workload checks.
+(the PeerAuthentication modes in the output folder), the workload checks, and the schema gate
+(every generated object against the bundled CRDs, `meshcode.app.gate`).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Iterable, Mapping
 
 from meshcode.analyze import analyze_plan
 from meshcode.analyze.workloads import analyze_workloads, pod_ports
+from meshcode.app.gate import schema_gate
 from meshcode.compile import compile_meshes
 from meshcode.compile.argocd import GitOpsDefaults
 from meshcode.compile.istio_install import revision_removal_findings
@@ -33,12 +35,14 @@ def compile_checked(meshes: Iterable[Mesh], *, states: Mapping[str, CanaryState]
 
 
 def check_plan(plan: Plan, output_dir: Path, root: Path, workloads: list[Resource] | None = None) -> list[Finding]:
-    """analyze → mTLS step against `output_dir` → workloads; raises CompileError on any error finding."""
+    """analyze → mTLS step against `output_dir` → workloads → the schema gate (every object
+    against the bundled CRDs); raises CompileError on any error finding."""
     findings = analyze_plan(plan)
     findings = findings + mtls_step_findings(plan, deployed_mtls_modes(output_dir))
     findings = findings + revision_removal_findings(plan, deployed_control_planes(output_dir))
     if workloads is not None:
         findings = findings + analyze_workloads(plan, workloads, root)
+    findings = findings + schema_gate(plan, root)
     errors = [f for f in findings if f.level == "error"]
     if errors:
         raise CompileError(errors)

@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Iterable, TypeVar, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from meshcode.errors import IntentError, SourceLocation, caller_location
 from meshcode.redact import credential_problem, redact_url
@@ -134,7 +134,10 @@ def parse_duration(value: Any) -> str:
     elif isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")
     elif isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError(f"duration {value!r} is far too long") from None
     elif isinstance(value, str):
         text = value.strip()
         pos, seconds = 0, 0.0
@@ -147,11 +150,20 @@ def parse_duration(value: Any) -> str:
             raise ValueError(f"{value!r} is not a duration (use e.g. '500ms', '2s', '3m', '1h')")
     else:
         raise ValueError(f"{value!r} is not a duration")
-    if math.isnan(seconds) or seconds <= 0:
-        raise ValueError(f"duration must be positive, got {value!r}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"duration must be positive and finite, got {value!r}")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"duration must be at most {MAX_DURATION_SECONDS}s (about 292 years, the longest "
+                         f"Kubernetes accepts), got {value!r}")
     if seconds < 0.001:
         raise ValueError(f"duration must be at least 1ms, got {value!r}")
     return format_seconds(seconds)
+
+
+MAX_DURATION_SECONDS = 9_223_372_036
+"""Go's time.Duration (2**63 - 1 ns), which the API server's CEL rules parse durations with."""
+INT32_MAX = 2**31 - 1
+UINT32_MAX = 2**32 - 1
 
 
 def format_seconds(seconds: float) -> str:
@@ -180,6 +192,11 @@ def no_credentials(value: Any) -> Any:
 
 
 PublicUrl = Annotated[str, AfterValidator(no_credentials)]
+
+
+# Integers the CRDs type as protobuf int32/uint32 (Istio's decoding refuses anything larger).
+Int32 = Annotated[int, Field(le=INT32_MAX)]
+UInt32 = Annotated[int, Field(ge=0, le=UINT32_MAX)]
 DNSLabel = Annotated[str, BeforeValidator(_dns_label)]
 DNSSubdomain = Annotated[str, BeforeValidator(_dns_subdomain)]
 Hostname = Annotated[str, BeforeValidator(_hostname)]

@@ -1,6 +1,7 @@
 """Edge intent: ingress gateways into the mesh, external services out of it, sidecar scope."""
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -9,6 +10,14 @@ from meshcode.intent.base import DNSLabel, Duration, Hostname, IntentModel, Many
 from meshcode.intent.resilience import ClientTLS, check_client_certificate
 from meshcode.intent.service import Port
 from meshcode.intent.traffic import Fault, Retries, Route
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _unique_hosts(hosts: tuple[str, ...]) -> None:
@@ -121,12 +130,12 @@ class ExternalService(IntentModel):
     positional = ("name",)
     name: DNSLabel
     namespace: DNSLabel = "default"
-    hosts: Many[Hostname] = Field(min_length=1)
-    ports: tuple[Port, ...] = Field(min_length=1)
+    hosts: Many[Hostname] = Field(min_length=1, max_length=256)
+    ports: tuple[Port, ...] = Field(min_length=1, max_length=256)
     resolution: Literal["DNS", "STATIC", "NONE", "DNS_ROUND_ROBIN"] = "DNS"
     location: Literal["MESH_EXTERNAL", "MESH_INTERNAL"] = "MESH_EXTERNAL"
-    addresses: tuple[str, ...] = ()
-    endpoints: tuple[str, ...] = ()
+    addresses: Many[str] = Field(default=(), max_length=256)
+    endpoints: Many[str] = Field(default=(), max_length=4096)
     originate_tls: OriginateTLS | None = None
     tls: ClientTLS | None = None
     export_to: tuple[str, ...] = ()
@@ -151,10 +160,39 @@ class ExternalService(IntentModel):
             v = (v,)
         return tuple(Port(p) if isinstance(p, int) else p for p in v)
 
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for a in v:
+            try:
+                ipaddress.ip_network(a, strict=False) if "/" in a else ipaddress.ip_address(a)
+            except ValueError:
+                raise ValueError(f"address {a!r} is not an IP address or CIDR range") from None
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> "ExternalService":
+        # The ServiceEntry rules of Istio's CRD (its CEL validations), said at the intent's line.
         if self.resolution == "STATIC" and not self.endpoints:
             raise ValueError("resolution STATIC needs endpoints (IP addresses)")
+        if self.resolution == "STATIC":
+            for e in self.endpoints:
+                if not _is_ip(e) and not e.startswith("unix://"):
+                    raise ValueError(f"resolution STATIC needs IP addresses as endpoints, got {e!r}")
+        if self.resolution == "NONE" and self.endpoints:
+            raise ValueError("resolution NONE cannot have endpoints (traffic goes to the address the app "
+                             "dialled); use resolution='STATIC' or 'DNS' with endpoints")
+        if self.resolution == "DNS_ROUND_ROBIN" and len(self.endpoints) > 1:
+            raise ValueError("resolution DNS_ROUND_ROBIN takes at most one endpoint")
+        cidrs = [a for a in self.addresses if "/" in a]
+        if cidrs and self.resolution not in ("NONE", "STATIC"):
+            raise ValueError(f"CIDR addresses ({', '.join(cidrs)}) need resolution 'NONE' or 'STATIC', "
+                             f"not {self.resolution!r}")
+        if "*" in self.hosts:
+            raise ValueError("host '*' is not allowed: name the external hosts (wildcards like '*.example.com' are)")
+        numbers = [p.number for p in self.ports]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"port numbers must be unique, got {numbers}")
         _unique_hosts(self.hosts)
         if self.resolution.startswith("DNS") and not self.endpoints and any("*" in h for h in self.hosts):
             raise ValueError("DNS resolution without endpoints resolves the hosts themselves: "

@@ -5,25 +5,25 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from meshcode.intent.base import Duration, IntentModel
+from meshcode.intent.base import Duration, Int32, IntentModel, UInt32
 
 
 class CircuitBreaker(IntentModel):
     """Connection-pool limits; requests past them fail fast with 503 instead of queueing."""
 
-    max_connections: int | None = Field(default=None, ge=1)
-    max_pending_requests: int | None = Field(default=None, ge=1)
-    max_requests: int | None = Field(default=None, ge=1)
-    max_requests_per_connection: int | None = Field(default=None, ge=1)
-    max_retries: int | None = Field(default=None, ge=0)
+    max_connections: Int32 | None = Field(default=None, ge=1)
+    max_pending_requests: Int32 | None = Field(default=None, ge=1)
+    max_requests: Int32 | None = Field(default=None, ge=1)
+    max_requests_per_connection: Int32 | None = Field(default=None, ge=1)
+    max_retries: Int32 | None = Field(default=None, ge=0)
     connect_timeout: Duration | None = None
 
 
 class OutlierDetection(IntentModel):
     """Eject hosts that keep failing: required for locality failover to do anything."""
 
-    consecutive_5xx_errors: int | None = Field(default=None, ge=0)
-    consecutive_gateway_errors: int | None = Field(default=None, ge=0)
+    consecutive_5xx_errors: UInt32 | None = None
+    consecutive_gateway_errors: UInt32 | None = None
     interval: Duration | None = None
     base_ejection_time: Duration | None = None
     max_ejection_percent: int | None = Field(default=None, ge=0, le=100)

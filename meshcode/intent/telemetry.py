@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from meshcode.intent.base import DNSLabel, Duration, IntentModel, _hostname
+from meshcode.intent.base import DNSLabel, Duration, IntentModel, UInt32, _hostname
 from meshcode.intent.edge import ExternalService
 from meshcode.intent.service import Service
 
@@ -139,7 +139,7 @@ class Zipkin(IntentModel):
     service: ProviderService
     port: PortNumber = 9411
     name: ProviderName = "zipkin"
-    max_tag_length: int | None = Field(default=None, ge=1)
+    max_tag_length: UInt32 | None = Field(default=None, ge=1)
     trace_id_64bit: bool = False
 
     @property
@@ -167,7 +167,7 @@ class OpenTelemetry(IntentModel):
     service: ProviderService
     port: PortNumber = 4317
     name: ProviderName = "otel-tracing"
-    max_tag_length: int | None = Field(default=None, ge=1)
+    max_tag_length: UInt32 | None = Field(default=None, ge=1)
     http_path: str | None = None
     http_timeout: Duration | None = None
     http_headers: dict[str, str] = Field(default_factory=dict)

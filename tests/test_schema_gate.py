@@ -28,7 +28,7 @@ from meshcode import (
 from meshcode.analyze import schema
 from meshcode.analyze.schema import BUNDLED_CRDS, Node, bundled_crds, lazy_crds, load_crds
 from meshcode.errors import IntentError
-from meshcode.project import Project
+from meshcode.app.project import Project
 from tests.support.core import fingerprint
 from tests.support.gitops import cli
 

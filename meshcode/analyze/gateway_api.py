@@ -162,13 +162,16 @@ def check_listeners(ix: MeshIndex) -> Iterator[Finding]:
             parent = as_dict(parent)
             if not _is_gateway(parent):
                 continue
-            key = (parent.get("namespace") or namespace_of(route), str(parent.get("name")))
-            attached.setdefault(key, set()).add(parent.get("sectionName"))
+            namespace, section = parent.get("namespace"), parent.get("sectionName")
+            key = (namespace if isinstance(namespace, str) and namespace else namespace_of(route),
+                   str(parent.get("name")))
+            section = section if section is None or isinstance(section, str) else str(section)
+            attached.setdefault(key, set()).add(section)
             gateway = gw.gateways.get(key)
             if gateway is None:
                 continue
             listeners = [as_dict(x) for x in as_list(spec_of(gateway).get("listeners"))
-                         if parent.get("sectionName") in (None, as_dict(x).get("name"))]
+                         if section in (None, as_dict(x).get("name"))]
             for h in hostnames:
                 if (id(route), h, key) in reported:
                     continue
@@ -182,7 +185,7 @@ def check_listeners(ix: MeshIndex) -> Iterator[Finding]:
         sections = attached.get(key, set())
         for listener in as_list(spec_of(gateway).get("listeners")):
             name = as_dict(listener).get("name")
-            if None not in sections and name not in sections:
+            if None not in sections and (not isinstance(name, str) or name not in sections):
                 yield ix.finding("MC5203", gateway, f"listener {name!r} has no route attached")
 
 

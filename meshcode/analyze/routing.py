@@ -384,7 +384,7 @@ def _subset_hosts(r: Resource) -> list[str]:
         for rd in as_list(as_dict(rule).get("route")):
             d = as_dict(as_dict(rd).get("destination"))
             host = d.get("host")
-            if d.get("subset") and host in own and host not in out:
+            if d.get("subset") and isinstance(host, str) and host in own and host not in out:
                 out.append(host)
     return out
 

@@ -108,6 +108,31 @@ def _schema_pattern(pattern: Any) -> Any:
         return None
 
 
+class Children:
+    """A node's properties, each compiled into a Node when first needed: a 1.4 MB CRD has
+    thousands of nodes, and validating one object touches a few of them."""
+
+    __slots__ = ("raw", "built", "structural")
+
+    def __init__(self, raw: dict[str, Any], structural: bool):
+        self.raw, self.structural = raw, structural
+        self.built: dict[str, Node] = {}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.built or key in self.raw
+
+    def __getitem__(self, key: str) -> "Node":
+        node = self.built.get(key)
+        if node is None:
+            node = self.built[key] = Node(self.raw[key], self.structural)
+        return node
+
+    def with_nodes(self, nodes: dict[str, "Node"]) -> "Children":
+        out = Children(self.raw, self.structural)
+        out.built = {**self.built, **nodes}
+        return out
+
+
 class Node:
     """One compiled schema node. `structural` nodes default and prune; value-validation nodes
     (inside oneOf/anyOf/allOf/not) only test."""
@@ -126,8 +151,7 @@ class Node:
         self.int_or_string = bool(s.get("x-kubernetes-int-or-string"))
         self.preserve = bool(s.get("x-kubernetes-preserve-unknown-fields"))
         props = s.get("properties")
-        self.props: dict[str, Node] | None = (
-            {k: Node(v, structural) for k, v in props.items()} if isinstance(props, dict) else None)
+        self.props: Children | None = Children(props, structural) if isinstance(props, dict) else None
         self.defaults = {k: v["default"] for k, v in (props or {}).items()
                          if structural and isinstance(v, dict) and "default" in v}
         self.required: tuple[str, ...] = tuple(s.get("required") or ())
@@ -327,7 +351,7 @@ class CrdSchemas:
             node = self._compiled[key] = Node(self.schemas[key][0])
             # The envelope is the API server's own business (ObjectMeta is validated by it, not
             # by the CRD schema), so the root always accepts it, whatever the schema declares.
-            node.props = {**(node.props or {}), **ENVELOPE}
+            node.props = (node.props or Children({}, True)).with_nodes(ENVELOPE)
         return node
 
     def validate(self, obj: dict[str, Any]) -> list[str] | None:
@@ -364,7 +388,7 @@ def load_crds(paths: Iterable[Path | str]) -> CrdSchemas:
 BUNDLED_CRDS = Path(__file__).resolve().parents[1] / "_crds"
 
 
-_DOCUMENT_START = re.compile(r"^---[ \t]*$", re.M)
+_DOCUMENT_START = re.compile(r"^---[ \t]*(?=\n|\Z)", re.M)
 _CRD_GROUP = re.compile(r"^  group: *['\"]?([A-Za-z0-9.-]+)", re.M)
 _CRD_KIND = re.compile(r"^  names:\n(?:    .*\n)*?    kind: *['\"]?([A-Za-z0-9]+)", re.M)
 

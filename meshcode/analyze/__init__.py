@@ -42,7 +42,7 @@ from meshcode.analyze.security import check_authorization_namespaces, check_mtls
 from meshcode.analyze.services import check_service_ports
 from meshcode.codes import check_failed
 from meshcode.errors import Finding, SourceLocation
-from meshcode.plan import STACK_ANNOTATION, VERBATIM_ANNOTATION, Plan, Resource
+from meshcode.plan import STACK_ANNOTATION, Plan, Resource
 
 Check = Callable[[MeshIndex], Iterator[Finding]]
 
@@ -122,21 +122,6 @@ def _signature(resources: list[Resource]) -> tuple:
                  else ("ns", r.namespace) for r in resources)
 
 
-def check_verbatim_schemas(resources: list[Resource], cluster: str) -> list[Finding]:
-    """IST0106 at the stack line for a verbatim object its bundled CRD refuses.
-
-    Objects meshcode derives from intent are valid by construction; a verbatim one is only as
-    valid as what was written, so it is checked like an API server would before anything is written.
-    """
-    from meshcode.analyze.schema import bundled_crds, check_schemas  # the CRDs load on first use only
-
-    verbatim = [r for r in resources if (r.metadata.get("annotations") or {}).get(VERBATIM_ANNOTATION) == "true"]
-    if not verbatim:
-        return []
-    return [replace(f, location=stack_location(r)) for r in verbatim
-            for f in check_schemas([r], bundled_crds(), cluster)]
-
-
 def analyze_plan(plan: Plan) -> list[Finding]:
     """Cross-reference and policy checks over every cluster's resources (each cluster on its own).
 
@@ -156,7 +141,6 @@ def analyze_plan(plan: Plan) -> list[Finding]:
         else:
             found = run_checks(build_index(resources, folder, locate=stack_location, memo=memo))
             found += check_istio_charts(resources, folder, stack_location)
-            found += check_verbatim_schemas(resources, folder)
             done[signature] = folder
         by_cluster[folder] = found
         findings += found

@@ -443,20 +443,6 @@ def lazy_crds(folder: Path) -> CrdSchemas:
     return crds
 
 
-def validator_digest() -> str:
-    """Changes whenever a validation result could: meshcode's version, the bundled CRDs, and the
-    validator's code (by size and modification time, like the compile skip's code digest)."""
-    from meshcode import __version__
-
-    here = Path(__file__).resolve()
-    files = [*sorted(BUNDLED_CRDS.rglob("*.yaml")), here, here.with_name("cel.py"), here.parents[1] / "regex.py"]
-    h = hashlib.sha256(__version__.encode())
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return h.hexdigest()[:16]
-
-
 @lru_cache(maxsize=1)
 def bundled_crds() -> CrdSchemas:
     """The Istio, Gateway API and Argo CD CRDs meshcode ships (see `meshcode/_crds/README.md`),

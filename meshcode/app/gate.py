@@ -12,16 +12,31 @@ keys of valid objects, the digest naming meshcode's version, the CRDs and the va
 """
 from __future__ import annotations
 
+import hashlib
 import marshal
 import os
 from dataclasses import replace
 from pathlib import Path
 
+from meshcode._version import __version__
 from meshcode.analyze import stack_location
-from meshcode.analyze.schema import CrdSchemas, bundled_crds, check_schemas, validator_digest
+from meshcode.analyze.schema import BUNDLED_CRDS, CrdSchemas, bundled_crds, check_schemas
 from meshcode.errors import Finding
 from meshcode.plan import Plan
 from meshcode.render.tree import content_key
+
+
+def validator_digest() -> str:
+    """Changes whenever a validation result could: meshcode's version, the bundled CRDs, and the
+    validator's code (by size and modification time, like the compile skip's code digest)."""
+    package = Path(__file__).resolve().parents[1]
+    files = [*sorted(BUNDLED_CRDS.rglob("*.yaml")), package / "analyze" / "schema.py", package / "analyze" / "cel.py",
+             package / "regex.py"]
+    h = hashlib.sha256(__version__.encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
 
 
 def schema_gate(plan: Plan, root: Path, crds: CrdSchemas | None = None) -> list[Finding]:

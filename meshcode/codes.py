@@ -146,6 +146,9 @@ CODES: dict[str, Code] = {c.code: c for c in (
          "the root namespace)."),
     Code("MC2111", "error", "TrustDomainAliasRepeated",
          "A trust domain alias repeats the mesh's own trust domain or another alias."),
+    Code("MC2112", "error", "SidecarRoutingInAmbient",
+         "Routing intent that only sidecars apply (an external service's VirtualService, its egress gateway) "
+         "in an ambient namespace."),
     Code("MC2110", "error", "LocalRateLimitInvalid",
          "A local rate limit cannot apply: no HTTP port, a port the service does not have, or an ambient namespace."),
     # -- compile: multi-cluster -------------------------------------------------------------------

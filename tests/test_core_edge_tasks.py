@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from meshcode import (
-    ImportedService, ArgoCD, IstioInstall, LocalRateLimit, Namespace, ProxyOptions, VirtualHost, ClientTLS, Cluster, CompileError, Delay, EgressGateway, ExternalService, Fault, Ingress, IntentError, Match, Mesh,
+    DataPlane, ImportedService, ArgoCD, IstioInstall, LocalRateLimit, Namespace, ProxyOptions, VirtualHost, ClientTLS, Cluster, CompileError, Delay, EgressGateway, ExternalService, Fault, Ingress, IntentError, Match, Mesh,
     OriginateTLS, Port, Prefix, Retries, Route, ServerTLS, Service, compile_mesh,
 )
 from tests.support.core import http_rule, split
@@ -362,6 +362,15 @@ def test_mesh_wide_registry_only(method: str) -> None:
     default = mesh_configs(compile_mesh(Mesh("allow", clusters=[Cluster("east")], install=IstioInstall(method=method),
                                              argocd=ArgoCD(repo_url="https://example.com/mesh.git"))))
     assert default and all("outboundTrafficPolicy" not in c for c in default.values())  # Istio's ALLOW_ANY
+
+
+def test_external_routing_in_an_ambient_namespace_is_refused() -> None:
+    api = ExternalService("api", namespace="amb", hosts=["api.example.com"], ports=[Port(80)], timeout="1s")
+    line = here() - 1
+    mesh = Mesh("m", clusters=[Cluster("prod")], external_services=[api],
+                data_plane=[DataPlane("ambient", namespace="amb")])
+    found = errors(mesh)
+    assert any(n == line and "is ambient" in msg for n, msg in found), found
 
 
 # ---- mesh-internal virtual hosts ------------------------------------------------------------------

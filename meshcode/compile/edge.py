@@ -99,11 +99,15 @@ def _edge_dest(ctx: CompileContext, ing: Ingress, item: Any, weight: int | None,
             return None
         reported.add(svc.host)
         shown = ", ".join(f"{p.number}/{p.protocol}" for p in ports)
-        hint = {"HTTP": "protocol='TCP' (or 'TLS' for passthrough)", "TCP": "protocol='HTTP'",
-                "TLS": "protocol='HTTP' or 'TCP'"}[ing.protocol]
-        ctx.error("MC2106", f"ingress {ing.name} serves {ing.server_protocol} on port {ing.listen_port}, but "
-                  f"{svc.name} has no {' or '.join(sorted(allowed))} port to forward it to ({shown}); "
-                  f"write Ingress(..., {hint}) or route to a port that speaks it",
+        if isinstance(ing, Ingress):
+            what = f"ingress {ing.name} serves {ing.server_protocol} on port {ing.listen_port}"
+            hint = {"HTTP": "write Ingress(..., protocol='TCP') (or 'TLS' for passthrough) or route",
+                    "TCP": "write Ingress(..., protocol='HTTP') or route",
+                    "TLS": "write Ingress(..., protocol='HTTP' or 'TCP') or route"}[ing.protocol]
+        else:  # a VirtualHost: HTTP on its port
+            what, hint = f"virtual host {ing.name} routes HTTP", "route"
+        ctx.error("MC2106", f"{what}, but {svc.name} has no {' or '.join(sorted(allowed))} port to forward it to "
+                  f"({shown}); {hint} to a port that speaks it",
                   dest.origin or origin, "VirtualService", ing.namespace, ing.name)
         return None
     if dest.port is None and (len(svc.ports) > 1 or ing.protocol != "HTTP"):

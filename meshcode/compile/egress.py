@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshcode.compile.context import CompileContext
+from meshcode.compile.dataplane import plane
 from meshcode.compile.routing import (
     OWN_HOST,
     Destinations,
@@ -139,6 +140,12 @@ def egress_gateway_objects(ctx: CompileContext, ext: ExternalService) -> list[Re
 
 
 def external_routing(ctx: CompileContext, ext: ExternalService) -> list[Resource]:
+    if has_routing(ext) and plane(ctx, ext.namespace).ambient:
+        what = "egress_gateway" if ext.egress_gateway else "routing (timeout, retries, fault, routes)"
+        ctx.error("MC2112", f"{ext.name}: {what} on an external service is a VirtualService for sidecars; namespace "
+                  f"{ext.namespace} is ambient, where it would not apply (declare the external service in a "
+                  "sidecar namespace, or drop it)", ext.origin, "VirtualService", ext.namespace, ext.name)
+        return []
     if ext.egress_gateway:
         return egress_gateway_objects(ctx, ext)
     if not has_routing(ext):

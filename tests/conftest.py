@@ -26,3 +26,9 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _test_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests drive canary time with `--now` (e.g. 2030); outside tests a future --now is refused."""
+    monkeypatch.setenv("MESHCODE_TEST_CLOCK", "1")

@@ -12,7 +12,7 @@ from meshcode.delivery.baseline import binomial_sf, check_alpha, error_rate_pval
 from meshcode.delivery.decide import apply_command, decide, due, fresh_state, judge_gate
 from meshcode.state.plan import DecisionPlan, GateSpec, HookSpec, Stage
 from meshcode.delivery.replay import replay
-from meshcode.state.canary import CanaryState, Sample, canary_routing
+from meshcode.state.canary import CanaryState, Sample, canary_routing, state_problems
 from meshcode.delivery.store import state_bytes
 from meshcode.errors import IntentError
 from tests.support.canary import route_weight
@@ -307,6 +307,7 @@ def test_properties_of_decide(p: DecisionPlan, run):
         assert (s.failed_checks >= p.threshold) <= (s.phase == "failed")
         r = canary_routing(0, s)
         assert 0 <= r.weight <= 100 and (100 - r.weight) + r.weight == 100
+        assert state_problems(CanaryState.model_validate_json(state_bytes(s))) == []  # what it writes, it reads
         if a.kind in ("wait", "paused", "done"):
             assert s == before
     results, final = replay(s)

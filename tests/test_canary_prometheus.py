@@ -145,7 +145,8 @@ def test_zero_traffic_holds_without_failing_then_continues(tmp_path, prometheus,
     time.sleep(1.0)  # the new traffic is scraped
     o = tick(j)
     assert (o.action.kind, o.state.weight) == ("advance", 50)
-    assert candidate_weights(root, namespace="quiet") == [None, 20, 20, 20, 50]
+    # The second hold repeats the first (same reason): reported, not committed (issue 20).
+    assert candidate_weights(root, namespace="quiet") == [None, 20, 20, 50]
 
 
 def test_prometheus_down_mid_rollout_holds_then_continues(tmp_path, exporter):

@@ -1,22 +1,32 @@
 """The runner: one tick = query → decide → write state → compile → commit (→ push).
 
 Safety, in order of what can go wrong:
-- two jobs in one checkout: a per-canary file lock; the second waits (`wait`) or exits clearly;
+- jobs on different canaries in one checkout: the decision, the render of every canary and
+  the commit happen under the project lock, from the state on disk at that moment, so no job
+  ever commits another canary's stale weights (only sample collection runs outside it);
+- two jobs on one canary in one checkout: a per-canary file lock; the second waits (`wait`)
+  or exits clearly;
 - two jobs in two checkouts: the second push is rejected; the runner fetches, and re-decides
   when the other job moved this canary (decide then sees the check was just made and waits),
-  or re-applies its own decision on top when the other job touched something else;
+  or re-applies its own decision on top when the other job touched something else; pushes
+  are bounded and a push the server refuses (hook, protected branch) is an error with git's
+  message;
 - a job killed after writing state but before committing: the next job finds the state file
-  differing from HEAD, compiles and commits it (the decision is kept, not re-made), then ticks.
+  differing from HEAD with this job's pending mark, compiles and commits it (the decision is
+  kept, not re-made), then ticks; an uncommitted change without the mark is a hand edit and is
+  refused, never committed as a decision.
 State and generated/ are always committed together, so the repository never records a weight
 the output does not have.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
@@ -37,8 +47,8 @@ from meshcode.delivery.decide import (
 )
 from meshcode.delivery.prometheus import Prometheus, collect
 from meshcode.delivery.replay import Replayed, replay
-from meshcode.state.canary import CanaryState
-from meshcode.delivery.store import load_state, load_states, save_state, state_path
+from meshcode.state.canary import CanaryState, Sample
+from meshcode.delivery.store import load_state, load_states, parse_state, save_state, state_bytes, state_path
 from meshcode.delivery.targets import CanaryTarget, find_canaries, resolve
 from meshcode.delivery.webhooks import call_hooks
 from meshcode.errors import StateError
@@ -47,7 +57,9 @@ from meshcode.loader import load_stacks
 from meshcode.app.project import LockedError, Project
 from meshcode.redact import redact
 
-PUSH_ATTEMPTS = 5
+PUSH_ATTEMPTS = 5  # pushes per decision: each rejection by a race re-applies ours on the new upstream
+DECIDE_ATTEMPTS = 5  # decisions per job when other jobs keep moving this canary
+PROJECT_LOCK_WAIT = 300.0  # seconds a job waits for other jobs' commits in this checkout
 _CLUSTER_PREFIX = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)=(.+)\Z")
 
 
@@ -143,13 +155,15 @@ def canary_lock(project: Project, key: str, wait: float, what: str = "tick") -> 
 
 
 # ---- committing -----------------------------------------------------------------------------
-def commit_message(target: CanaryTarget, state: CanaryState, action: Action, note: str = "") -> str:
+def commit_message(key: str, state: CanaryState, action: Action, note: str = "") -> str:
     """Subject with the move, body with every piece of evidence the decision was made from."""
-    lines = [action.subject(target.name) + note, "", f"canary: {target.key}"]
-    stages = len(target.plan.stages)
-    lines.append(f"phase: {state.phase}  step: {state.step + 1}/{stages}  weight: {state.weight}%  "
-                 f"failed checks: {state.failed_checks}/{target.plan.threshold}")
     entry = state.history[-1] if state.history else None
+    plan = state.plans.get(entry.plan) if entry is not None else None
+    lines = [action.subject(key.rsplit("/", 1)[-1]) + note, "", f"canary: {key}"]
+    stages = len(plan.stages) if plan else 0
+    threshold = plan.threshold if plan else 0
+    lines.append(f"phase: {state.phase}  step: {state.step + 1}/{stages}  weight: {state.weight}%  "
+                 f"failed checks: {state.failed_checks}/{threshold}")
     if entry is not None:
         lines.append(f"time: {entry.time.isoformat()}")
         for e in (*entry.evidence, *entry.notifications):
@@ -168,34 +182,96 @@ def _paths(project: Project, repo: Repo, key: str) -> tuple[str, list[str]]:
     return state_file, [state_file, git.repo_path(repo, project.output_dir)]
 
 
-def commit_state(project: Project, repo: Repo, target: CanaryTarget, state: CanaryState, message: str) -> str:
-    """Compile with the new state first (a compile error writes nothing), then write both and commit."""
+@contextmanager
+def project_locked(project: Project, wait: float = PROJECT_LOCK_WAIT) -> Iterator[None]:
+    """The repository-wide lock: every read of state that a decision, a render or a commit uses is under it."""
+    lock = project.locked(wait=wait)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _pending_path(project: Project, key: str) -> Path:
+    folder = project.root / ".meshcode"
+    folder.mkdir(exist_ok=True)
+    return folder / f"canary-{key.replace('/', '.')}.pending"
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def commit_state(project: Project, repo: Repo, key: str, state: CanaryState, message: str) -> str:
+    """Render every canary from the state on disk now (this one replaced), then write both and commit.
+
+    The caller holds the project lock, so no other job writes state or generated/ in between.
+    A compile error or a foreign staged file stops before anything is written. The pending mark
+    (the digest of the state written) lets the next job tell a decision this job wrote but did
+    not commit from a hand edit.
+    """
     states = load_states(project.state_dir)
-    states[target.key] = state
+    states[key] = state
     build = project.build(states=states)
-    with project.locked(wait=120):
-        save_state(project.state_dir, target.key, state)
-        project.write(build)
-        _, paths = _paths(project, repo, target.key)
-        return git.commit_paths(repo, paths, message)
+    _, paths = _paths(project, repo, key)
+    git.check_index(repo, paths)
+    pending = _pending_path(project, key)
+    pending.write_text(_digest(state_bytes(state)) + "\n")
+    save_state(project.state_dir, key, state)
+    project.write(build)
+    sha = git.commit_paths(repo, paths, message)
+    pending.unlink(missing_ok=True)
+    return sha
 
 
-def recover(project: Project, repo: Repo, target: CanaryTarget) -> str | None:
-    """Commit a state file an earlier job wrote but never committed; its decision stands."""
-    state_file, _ = _paths(project, repo, target.key)
-    if not git.dirty(repo, [state_file]):
+def _key_of(project: Project, repo: Repo, rel_path: str) -> str | None:
+    """'<mesh>/<namespace>/<name>' of a repository path under state/canaries, or None."""
+    parts = rel_path.split("/")
+    base = [p for p in git.repo_path(repo, project.state_dir / "canaries").split("/") if p]
+    rest = parts[len(base):] if parts[:len(base)] == base else []
+    if len(rest) != 3 or not rest[2].endswith(".json"):
         return None
-    state = load_state(project.state_dir, target.key)
-    if state is None:
-        raise StateError(f"{state_file} was deleted but not committed; restore it (git checkout) or commit "
-                         "the deletion")
-    entry = state.history[-1] if state.history else None
-    action = Action(entry.action, entry.reason, entry.weight, entry.weight) if entry else \
-        Action("recover", "state written but not committed", state.weight, state.weight)
-    if entry is not None and len(state.history) > 1:
-        action = Action(entry.action, entry.reason, state.history[-2].weight, entry.weight)
-    message = commit_message(target, state, action, " [recovered: written by a job that stopped before committing]")
-    return commit_state(project, repo, target, state, message)
+    return f"{rest[0]}/{rest[1]}/{rest[2][:-len('.json')]}"
+
+
+def settle(project: Project, repo: Repo) -> str | None:
+    """Make the state on disk the committed state before anything is decided from it.
+
+    A state file an earlier job wrote but did not commit (its pending mark matches) is committed
+    as that job's decision; anything else uncommitted under state/canaries is a hand edit, which the
+    controller never commits as its own decision: it stops and says how to resolve it.
+    Returns the sha of the last recovery commit, if any.
+    """
+    canaries = project.state_dir / "canaries"
+    recovered = None
+    for f in git.dirty(repo, [git.repo_path(repo, canaries)]):
+        path = Path(repo.working_tree_dir) / f  # type: ignore[arg-type]
+        if re.search(r"\.json\.tmp-\d+\Z", f):  # half-written by a killed save_state: never the state
+            path.unlink(missing_ok=True)
+            continue
+        key = _key_of(project, repo, f)
+        if key is None:
+            raise StateError(f"{f} is not a canary state file (state/canaries/<mesh>/<namespace>/<name>.json) "
+                             "and is not committed; remove it or commit it yourself")
+        pending = _pending_path(project, key)
+        data = path.read_bytes() if path.exists() else None
+        mark = pending.read_text().strip() if pending.exists() else None
+        if data is None or mark != _digest(data):
+            what = "was deleted" if data is None else "has changes"
+            raise StateError(f"{f} {what} that the controller did not write (a hand edit?) and that are not "
+                             f"committed; the controller never commits them as its decision. Discard them "
+                             f"(git checkout -- {f}) or commit them yourself, then step again")
+        state = load_state(project.state_dir, key)
+        assert state is not None
+        entry = state.history[-1] if state.history else None
+        before = state.history[-2].weight if state.history and len(state.history) > 1 else state.weight
+        action = Action(entry.action, entry.reason, before, entry.weight) if entry else \
+            Action("recover", "state written but not committed", state.weight, state.weight)
+        note = " [recovered: written by a job that stopped before committing]"
+        recovered = commit_state(project, repo, key, state, commit_message(key, state, action, note))
+    for stale in (project.root / ".meshcode").glob("canary-*.pending"):
+        stale.unlink(missing_ok=True)  # marks of writes that were committed, or never happened
+    return recovered
 
 
 # ---- the tick -------------------------------------------------------------------------------
@@ -204,7 +280,7 @@ def _notify(target: CanaryTarget, state: CanaryState, action: Action) -> CanaryS
     types: tuple = ()
     if action.kind in ("promote",):
         types = ("post-rollout",)
-    elif action.kind in ("rollback", "abort"):
+    elif action.kind in ("rollback", "abort") or (action.kind == "stall" and state.phase == "failed"):
         types = ("rollback", "post-rollout")
     if not types or not target.rollout.webhooks:
         return state
@@ -213,10 +289,10 @@ def _notify(target: CanaryTarget, state: CanaryState, action: Action) -> CanaryS
     return with_notifications(state, [judge_hook(hooks[s.check], s) for s in answers])
 
 
-def decide_now(job: Job, target: CanaryTarget, state: CanaryState, now: datetime) -> tuple[CanaryState, Action]:
-    """Collect what the tick needs (Prometheus, webhooks), then the pure decision."""
+def gather(job: Job, target: CanaryTarget, state: CanaryState, now: datetime) -> list[Sample]:
+    """Collect what the tick needs (Prometheus, webhooks): the I/O, done outside the project lock."""
     need = due(target.plan, state, now)
-    samples = []
+    samples: list[Sample] = []
     if need.at is None or now >= need.at:
         if need.gates:
             if job._sources is None:
@@ -227,88 +303,124 @@ def decide_now(job: Job, target: CanaryTarget, state: CanaryState, now: datetime
             samples += collect(target, job._sources, now, window_seconds(state, now))
         if need.hooks:
             samples += call_hooks(target, state, need.hooks)
-    return decide(target.plan, state, samples, now)
+    return samples
 
 
-Decider = Callable[[CanaryTarget, CanaryState, datetime], tuple[CanaryState, Action]]
+def decide_now(job: Job, target: CanaryTarget, state: CanaryState, now: datetime) -> tuple[CanaryState, Action]:
+    """Collect, then the pure decision (for callers that hold no lock, e.g. tests and tools)."""
+    return decide(target.plan, state, gather(job, target, state, now), now)
 
 
-def _once(job: Job, repo: Repo, target: CanaryTarget, decider: Decider, now: datetime) -> Outcome:
+Gather = Callable[[CanaryTarget, CanaryState, datetime], list[Sample]]
+Decider = Callable[[CanaryTarget, CanaryState, list[Sample], datetime], tuple[CanaryState, Action]]
+
+
+def _prepare(job: Job, repo: Repo, key: str) -> tuple[CanaryTarget, CanaryState, str | None]:
+    """Under the project lock: committed stacks, settled state, this canary's plan and state from disk."""
     stacks = git.dirty(repo, [git.repo_path(repo, job.project.stacks_dir)])
     if stacks:
         raise StateError(f"stacks have uncommitted changes ({', '.join(stacks[:3])}); commit them first so the "
                          "canary's commit records output of committed intent")
-    recovered = recover(job.project, repo, target)
-    state = load_state(job.project.state_dir, target.key) or fresh_state(target.plan, target.name)
-    new, action = decider(target, state, now)
-    if not action.changed:
-        return Outcome(target.key, action, new, recovered=recovered)
-    if new.done and not state.done:
-        new = _notify(target, new, action)
-    sha = commit_state(job.project, repo, target, new, commit_message(target, new, action))
-    return Outcome(target.key, action, new, commit=sha, recovered=recovered)
+    recovered = settle(job.project, repo)
+    found = targets(job.project)
+    if key not in found:
+        raise StateError(f"canary {key} no longer has a rollout plan in the stacks")
+    target = found[key]
+    state = load_state(job.project.state_dir, key) or fresh_state(target.plan, target.name)
+    return target, state, recovered
 
 
-def _with_push(job: Job, target: CanaryTarget, decider: Decider, now: datetime) -> Outcome:
-    with git.open_repo(job.project.root) as repo:
-        for _attempt in range(PUSH_ATTEMPTS):
-            base = repo.head.commit if repo.head.is_valid() else None
-            outcome = _once(job, repo, target, decider, now)
-            if not job.push or (outcome.commit is None and outcome.recovered is None):
-                return outcome
-            made = _own_commits(repo, base)
-            while True:
-                result = git.push(repo)
-                if result.ok:
+def _tick(job: Job, gather_: Gather | None, decider: Decider, now: datetime) -> Outcome:
+    """Decide, render and commit under the project lock, from the state on disk at that moment.
+
+    Only the sample collection (Prometheus, webhooks) runs outside it, under this canary's own
+    lock; if the canary's state or plan changed meanwhile, the samples are collected again.
+    """
+    key = resolve(targets(job.project), job.name).key
+    with canary_lock(job.project, key, job.wait), git.open_repo(job.project.root) as repo:
+        for _attempt in range(DECIDE_ATTEMPTS):
+            with project_locked(job.project):
+                target, state, recovered = _prepare(job, repo, key)
+            samples = gather_(target, state, now) if gather_ is not None else []
+            with project_locked(job.project):
+                target_now, current, more = _prepare(job, repo, key)
+                if (target_now.plan, current) != (target.plan, state):
+                    continue  # moved while the samples were collected: collect for what is there now
+                recovered = more or recovered
+                if current.history and now < current.history[-1].time:
+                    raise StateError(f"canary {key}: {now.isoformat()} is before its last recorded decision "
+                                     f"({current.history[-1].time.isoformat()}); time does not go backwards")
+                base = repo.head.commit if repo.head.is_valid() else None
+                new, action = decider(target, current, samples, now)
+                outcome = Outcome(key, action, new, recovered=recovered)
+                if action.changed:
+                    if new.done and not current.done:
+                        new = _notify(target, new, action)
+                    sha = commit_state(job.project, repo, key, new, commit_message(key, new, action))
+                    outcome = replace(outcome, state=new, commit=sha)
+                if not job.push or (outcome.commit is None and not git.unpushed(repo)):
+                    return outcome
+                if _push(job, repo, key, base):
                     return replace(outcome, pushed=True)
-                if not result.rejected:
-                    raise StateError(f"push failed: {result.detail}")
-                upstream = git.fetch_upstream(repo)
-                state_file, _ = _paths(job.project, repo, outcome.key)
-                moved = git.file_at(upstream, state_file) != git.file_at(base, state_file)
-                git.reset_keep(repo, upstream)
-                target = resolve(targets(job.project), job.name)  # upstream may have changed the stacks
-                if moved:
-                    break  # another job moved this canary: decide again on top of what it did
-                base = upstream
-                for state, message in made:  # ours still stands: redo the same commits on top
-                    outcome = replace(outcome, commit=commit_state(job.project, repo, target, state, message))
-        raise StateError(f"gave up pushing after {PUSH_ATTEMPTS} attempts: the branch keeps moving")
+            # another job moved this canary upstream: decide again on top of what it did
+        raise StateError(f"canary {key}: its state kept changing while this job collected samples or pushed "
+                         f"({DECIDE_ATTEMPTS} attempts); try again")
 
 
-def _own_commits(repo: Repo, base) -> list[tuple[CanaryState, str]]:
-    """Our unpushed commits since `base`, oldest first, as (state, message) to redo them on top."""
+def _push(job: Job, repo: Repo, key: str, base) -> bool:
+    """Push, bounded; on a race re-apply our commits on top. False: upstream moved this canary."""
+    made = _own_commits(job.project, repo, base)
+    for _attempt in range(PUSH_ATTEMPTS):
+        result = git.push(repo)
+        if result.ok:
+            return True
+        if not result.rejected:
+            raise StateError(f"push rejected: {result.detail}")
+        upstream = git.fetch_upstream(repo)
+        if git.is_ancestor(repo, upstream, repo.head.commit):  # nothing new upstream: not a race
+            raise StateError(f"push rejected: {result.detail}")
+        state_file, _ = _paths(job.project, repo, key)
+        moved = git.file_at(upstream, state_file) != git.file_at(base, state_file)
+        git.reset_keep(repo, upstream)
+        if moved:
+            return False
+        base = upstream
+        for other, state, message in made:  # ours still stands: redo the same commits on top
+            commit_state(job.project, repo, other, state, message)
+    raise StateError(f"gave up pushing after {PUSH_ATTEMPTS} attempts: the branch keeps moving")
+
+
+def _own_commits(project: Project, repo: Repo, base) -> list[tuple[str, CanaryState, str]]:
+    """Our unpushed commits since `base`, oldest first, as (key, state, message) to redo them on top."""
     out = []
     commits = list(repo.iter_commits(f"{base.hexsha}..HEAD" if base is not None else "HEAD"))
     for c in reversed(commits):
-        state = _state_in(c)
-        if state is not None:
-            out.append((state, c.message))
+        found = _state_in(project, repo, c)
+        if found is not None:
+            out.append((*found, c.message))
     return out
 
 
-def _state_in(commit) -> CanaryState | None:
+def _state_in(project: Project, repo: Repo, commit) -> tuple[str, CanaryState] | None:
     """The canary state a commit of ours changed (each canary commit changes exactly one)."""
     for path in commit.stats.files:
-        if str(path).endswith(".json") and "/canaries/" in f"/{path}":
+        key = _key_of(project, repo, str(path))
+        if key is not None:
             data = git.file_at(commit, str(path))
             if data is not None:
-                return CanaryState.model_validate_json(data)
+                return key, parse_state(data, f"{path} at {commit.hexsha[:10]}")
     return None
 
 
 # ---- entry points ---------------------------------------------------------------------------
 def step(job: Job, now: datetime | None = None) -> Outcome:
     """One tick: nothing happens unless a check is due; then exactly one decision is committed."""
-    target = resolve(targets(job.project), job.name)
-    with canary_lock(job.project, target.key, job.wait):
-        return _with_push(job, target, lambda t, s, n: decide_now(job, t, s, n), now or utcnow())
+    return _tick(job, lambda t, s, n: gather(job, t, s, n),
+                 lambda t, s, samples, n: decide(t.plan, s, samples, n), now or utcnow())
 
 
 def command(job: Job, what: Command, now: datetime | None = None, reason: str = "") -> Outcome:
-    target = resolve(targets(job.project), job.name)
-    with canary_lock(job.project, target.key, job.wait):
-        return _with_push(job, target, lambda t, s, n: apply_command(t.plan, s, what, n, reason), now or utcnow())
+    return _tick(job, None, lambda t, s, _samples, n: apply_command(t.plan, s, what, n, reason), now or utcnow())
 
 
 def status(project: Project, name: str | None = None) -> list[tuple[CanaryTarget, CanaryState | None]]:
@@ -337,17 +449,21 @@ def run(job: Job, on_outcome: Callable[[Outcome], None], sleep: Callable[[float]
             job._sources = tick_job._sources
             on_outcome(outcome)
             ticks += 1
-            if outcome.state.done or (max_ticks is not None and ticks >= max_ticks):
+            if outcome.state.done or outcome.action.kind == "stall" or (max_ticks is not None and ticks >= max_ticks):
                 return outcome
             target, state = load(job.project, job.name)
-            sleep(max(0.2, next_wake(target, state, clock())))
+            if outcome.action.kind in ("hold", "wait") and not outcome.action.changed and \
+                    next_wake(target, state, clock()) == 0:  # an unrecorded hold or wait: check again an interval on
+                sleep(target.plan.interval)
+            else:
+                sleep(max(0.2, next_wake(target, state, clock())))
 
 
 def replay_canary(project: Project, name: str) -> tuple[CanaryTarget, CanaryState,
                                                        tuple[list[Replayed], CanaryState]]:
     """The recorded history of a canary re-run through decide (see meshcode.delivery.replay)."""
     target = resolve(targets(project), name)
-    state = load_state(project.state_dir, target.key)
+    state = load_state(project.state_dir, target.key, check=False)  # replay is how a bad state is examined
     if state is None:
         raise StateError(f"canary {target.key} has no recorded state yet")
     return target, state, replay(state)

@@ -1,14 +1,15 @@
 """`meshcode canary ...`: the progressive-delivery controller's commands (each change a git commit)."""
 from __future__ import annotations
 
+import os
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from meshcode.cli.main import RootOption, app
+from meshcode.cli.main import RootOption, app, fail
 from meshcode.app.canary import (
     Job,
     Outcome,
@@ -21,6 +22,7 @@ from meshcode.app.canary import (
 )
 from meshcode.state.canary import CanaryState
 from meshcode.delivery.targets import CanaryTarget
+from meshcode.errors import MeshcodeError, StateError
 from meshcode.app.project import Project
 
 canary_app = typer.Typer(help="Progressive delivery: step canary weights from metric gates, one commit per step.",
@@ -35,14 +37,22 @@ WaitOption = typer.Option(0.0, "--wait", help="Seconds to wait for another job o
 NowOption = typer.Option(None, "--now", help="Decide as of this ISO time instead of the clock (replays, tests).")
 
 
+CLOCK_SKEW = timedelta(seconds=60)
+
+
 def _now(value: Optional[str]) -> datetime | None:
+    """`--now` is for tests and replays: a time after the real clock would move a real rollout early."""
     if value is None:
         return None
     try:
         t = datetime.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not an ISO time") from None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    t = t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    if t > utcnow() + CLOCK_SKEW and os.environ.get("MESHCODE_TEST_CLOCK") != "1":
+        raise StateError(f"--now {value} is in the future; --now is for tests and replays and cannot move a "
+                         "rollout ahead of the clock (a test harness sets MESHCODE_TEST_CLOCK=1)")
+    return t
 
 
 def _job(name: str, root: Optional[Path], prometheus: Optional[List[str]], push: bool, wait: float) -> Job:
@@ -66,7 +76,28 @@ def _describe(outcome: Outcome) -> str:
                f"({outcome.recovered[:10]})\n" + text
     if outcome.commit:
         text += f"\n  committed {outcome.commit[:10]}" + (", pushed" if outcome.pushed else "")
+    elif outcome.pushed:
+        text += "\n  pushed decisions committed earlier but not pushed"
     return text
+
+
+# Exit codes a scheduler can act on (the same for `step` and `run`).
+# 1 is an error (bad input, git, lock) and 2 a usage error, as for every command.
+EXIT_ROLLED_BACK = 3  # gates failed `threshold` times, or a stalled rollout rolled back
+EXIT_CHECK_FAILED = 4  # a check failed; the weight is held until the threshold
+EXIT_STALLED = 5  # progress deadline or inconclusive limit reached; the rollout paused
+
+
+def exit_code(outcome: Outcome) -> int:
+    """0 for progress, holds and waits; non-zero when a human or an alert should look."""
+    kind = outcome.action.kind
+    if kind in ("rollback", "stall") and outcome.state.phase == "failed":
+        return EXIT_ROLLED_BACK
+    if kind == "stall":
+        return EXIT_STALLED
+    if kind == "fail-check":
+        return EXIT_CHECK_FAILED
+    return 0
 
 
 @canary_app.command("status")
@@ -98,9 +129,20 @@ def status_cmd(name: Optional[str] = typer.Argument(None, help="Canary (default:
 def step_cmd(name: str = typer.Argument(..., help="Canary: name, namespace/name or mesh/namespace/name."),
              prometheus: Optional[List[str]] = PrometheusOption, push: bool = PushOption,
              wait: float = WaitOption, now: Optional[str] = NowOption, root: Optional[Path] = RootOption) -> None:
-    """One tick: query gates, decide, write state, compile, commit (nothing if no check is due)."""
-    outcome = step(_job(name, root, prometheus, push, wait), _now(now))
+    """One tick: query gates, decide, write state, compile, commit (nothing if no check is due).
+
+    Exit 0: advanced, held, waited or promoted; 1: error; 2: usage; 3: rolled back; 4: a check
+    failed; 5: stalled (progress deadline or inconclusive limit) and paused.
+    """
+    try:
+        outcome = step(_job(name, root, prometheus, push, wait), _now(now))
+    except MeshcodeError as e:
+        fail(e)
+        return
     typer.echo(_describe(outcome))
+    code = exit_code(outcome)
+    if code:
+        raise typer.Exit(code)
 
 
 def _bar(weight: int, width: int = 20) -> str:
@@ -112,7 +154,7 @@ def _bar(weight: int, width: int = 20) -> str:
 def run_cmd(name: str = typer.Argument(..., help="Canary to drive until it succeeds or fails."),
             prometheus: Optional[List[str]] = PrometheusOption, push: bool = PushOption,
             root: Optional[Path] = RootOption) -> None:
-    """Tick every interval until the rollout succeeds (exit 0) or fails (exit 1)."""
+    """Tick every interval until the rollout succeeds (exit 0), fails (exit 3) or stalls and pauses (exit 5)."""
     def show(o: Outcome) -> None:
         stamp = utcnow().strftime("%H:%M:%S")
         typer.echo(f"{stamp} {_bar(o.state.weight)} {o.state.weight:>3}% {o.state.phase:<11} "
@@ -126,7 +168,9 @@ def run_cmd(name: str = typer.Argument(..., help="Canary to drive until it succe
         raise typer.Exit(130)
     typer.echo(f"{final.key}: {final.state.phase}")
     if final.state.phase == "failed":
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_ROLLED_BACK)
+    if final.action.kind == "stall":
+        raise typer.Exit(EXIT_STALLED)
 
 
 def _command(what: str):

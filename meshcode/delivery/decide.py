@@ -15,6 +15,7 @@ decision can be re-run (`replay`) and must come out the same. The rules:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from meshcode.state.canary import (
 )
 
 Command = Literal["pause", "resume", "abort", "promote"]
+_NUMBER = re.compile(r"\d+(\.\d+)?(e[-+]?\d+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,8 @@ def due(plan: DecisionPlan, state: CanaryState, now: datetime) -> Due:
     state = for_plan(plan, state)
     if state.phase in TERMINAL or state.phase == "paused":
         return Due(None)
+    if replan(plan, state, now)[1] is not None:
+        return Due(None)  # the plan's stages changed under the rollout: re-place it now, no samples needed
     at = None
     if state.checked_at is not None:
         at = state.checked_at + timedelta(seconds=plan.interval)
@@ -232,7 +236,8 @@ def _index(samples: Iterable[Sample]) -> dict[tuple[str, str], list[Sample]]:
 
 # ---- the decision ---------------------------------------------------------------------------
 def fresh_state(plan: DecisionPlan, name: str) -> CanaryState:
-    return CanaryState(name=name, stable=plan.stable, candidate=plan.candidate,
+    """Before the start the stack's static weight is live, so a hold or pause keeps exactly that."""
+    return CanaryState(name=name, stable=plan.stable, candidate=plan.candidate, weight=plan.initial_weight,
                        plans={plan.digest: plan})
 
 
@@ -244,6 +249,45 @@ def for_plan(plan: DecisionPlan, state: CanaryState) -> CanaryState:
         return state.model_copy(update={"stable": plan.stable, "candidate": plan.candidate,
                                         "plans": {**state.plans, plan.digest: plan}})
     return state
+
+
+def _stage_key(stage: Stage) -> tuple[int, bool, bool]:
+    return stage.weight, stage.kind == "mirror", stage.kind == "ab"
+
+
+def replan(plan: DecisionPlan, state: CanaryState, now: datetime) -> tuple[CanaryState, Action | None]:
+    """Re-place a running rollout whose plan's stages changed; never onto a weight it has not earned.
+
+    The current stage (weight, mirror, A/B) found in the new plan: the rollout continues there.
+    Not found (e.g. the steps were lowered below the current weight): it steps back to the new
+    plan's highest weight below the current one (the first stage if none is below) with a fresh
+    evidence window. Either way the change is a recorded decision ("replan"); it never promotes.
+    """
+    state = for_plan(plan, state)
+    if state.phase in TERMINAL or state.step < 0:
+        return state, None
+    active = state.paused_phase if state.phase == "paused" else state.phase
+    last = len(plan.stages) - 1
+    here = (state.weight, state.mirror, state.ab_testing)
+    if state.step <= last and _stage_key(plan.stages[state.step]) == here \
+            and (active != "promoting" or state.step == last):
+        return state, None
+    same = [i for i, st in enumerate(plan.stages) if _stage_key(st) == here]
+    timing: dict[str, Any] = {}
+    if same:
+        step = min(same, key=lambda i: abs(i - state.step))
+        reason = f"plan changed: {plan.stages[step].label} is now stage {step + 1}/{len(plan.stages)}"
+    else:
+        below = [i for i, st in enumerate(plan.stages) if st.kind == "weight" and st.weight < state.weight]
+        step = below[-1] if below else 0
+        reason = (f"plan changed: {state.weight}% is not a step of the new plan; continuing at "
+                  f"{plan.stages[step].label} (stage {step + 1}/{len(plan.stages)}) with a fresh window")
+        timing = {"since": now, "window_start": now, "checked_at": now}
+    phase_update: dict[str, Any] = {}
+    if active == "promoting" and step != last:
+        phase_update = {"paused_phase": "progressing"} if state.phase == "paused" else {"phase": "progressing"}
+    return _record(plan, state, now, "replan", reason, [], step=step, **_stage_fields(plan.stages[step]),
+                   **phase_update, **timing)
 
 
 def _stage_fields(stage: Stage) -> dict[str, Any]:
@@ -276,6 +320,9 @@ def decide(plan: DecisionPlan, state: CanaryState, samples: Iterable[Sample],
         return state, Action("done", f"rollout {state.phase}", w, w, changed=False)
     if state.phase == "paused":
         return state, Action("paused", "paused by an operator; resume to continue", w, w, changed=False)
+    replanned, action = replan(plan, state, now)
+    if action is not None:
+        return replanned, action
     if state.phase == "promoting" and plan.manual_approval:
         return state, Action("wait", "all stages passed; awaiting manual approval (canary promote)", w, w,
                              changed=False)
@@ -292,15 +339,17 @@ def decide(plan: DecisionPlan, state: CanaryState, samples: Iterable[Sample],
 
     evidence, tests = gate_evidence(plan, state, samples)
     evidence += hook_evidence(plan, "rollout", samples)
+    spent = tests != state.baseline_tests  # alpha spent must be recorded, or later tests would reuse it
     state = state.model_copy(update={"baseline_tests": tests})
-    return _conclude(plan, state, now, evidence, on_pass=lambda p, s, n, e: _next(p, s, n, e, samples))
+    return _conclude(plan, state, now, evidence, on_pass=lambda p, s, n, e: _next(p, s, n, e, samples),
+                     spent=spent)
 
 
 Continue = Callable[[DecisionPlan, CanaryState, datetime, list[Evidence]], tuple[CanaryState, Action]]
 
 
 def _conclude(plan: DecisionPlan, state: CanaryState, now: datetime, evidence: list[Evidence],
-              on_pass: Continue) -> tuple[CanaryState, Action]:
+              on_pass: Continue, spent: bool = False) -> tuple[CanaryState, Action]:
     """Fail beats hold beats pass: failure evidence from any cluster counts even if another is silent."""
     if any(e.verdict == "fail" for e in evidence):
         failed = state.failed_checks + 1
@@ -312,8 +361,69 @@ def _conclude(plan: DecisionPlan, state: CanaryState, now: datetime, evidence: l
         return _record(plan, state, now, "fail-check", f"{failed}/{plan.threshold} failed checks: {reason}",
                        evidence, failed_checks=failed, window_start=now, checked_at=now)
     if any(e.verdict == "inconclusive" for e in evidence):
-        return _record(plan, state, now, "hold", _summary(evidence, "inconclusive"), evidence, checked_at=now)
+        return _hold(plan, state, now, _summary(evidence, "inconclusive"), evidence, spent)
     return on_pass(plan, state, now, evidence)
+
+
+def _signature(evidence: Iterable[Evidence]) -> tuple[tuple[str, str, str, str], ...]:
+    """What a reviewer reads in a hold, without the numbers that change every tick."""
+    return tuple(sorted((e.check, e.cluster, e.verdict, _NUMBER.sub("#", e.why)) for e in evidence))
+
+
+def _stage_clock(state: CanaryState) -> datetime | None:
+    """When the current stage's clock began: its start, or the last resume, replan or retry."""
+    for e in reversed(state.history):
+        if e.action in ("start", "advance", "resume", "replan", "retry"):
+            return e.time
+    return state.history[0].time if state.history else None
+
+
+def _hold_chain_start(state: CanaryState) -> datetime | None:
+    """Time of the first of the holds in a row at the current stage (recorded ones; quiet ones repeat it)."""
+    first = None
+    for e in reversed(state.history):
+        if e.action != "hold" or e.step != state.step:
+            break
+        first = e.time
+    return first
+
+
+def _stall_reason(plan: DecisionPlan, state: CanaryState, now: datetime, is_hold: bool) -> str | None:
+    start = _stage_clock(state)
+    if plan.progress_deadline is not None and start is not None \
+            and (now - start).total_seconds() >= plan.progress_deadline:
+        return (f"progress deadline {_fmt(plan.progress_deadline)}s passed: the stage began "
+                f"{start.isoformat()} and has not passed")
+    if plan.inconclusive_limit is not None and is_hold:
+        first = _hold_chain_start(state) or now
+        n = 1 + int((now - first).total_seconds() // plan.interval)
+        if n >= plan.inconclusive_limit:
+            return f"{n} inconclusive checks in a row (limit {plan.inconclusive_limit})"
+    return None
+
+
+def _stall(plan: DecisionPlan, state: CanaryState, now: datetime, why: str, detail: str,
+           evidence: list[Evidence]) -> tuple[CanaryState, Action]:
+    """The rollout stalled: roll back or pause, as the plan says (an alert goes with it)."""
+    if plan.on_stall == "pause":
+        return _record(plan, state, now, "stall", f"{why} → paused: {detail}", evidence, phase="paused",
+                       paused_phase=state.phase, checked_at=now)
+    return _record(plan, state, now, "stall", f"{why} → rollback: {detail}", evidence, phase="failed", weight=0,
+                   mirror=False, ab_testing=False, checked_at=now)
+
+
+def _hold(plan: DecisionPlan, state: CanaryState, now: datetime, reason: str, evidence: list[Evidence],
+          spent: bool, **update: Any) -> tuple[CanaryState, Action]:
+    """Hold; recorded (a commit) only when a reviewer learns something: the first hold, a changed reason."""
+    why = _stall_reason(plan, state, now, is_hold=True)
+    if why is not None:
+        return _stall(plan, state, now, why, reason, evidence)
+    last = state.history[-1] if state.history else None
+    if last is not None and last.action == "hold" and (last.phase, last.step) == (state.phase, state.step) \
+            and _signature(last.evidence) == _signature(evidence) and not spent:
+        w = state.weight
+        return state, Action("hold", f"{reason} (as recorded at {last.time.isoformat()})", w, w, changed=False)
+    return _record(plan, state, now, "hold", reason, evidence, checked_at=now, **update)
 
 
 def _start(plan: DecisionPlan, state: CanaryState, now: datetime,
@@ -342,8 +452,11 @@ def _confirm(plan: DecisionPlan, state: CanaryState, now: datetime, confirm: lis
     evidence = gates + confirm
     blocked = [e for e in confirm if e.verdict != "pass"]
     if blocked:
-        return _record(plan, state, now, "hold", f"promotion not confirmed: {_summary(blocked)}",
-                       evidence, phase="promoting", checked_at=now, window_start=now)
+        if state.phase != "promoting":
+            return _record(plan, state, now, "hold", f"promotion not confirmed: {_summary(blocked)}",
+                           evidence, phase="promoting", checked_at=now, window_start=now)
+        return _hold(plan, state, now, f"promotion not confirmed: {_summary(blocked)}", evidence, False,
+                     window_start=now)
     reason = "last stage passed" + (", promotion confirmed" if confirm else "")
     return _record(plan, state, now, "promote", reason, evidence, phase="succeeded", weight=100,
                    mirror=False, ab_testing=False, checked_at=now)
@@ -364,6 +477,13 @@ def apply_command(plan: DecisionPlan, state: CanaryState, command: Command, now:
     if command == "abort":
         return _record(plan, state, now, "abort", why, [], "command", phase="failed", weight=0, mirror=False,
                        ab_testing=False, paused_phase=None, checked_at=now)
+    w0 = w
+    if command in ("pause", "resume"):
+        state, replanned = replan(plan, state, now)
+        if replanned is not None:
+            new, action = apply_command(plan, state, command, now, reason)
+            return (new, Action(action.kind, action.reason, w0, action.weight_to)) if action.changed \
+                else (state, replanned)
     if command == "pause":
         if state.phase == "paused":
             return state, Action("paused", "already paused", w, w, changed=False)

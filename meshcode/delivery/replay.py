@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meshcode.delivery.decide import (
+    Action,
     apply_command,
     decide,
     fresh_state,
+    replan,
     with_notifications,
 )
 from meshcode.state.canary import CanaryState, Entry
@@ -53,7 +55,10 @@ def replay(state: CanaryState) -> tuple[list[Replayed], CanaryState]:
         if plan is None:
             out.append(Replayed(i, entry, None, (f"plan {entry.plan} is not recorded",)))
             continue
-        if entry.kind == "command" and entry.action in COMMANDS:
+        if entry.action == "replan":
+            new, replanned = replan(plan, current, entry.time)
+            action = replanned or Action("none", "", current.weight, current.weight, changed=False)
+        elif entry.kind == "command" and entry.action in COMMANDS:
             new, action = apply_command(plan, current, entry.action, entry.time, reason=entry.reason)  # type: ignore[arg-type]
         else:
             samples = [e.sample() for e in entry.evidence if e.status != "missing"]

@@ -1,11 +1,18 @@
-"""Canary state on disk: one JSON file per canary under state/canaries/<mesh>/<namespace>/."""
+"""Canary state on disk: one JSON file per canary under state/canaries/<mesh>/<namespace>/.
+
+State read from git is input like a stack: it is validated (shape, types, timezone-aware
+times, and consistency with its own plan and history) and a bad file is refused with an
+error naming it, so neither the compiler nor the controller ever acts on it.
+"""
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
 
-from meshcode.state.canary import CanaryState
+from pydantic import ValidationError
+
+from meshcode.state.canary import CanaryState, state_problems
 from meshcode.errors import StateError
 
 
@@ -14,15 +21,49 @@ def state_path(state_dir: Path, key: str) -> Path:
     return state_dir / "canaries" / mesh / namespace / f"{name}.json"
 
 
-def load_state(state_dir: Path, key: str) -> CanaryState | None:
+def shown(state_dir: Path, path: Path) -> str:
+    """The file as users know it: relative to the project (never a machine path)."""
+    try:
+        return path.relative_to(state_dir.parent).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _explain(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+    more = f" (+{e.error_count() - 5} more)" if e.error_count() > 5 else ""
+    return "; ".join(parts) + more
+
+
+def parse_state(data: bytes, where: str, check: bool = True) -> CanaryState:
+    """Validate one state file's bytes; `check=False` skips the consistency rules (for replay's forensics)."""
+    try:
+        state = CanaryState.model_validate_json(data)
+    except ValidationError as e:
+        raise StateError(f"canary state {where} is not valid: {_explain(e)}; restore it from git "
+                         f"(git checkout -- {where}) or fix it") from None
+    except ValueError as e:
+        raise StateError(f"canary state {where} is not valid: {e}") from None
+    problems = state_problems(state) if check else []
+    if problems:
+        raise StateError(f"canary state {where} is not valid: {'; '.join(problems)}; restore it from git "
+                         f"(git checkout -- {where}) or fix it (meshcode canary replay shows its history)")
+    return state
+
+
+def load_state(state_dir: Path, key: str, check: bool = True) -> CanaryState | None:
     """One canary's committed state, or None before its rollout has begun."""
     path = state_path(state_dir, key)
     try:
-        return CanaryState.model_validate_json(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
-    except ValueError as e:
-        raise StateError(f"canary state {path} is not valid: {e}") from None
+    except OSError as e:
+        raise StateError(f"canary state {shown(state_dir, path)} cannot be read: {e.strerror}") from None
+    return parse_state(data, shown(state_dir, path), check)
 
 
 def load_states(state_dir: Path) -> dict[str, CanaryState]:
@@ -33,10 +74,9 @@ def load_states(state_dir: Path) -> dict[str, CanaryState]:
         return out
     for path in sorted(base.glob("*/*/*.json")):
         mesh, namespace = path.parent.parent.name, path.parent.name
-        try:
-            out[f"{mesh}/{namespace}/{path.stem}"] = CanaryState.model_validate_json(path.read_bytes())
-        except ValueError as e:
-            raise StateError(f"canary state {path} is not valid: {e}") from None
+        state = load_state(state_dir, f"{mesh}/{namespace}/{path.stem}")
+        if state is not None:
+            out[f"{mesh}/{namespace}/{path.stem}"] = state
     return out
 
 

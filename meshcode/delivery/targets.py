@@ -75,7 +75,10 @@ def decision_plan(mesh: Mesh, service: Service, canary: Canary, rollout: Rollout
         stages=stages(rollout), interval=duration_seconds(rollout.interval), threshold=rollout.threshold,
         gates=tuple(gate_spec(g) for g in rollout.gates),
         hooks=tuple(HookSpec(name=h.name, type=h.type) for h in rollout.webhooks),
-        manual_approval=rollout.manual_approval,
+        manual_approval=rollout.manual_approval, initial_weight=canary.weight,
+        progress_deadline=duration_seconds(rollout.progress_deadline) if rollout.progress_deadline
+        else 10 * duration_seconds(rollout.interval),
+        inconclusive_limit=rollout.inconclusive_limit, on_stall=rollout.on_stall,
     )
 
 

@@ -71,21 +71,32 @@ def output_path_in_repo(root: Path, output: Path, fallback: str) -> str:
     return fallback.strip("/")
 
 
-def _git(repo: Repo, *args: str, paths: list[str] | None = None) -> str:
+NETWORK_TIMEOUT = 120  # seconds a push or fetch may take before it is killed (a job never hangs)
+
+
+def _stderr(e: Exception) -> str:
+    """What git said, without GitPython's framing ("stderr: '…'")."""
+    text = str(getattr(e, "stderr", "") or e).strip()
+    if text.startswith("stderr:"):
+        text = text[len("stderr:"):].strip()
+    return text.strip("'").strip()
+
+
+def _git(repo: Repo, *args: str, paths: list[str] | None = None, timeout: float | None = None) -> str:
     """Run git through GitPython with literal pathspecs; `paths` go through stdin (no ARG_MAX limit)."""
     from git import GitCommandError
 
     try:
         with repo.git.custom_environment(GIT_LITERAL_PATHSPECS="1"):
             if paths is None:
-                return repo.git.execute(["git", *args])  # type: ignore[return-value,call-overload,no-any-return]
+                return repo.git.execute(["git", *args], kill_after_timeout=timeout)  # type: ignore[return-value,call-overload,no-any-return]
             with tempfile.TemporaryFile() as f:
                 f.write(b"\0".join(p.encode() for p in paths) + b"\0")
                 f.seek(0)
                 return repo.git.execute(["git", *args, "--pathspec-from-file=-", "--pathspec-file-nul"],  # type: ignore[call-overload,no-any-return]
                                         istream=f)
     except GitCommandError as e:
-        raise GitError(f"git {args[0]} failed: {(e.stderr or str(e)).strip()}") from None
+        raise GitError(f"git {args[0]} failed: {_stderr(e) or f'exit status {e.status}'}") from None
 
 
 def _entries(output: str) -> list[tuple[str, str]]:
@@ -116,11 +127,8 @@ def _commit(repo: Repo, message: str, paths: list[str]) -> str:
     return repo.head.commit.hexsha
 
 
-def commit_paths(repo: Repo, paths: list[str], message: str) -> str:
-    """Stage `paths` (additions, changes, deletions) and commit exactly them; returns the new sha.
-
-    Refuses when other files are staged: the canary's commit records one decision and nothing else.
-    """
+def check_index(repo: Repo, paths: list[str]) -> None:
+    """Refuse (before anything is written) when a commit of `paths` would sweep in other staged files."""
     def inside(f: str) -> bool:
         return any(f == p or f.startswith(p.rstrip("/") + "/") for p in paths)
 
@@ -128,6 +136,14 @@ def commit_paths(repo: Repo, paths: list[str], message: str) -> str:
     if others:
         raise GitError("the git index has staged changes outside the canary's files "
                        f"({', '.join(others[:5])}); commit or unstage them first")
+
+
+def commit_paths(repo: Repo, paths: list[str], message: str) -> str:
+    """Stage `paths` (additions, changes, deletions) and commit exactly them; returns the new sha.
+
+    Refuses when other files are staged: the canary's commit records one decision and nothing else.
+    """
+    check_index(repo, paths)
     _git(repo, "add", "--all", paths=paths)
     # GitPython's index commit runs the hooks without holding index.lock, so a job killed in a hook
     # leaves the repository usable for the next job (the kill-safety tests)
@@ -184,20 +200,40 @@ def tracking(repo: Repo) -> tuple[str, str]:
 
 
 def push(repo: Repo) -> PushResult:
+    """Push HEAD upstream, bounded in time; `rejected` only for a race (the branch moved), never for a
+    server that refuses the push (protected branch, pre-receive hook): that is git's message in `detail`."""
     remote, branch = tracking(repo)
     try:
-        _git(repo, "push", remote, f"HEAD:refs/heads/{branch}")
+        _git(repo, "push", remote, f"HEAD:refs/heads/{branch}", timeout=NETWORK_TIMEOUT)
         return PushResult(True)
     except GitError as e:
-        text = str(e)
-        rejected = any(s in text for s in ("non-fast-forward", "fetch first", "rejected"))
-        return PushResult(False, rejected=rejected, detail=text.strip())
+        text = str(e).removeprefix("git push failed: ").strip()
+        race = any(s in text for s in ("non-fast-forward", "fetch first")) and "remote rejected" not in text
+        return PushResult(False, rejected=race, detail=text)
 
 
 def fetch_upstream(repo: Repo) -> Commit:
     remote, branch = tracking(repo)
-    _git(repo, "fetch", remote, branch)
+    _git(repo, "fetch", remote, branch, timeout=NETWORK_TIMEOUT)
     return repo.commit("FETCH_HEAD")
+
+
+def unpushed(repo: Repo) -> int:
+    """Commits on HEAD that the remote-tracking branch (as last fetched) lacks; 0 without one."""
+    remote, branch = tracking(repo)
+    ref = f"refs/remotes/{remote}/{branch}"
+    try:
+        repo.commit(ref)
+    except Exception:  # noqa: BLE001 - GitPython raises several kinds for a missing ref
+        return 0
+    return int(_git(repo, "rev-list", "--count", f"{ref}..HEAD").strip() or 0)
+
+
+def is_ancestor(repo: Repo, ancestor: Commit | str, commit: Commit | str) -> bool:
+    try:
+        return bool(repo.is_ancestor(ancestor, commit))
+    except Exception:  # noqa: BLE001 - an unknown revision is not an ancestor
+        return False
 
 
 def file_at(commit: Commit | None, path: str) -> bytes | None:

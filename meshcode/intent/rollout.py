@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, HttpUrl, model_validator
 
-from meshcode.intent.base import Duration, IntentModel, Many, no_credentials
+from meshcode.intent.base import Duration, IntentModel, Many, duration_seconds, no_credentials
 from meshcode.redact import redact_url
 from meshcode.intent.traffic import Match
 
@@ -112,6 +112,11 @@ class Rollout(IntentModel):
     ab_match: Many[Match] = ()
     manual_approval: bool = False
     workload: str = "{service}-{version}"  # Istio's destination_workload (the Deployment's name)
+    # Holds end: a stage that has not passed within progress_deadline (default: 10 intervals), or
+    # inconclusive_limit inconclusive checks in a row, stalls: the rollout rolls back or pauses.
+    progress_deadline: Duration | None = None
+    inconclusive_limit: int | None = Field(default=None, ge=1)
+    on_stall: Literal["rollback", "pause"] = "rollback"
 
     @model_validator(mode="after")
     def _steps(self) -> "Rollout":
@@ -129,6 +134,10 @@ class Rollout(IntentModel):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"{label} names must be unique, got {', '.join(dupes)} more than once")
+        if self.progress_deadline is not None and \
+                duration_seconds(self.progress_deadline) <= duration_seconds(self.interval):
+            raise ValueError(f"progress_deadline {self.progress_deadline} must be longer than the interval "
+                             f"{self.interval} (a stage needs at least one check)")
         if "{version}" not in self.workload:
             raise ValueError(f"workload {self.workload!r} must contain {{version}} (e.g. '{{service}}-{{version}}') "
                              "so stable and candidate are told apart")

@@ -7,10 +7,9 @@ stood and `meshcode canary replay` can re-run each decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from meshcode.state.plan import DecisionPlan
 from meshcode.redact import redact
@@ -61,15 +60,15 @@ class Evidence(Sample):
 class Entry(_Data):
     """One decision (a tick of the controller or an operator command) and the state it left."""
 
-    time: datetime
+    time: AwareDatetime
     kind: Literal["tick", "command"]
     action: str
     reason: str
     plan: str  # DecisionPlan digest; the plan itself is in CanaryState.plans
     phase: Phase
-    step: int
-    weight: int
-    failed_checks: int
+    step: int = Field(ge=-1)
+    weight: int = Field(ge=0, le=100)
+    failed_checks: int = Field(ge=0)
     evidence: tuple[Evidence, ...] = ()
     notifications: tuple[Evidence, ...] = ()  # post-rollout / rollback webhooks fired after it
 
@@ -82,21 +81,79 @@ class CanaryState(_Data):
     candidate: str = ""
     phase: Phase = "waiting"
     paused_phase: Phase | None = None  # the phase `resume` returns to
-    step: int = -1  # index into the plan's stages; -1: not started
+    step: int = Field(default=-1, ge=-1)  # index into the plan's stages; -1: not started
     weight: int = Field(default=0, ge=0, le=100)
     mirror: bool = False
     ab_testing: bool = False
-    failed_checks: int = 0
-    baseline_tests: int = 0  # baseline tests made so far; each spends its share of alpha
-    since: datetime | None = None  # when the current stage began
-    window_start: datetime | None = None  # start of the evidence window of the next check
-    checked_at: datetime | None = None  # last check; the next is due one interval later
+    failed_checks: int = Field(default=0, ge=0)
+    baseline_tests: int = Field(default=0, ge=0)  # baseline tests made so far; each spends its share of alpha
+    since: AwareDatetime | None = None  # when the current stage began
+    window_start: AwareDatetime | None = None  # start of the evidence window of the next check
+    checked_at: AwareDatetime | None = None  # last check; the next is due one interval later
     plans: dict[str, DecisionPlan] = Field(default_factory=dict)
     history: tuple[Entry, ...] = ()
+
+    @model_validator(mode="after")
+    def _shape(self) -> "CanaryState":
+        unknown = sorted({e.plan for e in self.history} - set(self.plans))
+        if unknown:
+            raise ValueError(f"history refers to plans that are not recorded: {', '.join(unknown)}")
+        return self
 
     @property
     def done(self) -> bool:
         return self.phase in TERMINAL
+
+
+def state_problems(state: CanaryState) -> list[str]:
+    """Why a state cannot be where its own history and plan say it is (empty: consistent).
+
+    The controller and the compiler act on this state: a weight no stage of the plan has, a
+    step past the plan's end or fields that disagree with the last recorded decision are hand
+    edits or corruption, and acting on them could promote what was never judged.
+    """
+    if not state.history:  # seeded by hand (e.g. a migration): the controller checks it against the stack's plan
+        return []
+    last = state.history[-1]
+    plan = state.plans[last.plan]
+    out: list[str] = []
+    for field in ("phase", "step", "weight", "failed_checks"):
+        if getattr(state, field) != getattr(last, field):
+            out.append(f"{field} is {getattr(state, field)!r} but the last recorded decision ({last.action} at "
+                       f"{last.time.isoformat()}) left {getattr(last, field)!r}")
+    if state.phase == "paused":
+        if state.paused_phase is None or state.paused_phase in TERMINAL or state.paused_phase == "paused":
+            out.append("a paused rollout must record the phase it resumes to (waiting, progressing or "
+                       f"promoting), got {state.paused_phase!r}")
+            return out
+    elif state.paused_phase is not None:
+        out.append(f"paused_phase is {state.paused_phase!r} but the phase is {state.phase!r}, not paused")
+    stages = len(plan.stages)
+    if state.step >= stages:
+        out.append(f"step {state.step} is past the end of its plan ({stages} stages)")
+        return out
+    active = state.paused_phase if state.phase == "paused" else state.phase
+    if state.phase == "succeeded" and state.weight != 100:
+        out.append(f"a succeeded rollout routes 100% to the candidate, not {state.weight}%")
+    if state.phase == "failed" and state.weight != 0:
+        out.append(f"a failed rollout routes 0% to the candidate, not {state.weight}%")
+    if active in ("progressing", "promoting"):
+        if state.step < 0:
+            out.append(f"phase {active} needs a started rollout (step ≥ 0), got step {state.step}")
+        else:
+            stage = plan.stages[state.step]
+            want = (stage.weight, stage.kind == "mirror", stage.kind == "ab")
+            if (state.weight, state.mirror, state.ab_testing) != want:
+                out.append(f"stage {state.step + 1}/{stages} ({stage.label}) routes {stage.weight}% "
+                           f"(mirror={want[1]}, A/B={want[2]}), but the state says {state.weight}% "
+                           f"(mirror={state.mirror}, A/B={state.ab_testing})")
+        if state.checked_at is None or state.window_start is None:
+            out.append(f"phase {active} needs checked_at and window_start")
+    if active == "promoting" and state.step != stages - 1:
+        out.append(f"phase promoting needs the last stage ({stages}), got stage {state.step + 1}")
+    if active == "waiting" and state.step != -1:
+        out.append(f"phase waiting needs step -1 (not started), got step {state.step}")
+    return out
 
 
 @dataclass(frozen=True, slots=True)

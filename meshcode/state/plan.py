@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 StageKind = Literal["mirror", "ab", "weight"]
 GateKind = Literal["success-rate", "latency-p99", "promql", "baseline"]
@@ -47,6 +47,9 @@ class HookSpec(_Data):
     type: HookType
 
 
+_LATER_FIELDS = {"initial_weight": 0, "progress_deadline": None, "inconclusive_limit": None, "on_stall": "rollback"}
+
+
 class DecisionPlan(_Data):
     """Stages, gates, hooks and pace of one canary; no URLs or queries (those are I/O)."""
 
@@ -59,6 +62,10 @@ class DecisionPlan(_Data):
     gates: tuple[GateSpec, ...] = ()
     hooks: tuple[HookSpec, ...] = ()
     manual_approval: bool = False
+    initial_weight: int = Field(default=0, ge=0, le=100)  # the stack's static weight: live before the start
+    progress_deadline: float | None = None  # seconds a stage may hold or fail checks before it stalls
+    inconclusive_limit: int | None = Field(default=None, ge=1)  # inconclusive checks in a row before it stalls
+    on_stall: Literal["rollback", "pause"] = "rollback"
 
     @property
     def max_weight(self) -> int:
@@ -69,5 +76,9 @@ class DecisionPlan(_Data):
 
     @property
     def digest(self) -> str:
-        data = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        fields = self.model_dump(mode="json")
+        for name, default in _LATER_FIELDS.items():  # plans recorded before these fields keep their digest
+            if fields[name] == default:
+                del fields[name]
+        data = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(data.encode()).hexdigest()[:12]

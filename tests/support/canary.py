@@ -53,11 +53,15 @@ def utc() -> datetime:
 
 
 def tick(j: Job, limit: float = 30.0) -> Outcome:
-    """Step until a decision is made (sleeping through 'not due yet'), as a scheduled job would."""
+    """Step until a decision is made (sleeping through 'not due yet'), as a scheduled job would.
+
+    A repeated hold is a decision too, though it is not committed (issue 20: no commit per hold).
+    """
     deadline = time.monotonic() + limit
     while True:
         outcome = step(j, utc())
-        if outcome.action.changed or outcome.state.done or time.monotonic() > deadline:
+        if outcome.action.changed or outcome.action.kind == "hold" or outcome.state.done \
+                or time.monotonic() > deadline:
             return outcome
         target, state = load(j.project, j.name)
         time.sleep(max(0.05, next_wake(target, state, utc())))

@@ -22,9 +22,10 @@ class Settings(BaseModel):
     repo_url: str | None = None
     target_revision: str = "HEAD"
     prometheus: str | dict[str, str] | None = None  # URL, or {cluster = URL} per cluster (canary gates)
+    argocd: str | None = None  # Argo CD API URL: canary stages are judged only once it has synced the weight
     workloads: str | None = None
 
-    @field_validator("repo_url", "prometheus")
+    @field_validator("repo_url", "prometheus", "argocd")
     @classmethod
     def _no_credentials(cls, v: str | dict[str, str] | None) -> str | dict[str, str] | None:
         """pyproject.toml is committed: URLs in it never carry credentials (they come from env or files)."""

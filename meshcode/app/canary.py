@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from git import Repo
 
 from meshcode.delivery.decide import (
+    APPLIED,
     Action,
     Command,
+    applied_time,
     apply_command,
     decide,
     due,
@@ -45,6 +47,7 @@ from meshcode.delivery.decide import (
     window_seconds,
     with_notifications,
 )
+from meshcode.delivery.applied import ArgoCD, applications, weight_commit
 from meshcode.delivery.prometheus import Prometheus, collect
 from meshcode.delivery.replay import Replayed, replay
 from meshcode.state.canary import CanaryState, Sample
@@ -76,6 +79,7 @@ class Job:
     prometheus: tuple[str, ...] = ()  # "URL" or "CLUSTER=URL"; default: [tool.meshcode] prometheus
     push: bool = False
     wait: float = 0.0  # seconds to wait for another job's lock
+    argocd: str | None = None  # Argo CD API URL: judge a stage only once its weight is synced (default: setting)
     _sources: dict[str, Prometheus] | None = field(default=None, repr=False)
 
 
@@ -289,29 +293,48 @@ def _notify(target: CanaryTarget, state: CanaryState, action: Action) -> CanaryS
     return with_notifications(state, [judge_hook(hooks[s.check], s) for s in answers])
 
 
-def gather(job: Job, target: CanaryTarget, state: CanaryState, now: datetime) -> list[Sample]:
-    """Collect what the tick needs (Prometheus, webhooks): the I/O, done outside the project lock."""
+def applied_sample(job: Job, repo: Repo, target: CanaryTarget, state: CanaryState) -> Sample | None:
+    """When the current weight took effect, per Argo CD (None: no Argo CD configured, judge from the commit)."""
+    url = job.argocd or job.project.settings.argocd
+    if not url:
+        return None
+    state_file, _ = _paths(job.project, repo, target.key)
+    sha = weight_commit(repo, state_file, state)
+    if sha is None:
+        return Sample(check=APPLIED, status="no-data", detail=f"the commit that set {state.weight}% is not found")
+    namespace = target.mesh.argocd.namespace if target.mesh.argocd is not None else "argocd"
+    return ArgoCD(url).applied(repo, sha, applications(target.mesh.name, target.plan.clusters, namespace))
+
+
+def gather(job: Job, target: CanaryTarget, state: CanaryState, now: datetime, repo: Repo) -> list[Sample]:
+    """Collect what the tick needs (Argo CD, Prometheus, webhooks): the I/O, done outside the project lock.
+
+    With Argo CD configured, gates are queried only once the weight is applied, over a window that
+    starts then: a stage is never judged on traffic at the previous weight.
+    """
     need = due(target.plan, state, now)
     samples: list[Sample] = []
     if need.at is None or now >= need.at:
         if need.gates:
+            applied_at = None
+            applied = applied_sample(job, repo, target, state) if state.phase == "progressing" else None
+            if applied is not None:
+                samples.append(applied)
+                applied_at = applied_time(applied)
+                if applied_at is None or now < applied_at + timedelta(seconds=target.plan.interval):
+                    return samples  # decide waits: not applied yet, or not a whole interval at this weight
             if job._sources is None:
                 job._sources = prometheus_sources(target.plan.clusters, job.prometheus,
                                                   job.project.settings.prometheus)
             for p in job._sources.values():
                 p._cache.clear()
-            samples += collect(target, job._sources, now, window_seconds(state, now))
+            samples += collect(target, job._sources, now, window_seconds(state, now, applied_at))
         if need.hooks:
             samples += call_hooks(target, state, need.hooks)
     return samples
 
 
-def decide_now(job: Job, target: CanaryTarget, state: CanaryState, now: datetime) -> tuple[CanaryState, Action]:
-    """Collect, then the pure decision (for callers that hold no lock, e.g. tests and tools)."""
-    return decide(target.plan, state, gather(job, target, state, now), now)
-
-
-Gather = Callable[[CanaryTarget, CanaryState, datetime], list[Sample]]
+Gather = Callable[[CanaryTarget, CanaryState, datetime, "Repo"], list[Sample]]
 Decider = Callable[[CanaryTarget, CanaryState, list[Sample], datetime], tuple[CanaryState, Action]]
 
 
@@ -341,7 +364,7 @@ def _tick(job: Job, gather_: Gather | None, decider: Decider, now: datetime) -> 
         for _attempt in range(DECIDE_ATTEMPTS):
             with project_locked(job.project):
                 target, state, recovered = _prepare(job, repo, key)
-            samples = gather_(target, state, now) if gather_ is not None else []
+            samples = gather_(target, state, now, repo) if gather_ is not None else []
             with project_locked(job.project):
                 target_now, current, more = _prepare(job, repo, key)
                 if (target_now.plan, current) != (target.plan, state):
@@ -415,7 +438,7 @@ def _state_in(project: Project, repo: Repo, commit) -> tuple[str, CanaryState] |
 # ---- entry points ---------------------------------------------------------------------------
 def step(job: Job, now: datetime | None = None) -> Outcome:
     """One tick: nothing happens unless a check is due; then exactly one decision is committed."""
-    return _tick(job, lambda t, s, n: gather(job, t, s, n),
+    return _tick(job, lambda t, s, n, r: gather(job, t, s, n, r),
                  lambda t, s, samples, n: decide(t.plan, s, samples, n), now or utcnow())
 
 
@@ -444,7 +467,7 @@ def run(job: Job, on_outcome: Callable[[Outcome], None], sleep: Callable[[float]
     with canary_lock(job.project, target.key, 0, what="run"):
         ticks = 0
         while True:
-            tick_job = Job(job.project, job.name, job.prometheus, job.push, max(job.wait, 60.0), job._sources)
+            tick_job = replace(job, wait=max(job.wait, 60.0))
             outcome = step(tick_job, clock())
             job._sources = tick_job._sources
             on_outcome(outcome)

@@ -34,6 +34,10 @@ PrometheusOption = typer.Option(
     help="Prometheus URL, or CLUSTER=URL (repeat per cluster); default: [tool.meshcode] prometheus.")
 PushOption = typer.Option(False, "--push", help="Push the commit; on a non-fast-forward, fetch and re-decide.")
 WaitOption = typer.Option(0.0, "--wait", help="Seconds to wait for another job on this canary (default: exit).")
+ArgoCDOption = typer.Option(
+    None, "--argocd", envvar="MESHCODE_ARGOCD",
+    help="Argo CD API URL: a stage is judged only once Argo CD has synced its weight (token: ARGOCD_AUTH_TOKEN); "
+         "default: [tool.meshcode] argocd.")
 NowOption = typer.Option(None, "--now", help="Decide as of this ISO time instead of the clock (replays, tests).")
 
 
@@ -55,8 +59,9 @@ def _now(value: Optional[str]) -> datetime | None:
     return t
 
 
-def _job(name: str, root: Optional[Path], prometheus: Optional[List[str]], push: bool, wait: float) -> Job:
-    return Job(Project.open(root), name, tuple(prometheus or ()), push, wait)
+def _job(name: str, root: Optional[Path], prometheus: Optional[List[str]], push: bool, wait: float,
+         argocd: Optional[str] = None) -> Job:
+    return Job(Project.open(root), name, tuple(prometheus or ()), push, wait, argocd=argocd)
 
 
 def _stage(target: CanaryTarget, state: CanaryState | None) -> str:
@@ -128,14 +133,15 @@ def status_cmd(name: Optional[str] = typer.Argument(None, help="Canary (default:
 @canary_app.command("step")
 def step_cmd(name: str = typer.Argument(..., help="Canary: name, namespace/name or mesh/namespace/name."),
              prometheus: Optional[List[str]] = PrometheusOption, push: bool = PushOption,
-             wait: float = WaitOption, now: Optional[str] = NowOption, root: Optional[Path] = RootOption) -> None:
+             wait: float = WaitOption, now: Optional[str] = NowOption, argocd: Optional[str] = ArgoCDOption,
+             root: Optional[Path] = RootOption) -> None:
     """One tick: query gates, decide, write state, compile, commit (nothing if no check is due).
 
     Exit 0: advanced, held, waited or promoted; 1: error; 2: usage; 3: rolled back; 4: a check
     failed; 5: stalled (progress deadline or inconclusive limit) and paused.
     """
     try:
-        outcome = step(_job(name, root, prometheus, push, wait), _now(now))
+        outcome = step(_job(name, root, prometheus, push, wait, argocd), _now(now))
     except MeshcodeError as e:
         fail(e)
         return
@@ -153,7 +159,7 @@ def _bar(weight: int, width: int = 20) -> str:
 @canary_app.command("run")
 def run_cmd(name: str = typer.Argument(..., help="Canary to drive until it succeeds or fails."),
             prometheus: Optional[List[str]] = PrometheusOption, push: bool = PushOption,
-            root: Optional[Path] = RootOption) -> None:
+            argocd: Optional[str] = ArgoCDOption, root: Optional[Path] = RootOption) -> None:
     """Tick every interval until the rollout succeeds (exit 0), fails (exit 3) or stalls and pauses (exit 5)."""
     def show(o: Outcome) -> None:
         stamp = utcnow().strftime("%H:%M:%S")
@@ -161,7 +167,7 @@ def run_cmd(name: str = typer.Argument(..., help="Canary to drive until it succe
                    f"{o.action.kind}: {o.action.reason}" + (f" [{o.commit[:10]}]" if o.commit else ""))
 
     try:
-        job = _job(name, root, prometheus, push, 0.0)
+        job = _job(name, root, prometheus, push, 0.0, argocd)
         final = run(job, show, time.sleep)
     except KeyboardInterrupt:
         typer.echo("stopped; the rollout stays where it is (its state is committed)", err=True)

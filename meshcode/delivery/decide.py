@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from meshcode.delivery.baseline import check_alpha, error_rate_pvalue
@@ -86,10 +86,22 @@ def due(plan: DecisionPlan, state: CanaryState, now: datetime) -> Due:
     return Due(at, gates=bool(plan.gates), hooks=hooks)
 
 
-def window_seconds(state: CanaryState, now: datetime) -> int:
-    """Length of the check's evidence window: since the stage began or the last verdict."""
+def window_seconds(state: CanaryState, now: datetime, applied_at: datetime | None = None) -> int:
+    """Length of the check's evidence window: since the stage began or the last verdict, and never
+    before the current weight was applied (a window never straddles two weights)."""
     start = state.window_start or now
+    if applied_at is not None and applied_at > start:
+        start = applied_at
     return max(1, int((now - start).total_seconds()))
+
+
+APPLIED = "applied"  # the sample saying when the current weight took effect (see delivery.applied)
+
+
+def applied_time(sample: Sample) -> datetime | None:
+    if sample.status != "ok" or sample.value is None or not math.isfinite(sample.value):
+        return None
+    return datetime.fromtimestamp(sample.value, timezone.utc)
 
 
 # ---- verdicts -------------------------------------------------------------------------------
@@ -337,8 +349,22 @@ def decide(plan: DecisionPlan, state: CanaryState, samples: Iterable[Sample],
         evidence = hook_evidence(plan, "confirm-promotion", samples)
         return _confirm(plan, state, now, evidence, [])
 
+    applied: list[Evidence] = []
+    found = [x for x in samples if x.check == APPLIED]
+    if found:
+        sample, t = found[0], applied_time(found[0])
+        if t is None:  # the weight is committed but not live yet: nothing to judge
+            why = _stall_reason(plan, state, now, is_hold=False)
+            if why is not None:
+                return _stall(plan, state, now, why, f"{w}% not applied: {sample.detail}",
+                              [_evidence(sample, "inconclusive", sample.detail)])
+            return state, Action("wait", f"{w}% not applied yet: {sample.detail}", w, w, changed=False)
+        if now < t + timedelta(seconds=plan.interval):
+            return state, Action("wait", f"{w}% applied at {t.isoformat()}; judged from then, next check at "
+                                         f"{(t + timedelta(seconds=plan.interval)).isoformat()}", w, w, changed=False)
+        applied = [_evidence(sample, "pass", f"{w}% applied at {t.isoformat()}: {sample.detail}")]
     evidence, tests = gate_evidence(plan, state, samples)
-    evidence += hook_evidence(plan, "rollout", samples)
+    evidence = applied + evidence + hook_evidence(plan, "rollout", samples)
     spent = tests != state.baseline_tests  # alpha spent must be recorded, or later tests would reuse it
     state = state.model_copy(update={"baseline_tests": tests})
     return _conclude(plan, state, now, evidence, on_pass=lambda p, s, n, e: _next(p, s, n, e, samples),

@@ -370,6 +370,8 @@ VARIANTS: dict[type, dict[str, Any]] = {
         "ab_intervals": {"ab_intervals": 1, "ab_match": [JASON]},
         "ab_match": {"ab_intervals": 1, "ab_match": [Match(headers={"x-beta": "1"})]},
         "manual_approval": {"manual_approval": True},
+        "progress_deadline": {"progress_deadline": "30m"}, "inconclusive_limit": {"inconclusive_limit": 3},
+        "on_stall": {"on_stall": "pause"},
         "workload": None,  # RUNTIME_ONLY
     },
     SuccessRate: {"min": {"min": 95}, "min_requests": {"min_requests": 5}},

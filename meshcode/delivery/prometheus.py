@@ -158,12 +158,43 @@ def selector(namespace: str, workload: str, cluster: str | None, reporter: str =
     return sel + (f',destination_cluster="{cluster}"' if cluster else "")
 
 
+def counter_increase(series: str, window: str) -> str:
+    """How much a counter grew over the window, series born inside it counted in full.
+
+    `increase()` alone misses what a series counted before its first scrape: a pod restarted in
+    the window starts new series (new pod label) whose first sample already holds its first
+    errors, and an error series appears only at the first error. So series that existed at the
+    window's start count their `increase()` (which handles counter resets), and series born in
+    the window count their whole value. No series at all stays empty (no data), never 0.
+    """
+    none = f"(sum({series}) * 0)"
+    return (f"((sum(increase({series}[{window}]) and {series} offset {window}) or {none})"
+            f" + (sum({series} unless {series} offset {window}) or {none}))")
+
+
 def requests_query(sel: str, window: str) -> str:
-    return f"sum(increase(istio_requests_total{{{sel}}}[{window}]))"
+    return counter_increase(f"istio_requests_total{{{sel}}}", window)
 
 
 def errors_query(sel: str, window: str) -> str:
-    return f'(sum(increase(istio_requests_total{{{sel},response_code=~"5.."}}[{window}])) or vector(0))'
+    series = "istio_requests_total{" + sel + ',response_code=~"5.."}'
+    return f"({counter_increase(series, window)} or vector(0))"
+
+
+def samples_query(sel: str, window: str) -> str:
+    """The most samples any of the workload's request series has in the window (< 2: no rate at all)."""
+    return f"max(count_over_time(istio_requests_total{{{sel}}}[{window}]))"
+
+
+def source_selector(namespace: str, service: str, workload: str, cluster: str | None) -> str:
+    """Requests as the callers' proxies saw them: also those that never reached a pod.
+
+    A candidate with no ready pods answers nothing (no `reporter="destination"` series); the
+    callers' sidecars report 503 "no healthy upstream" with destination_workload="unknown".
+    """
+    sel = (f'reporter="source",destination_service_namespace="{namespace}",destination_service_name="{service}",'
+           f'destination_workload=~"{workload}|unknown"')
+    return sel + (f',source_cluster="{cluster}"' if cluster else "")
 
 
 def success_rate_query(sel: str, window: str) -> str:
@@ -200,13 +231,45 @@ def collect(target: CanaryTarget, sources: dict[str, Prometheus], now: datetime,
             "stable_workload": target.workload(target.canary.stable), "stable_version": target.canary.stable,
             "cluster": cluster, "window": window, "interval": window,
         }
+        source = source_selector(target.namespace, target.service.name, target.workload(target.canary.candidate),
+                                 label)
         for gate in target.rollout.gates:
-            out.append(_gate_sample(gate, prom, cluster, cand, stable, window, variables, now))
+            out.append(_gate_sample(gate, prom, cluster, cand, stable, window, variables, now, source))
     return out
 
 
+def _success_rate(gate: SuccessRate, prom: Prometheus, base: dict, cand: str, source: str, window: str,
+                  now: datetime) -> Sample:
+    """The candidate's success rate as its own pods report it, or as its callers saw it if that is worse.
+
+    Requests that never reached a pod (no ready pods: 503 at the caller) exist only in the
+    source-reported series; judging on them turns "no requests, hold forever" into a failure.
+    """
+    query = success_rate_query(cand, window)
+    result = prom.query(query, now)
+    if result.status in ("unreachable", "error"):
+        return Sample(**base, query=query, status=result.status, detail=result.detail)
+    r = prom.query(requests_query(cand, window), now)
+    if r.status in ("unreachable", "error", "multiple-series"):
+        return Sample(**base, query=query, status=r.status, detail=f"request count: {r.detail}")
+    dest = Sample(**base, query=query, status=result.status, value=result.value,
+                  requests=r.value if r.status == "ok" else None, detail=result.detail)
+    src_q = success_rate_query(source, window)
+    src, src_n = prom.query(src_q, now), prom.query(requests_query(source, window), now)
+    if src.status != "ok" or src.value is None or src_n.status != "ok" or not src_n.value:
+        return dest
+    if src_n.value < max(1, gate.min_requests):
+        return dest
+    dest_usable = dest.status == "ok" and dest.value is not None and (dest.requests or 0) >= gate.min_requests
+    if dest_usable and dest.value is not None and dest.value <= src.value:
+        return dest
+    return Sample(**base, query=src_q, value=src.value, requests=src_n.value,
+                  detail=f"as the callers saw it (reporter=source): {src_n.value:.0f} requests, "
+                         f"{100 - src.value:.3g}% 5xx")
+
+
 def _gate_sample(gate, prom: Prometheus, cluster: str, cand: str, stable: str, window: str,
-                 variables: dict[str, str], now: datetime) -> Sample:
+                 variables: dict[str, str], now: datetime, source: str = "") -> Sample:
     name = gate_name(gate)
     base = {"check": name, "cluster": cluster, "window": window}
     reqs_q = requests_query(cand, window)
@@ -223,9 +286,14 @@ def _gate_sample(gate, prom: Prometheus, cluster: str, cand: str, stable: str, w
         counts = {k: r.value for k, r in results.items() if r.status == "ok" and r.value is not None}
         cn, ce = counts["candidate_requests"], counts["candidate_errors"]
         return Sample(**base, query=query, value=100 * ce / cn if cn > 0 else None, requests=cn, counts=counts)
+    if not isinstance(gate, PromQL):
+        few = prom.query(samples_query(cand, window), now)
+        if few.status == "ok" and few.value is not None and few.value < 2:
+            return Sample(**base, query=samples_query(cand, window), status="no-data",
+                          detail=f"fewer than 2 samples per series in the {window} window: no increase to judge")
     if isinstance(gate, SuccessRate):
-        query = success_rate_query(cand, window)
-    elif isinstance(gate, LatencyP99):
+        return _success_rate(gate, prom, base, cand, source, window, now)
+    if isinstance(gate, LatencyP99):
         query = p99_query(cand, window)
     else:
         query = render(gate.query, variables)

@@ -211,3 +211,22 @@ class PrometheusServer:
         raise TimeoutError(f"no result for {promql} within {timeout}s")
 
 
+
+
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+
+
+def backfilled(workdir: Path, series: dict[str, list[tuple[float, float]]]) -> PrometheusServer:
+    """A real Prometheus whose TSDB holds exactly `series` ({'name{labels}': [(unix time, value)]}),
+    written with `promtool tsdb create-blocks-from openmetrics`: deterministic scrapes at chosen times."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for name in sorted(series):
+        lines += [f"{name} {v} {t:.3f}" for t, v in sorted(series[name])]
+    om = workdir / "backfill.om"
+    om.write_text("\n".join(lines) + "\n# EOF\n")
+    server = PrometheusServer(workdir, [])
+    subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", str(om), str(server.data)],
+                   check=True, capture_output=True)
+    server.start()
+    return server

@@ -168,6 +168,8 @@ BAD_STATES = [
     ("fields disagree with the last decision", _set(weight=50, step=1),
      "weight is 50 but the last recorded decision (start at 2030-01-01T12:00:00+00:00) left 10"),
     ("empty object", lambda d: d.clear(), "name: Field required"),
+    ("a recorded plan edited", lambda d: next(iter(d["plans"].values()))["stages"][0].update(weight=30),
+     "does not match its digest"),
 ]
 
 

@@ -82,7 +82,11 @@ def test_canary_workflow_is_scheduled_serialised_and_calls_a_real_command() -> N
     lines = run_lines(canary)
     assert any(line.startswith("git config user.email") for line in lines)
     (step,) = [shlex.split(line) for line in lines if line.startswith("meshcode canary step")]
-    assert step[3] == "$CANARY" and canary["jobs"]["step"]["env"]["CANARY"].endswith("|| 'reviews' }}")
+    # issue 20: a dispatched name steps that canary, the schedule steps every canary
+    assert step[3] == "$CANARY" and canary["jobs"]["step"]["env"]["CANARY"].endswith("|| '--all' }}")
+    install = [shlex.split(line) for line in lines if "pip install" in line]
+    assert install == [["python", "-m", "pip", "install", "$MESHCODE_PIP_SPEC"]]  # meshcode as a package
+    assert "meshcode==" in canary["jobs"]["step"]["env"]["MESHCODE_PIP_SPEC"]
     help_text = CliRunner().invoke(app, ["canary", "step", "--help"]).output
     for option in (a for a in step[4:] if a.startswith("--")):
         assert option in help_text, f"`meshcode canary step` has no {option}"

@@ -10,8 +10,10 @@ from typing import List, Optional
 import typer
 
 from meshcode.cli.main import RootOption, app, fail
+from meshcode.redact import redact
 from meshcode.app.canary import (
     Job,
+    targets,
     Outcome,
     command,
     replay_canary,
@@ -130,23 +132,47 @@ def status_cmd(name: Optional[str] = typer.Argument(None, help="Canary (default:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5])
 
 
+SEVERITY = (EXIT_ROLLED_BACK, EXIT_STALLED, EXIT_CHECK_FAILED, 1)  # the code `--all` exits with: the worst
+
+
 @canary_app.command("step")
-def step_cmd(name: str = typer.Argument(..., help="Canary: name, namespace/name or mesh/namespace/name."),
+def step_cmd(name: Optional[str] = typer.Argument(None, help="Canary: name, namespace/name or mesh/namespace/name."),
+             all_: bool = typer.Option(False, "--all", help="Step every canary with a rollout plan, each under "
+                                                            "its own lock (one scheduled job for all)."),
+             mesh: Optional[str] = typer.Option(None, "--mesh", help="With --all: only this mesh's canaries."),
              prometheus: Optional[List[str]] = PrometheusOption, push: bool = PushOption,
              wait: float = WaitOption, now: Optional[str] = NowOption, argocd: Optional[str] = ArgoCDOption,
              root: Optional[Path] = RootOption) -> None:
     """One tick: query gates, decide, write state, compile, commit (nothing if no check is due).
 
     Exit 0: advanced, held, waited or promoted; 1: error; 2: usage; 3: rolled back; 4: a check
-    failed; 5: stalled (progress deadline or inconclusive limit) and paused.
+    failed; 5: stalled (progress deadline or inconclusive limit) and paused. With --all: the
+    worst of them (3, 5, 4, 1 in that order); one canary's error never stops the others.
     """
+    if (name is None) == (not all_) or (mesh is not None and not all_):
+        fail(StateError("name one canary, or pass --all (optionally with --mesh) to step every canary"))
+        return
     try:
-        outcome = step(_job(name, root, prometheus, push, wait, argocd), _now(now))
+        when = _now(now)
+        names = [name] if name else sorted(k for k in targets(Project.open(root))
+                                          if mesh is None or k.split("/")[0] == mesh)
     except MeshcodeError as e:
         fail(e)
         return
-    typer.echo(_describe(outcome))
-    code = exit_code(outcome)
+    codes = []
+    for each in names:
+        try:
+            outcome = step(_job(each, root, prometheus, push, wait, argocd), when)
+        except MeshcodeError as e:
+            if not all_:
+                fail(e)
+                return
+            typer.echo(f"{each}: error: {redact(str(e))}", err=True)
+            codes.append(1)
+            continue
+        typer.echo(_describe(outcome))
+        codes.append(exit_code(outcome))
+    code = next((c for c in SEVERITY if c in codes), 0)
     if code:
         raise typer.Exit(code)
 
@@ -223,3 +249,60 @@ def replay_cmd(name: str = typer.Argument(..., help="Canary whose recorded histo
     if bad:
         raise typer.Exit(1)
 
+
+
+@canary_app.command("deploy")
+def deploy_cmd(image: str = typer.Option(..., "--image", help="Controller image (build it from the Dockerfile)."),
+               out: Path = typer.Option(Path("deploy/canary"), "--out", help="Folder for the files (from the root)."),
+               mesh: Optional[List[str]] = typer.Option(None, "--mesh", help="Mesh (repeat); default: every "
+                                                                                "mesh with a canary rollout."),
+               schedule: str = typer.Option("*/5 * * * *", "--schedule", help="Cron schedule of the job."),
+               namespace: str = typer.Option("meshcode", "--namespace", help="Namespace of the CronJob."),
+               repo: Optional[str] = typer.Option(None, "--repo", help="Repository to clone and push to; "
+                                                                        "default: [tool.meshcode] repo_url."),
+               branch: str = typer.Option("main", "--branch"),
+               git_auth: str = typer.Option("token", "--git-auth", help="token (https) or ssh (deploy key)."),
+               prometheus: Optional[str] = typer.Option(None, "--prometheus", help="Prometheus URL in the cluster."),
+               prometheus_token: bool = typer.Option(False, "--prometheus-token",
+                                                     help="Send the Secret's prometheus-token as a bearer token."),
+               argocd: Optional[str] = typer.Option(None, "--argocd", help="Argo CD API URL (judge applied weights)."),
+               meshcode_spec: Optional[str] = typer.Option(None, "--meshcode-spec",
+                                                           help="pip requirement for meshcode in the image."),
+               root: Optional[Path] = RootOption) -> None:
+    """Write a Kubernetes CronJob + ServiceAccount per mesh and a Dockerfile: the controller where Prometheus is."""
+    from meshcode.delivery.deploy import ControllerSpec, controller_files
+
+    try:
+        project = Project.open(root)
+        meshes = list(mesh or sorted({k.split("/")[0] for k in targets(project)}))
+        if not meshes:
+            raise StateError("no canary has a rollout plan (Canary(rollout=Rollout(...))): nothing to run")
+        url = repo or project.settings.repo_url
+        if not url:
+            raise StateError("--repo URL (or repo_url in [tool.meshcode]): the repository the job clones and pushes to")
+        if git_auth not in ("token", "ssh"):
+            raise StateError(f"--git-auth is token or ssh, not {git_auth!r}")
+        specs = [ControllerSpec(mesh=m, repo_url=url, image=image, branch=branch, schedule=schedule,
+                                namespace=namespace, git_auth=git_auth,  # type: ignore[arg-type]
+                                prometheus=prometheus, prometheus_token=prometheus_token, argocd=argocd,
+                                root=_project_in_repo(project)) for m in meshes]
+        files = controller_files(specs, meshcode_spec)
+    except MeshcodeError as e:
+        fail(e)
+        return
+    folder = project.root / out
+    for path, data in files.items():
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    typer.echo(f"wrote {len(files)} files to {out}/ for mesh(es) {', '.join(meshes)}: build the image from "
+               f"{out}/Dockerfile, create the Secret, then kubectl apply -k {out}/<mesh>")
+
+
+def _project_in_repo(project: Project) -> str:
+    """The project folder relative to its git repository's top ('.' when it is the top)."""
+    for top in (project.root, *project.root.parents):
+        if (top / ".git").exists():
+            rel = project.root.relative_to(top).as_posix()
+            return rel or "."
+    return "."

@@ -98,6 +98,9 @@ class CanaryState(_Data):
         unknown = sorted({e.plan for e in self.history} - set(self.plans))
         if unknown:
             raise ValueError(f"history refers to plans that are not recorded: {', '.join(unknown)}")
+        edited = sorted(k for k, p in self.plans.items() if p.digest != k)
+        if edited:
+            raise ValueError(f"recorded plan {', '.join(edited)} does not match its digest (edited by hand?)")
         return self
 
     @property

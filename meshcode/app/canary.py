@@ -21,6 +21,7 @@ the output does not have.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 from filelock import FileLock, Timeout
 
 if TYPE_CHECKING:
@@ -50,11 +52,12 @@ from meshcode.delivery.decide import (
 from meshcode.delivery.applied import ArgoCD, applications, weight_commit
 from meshcode.delivery.prometheus import Prometheus, collect
 from meshcode.delivery.replay import Replayed, replay
+from meshcode.delivery.report import CanaryStatus, canary_status, metrics_text
 from meshcode.state.canary import CanaryState, Sample
 from meshcode.delivery.store import load_state, load_states, parse_state, save_state, state_bytes, state_path
 from meshcode.delivery.targets import CanaryTarget, find_canaries, resolve
 from meshcode.delivery.webhooks import call_hooks
-from meshcode.errors import StateError
+from meshcode.errors import MeshcodeError, StateError
 from meshcode.gitops import git
 from meshcode.loader import load_stacks
 from meshcode.app.project import LockedError, Project
@@ -450,6 +453,55 @@ def status(project: Project, name: str | None = None) -> list[tuple[CanaryTarget
     found = targets(project)
     chosen = [resolve(found, name)] if name else [found[k] for k in sorted(found)]
     return [(t, load_state(project.state_dir, t.key)) for t in chosen]
+
+
+def statuses(project: Project, name: str | None = None, now: datetime | None = None) -> list[CanaryStatus]:
+    """Every canary's status; a state that cannot be read is reported on its row, not raised."""
+    found = targets(project)
+    chosen = [resolve(found, name)] if name else [found[k] for k in sorted(found)]
+    now = now or utcnow()
+    out = []
+    for t in chosen:
+        try:
+            out.append(canary_status(t, load_state(project.state_dir, t.key), now))
+        except StateError as e:
+            out.append(canary_status(t, None, now, error=redact(str(e))))
+    return out
+
+
+def report_metrics(project: Project, textfile: str | None, pushgateway: str | None,
+                   now: datetime | None = None) -> list[str]:
+    """Write the controller's metrics where a textfile collector or a Pushgateway reads them.
+
+    Returns the problems (never raises): reporting must never block or undo a decision.
+    """
+    if not textfile and not pushgateway:
+        return []
+    problems = []
+    try:
+        text = metrics_text(statuses(project, now=now), now or utcnow())
+    except MeshcodeError as e:
+        return [f"metrics not written: {redact(str(e))}"]
+    if textfile:
+        path = Path(textfile)
+        try:
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            tmp.write_text(text)
+            os.replace(tmp, path)  # the collector never reads half a file
+        except OSError as e:
+            problems.append(f"metrics not written to {textfile}: {e.strerror or e}")
+    if pushgateway:
+        from meshcode.delivery.http import Auth
+
+        url = pushgateway.rstrip("/") + "/metrics/job/meshcode_canary"
+        try:
+            with Auth.from_env("MESHCODE_PUSHGATEWAY").client(10.0) as client:
+                r = client.put(url, content=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4"})
+            if r.status_code >= 300:
+                problems.append(f"Pushgateway {redact(pushgateway)} answered HTTP {r.status_code}")
+        except (httpx.HTTPError, MeshcodeError) as e:
+            problems.append(f"Pushgateway {redact(pushgateway)} unreachable: {type(e).__name__}")
+    return problems
 
 
 def next_wake(target: CanaryTarget, state: CanaryState, now: datetime) -> float:

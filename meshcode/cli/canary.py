@@ -1,6 +1,7 @@
 """`meshcode canary ...`: the progressive-delivery controller's commands (each change a git commit)."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import datetime, timedelta, timezone
@@ -13,6 +14,8 @@ from meshcode.cli.main import RootOption, app, fail
 from meshcode.redact import redact
 from meshcode.app.canary import (
     Job,
+    report_metrics,
+    statuses,
     targets,
     Outcome,
     command,
@@ -22,8 +25,7 @@ from meshcode.app.canary import (
     step,
     utcnow,
 )
-from meshcode.state.canary import CanaryState
-from meshcode.delivery.targets import CanaryTarget
+from meshcode.delivery.report import CanaryStatus
 from meshcode.errors import MeshcodeError, StateError
 from meshcode.app.project import Project
 
@@ -36,6 +38,12 @@ PrometheusOption = typer.Option(
     help="Prometheus URL, or CLUSTER=URL (repeat per cluster); default: [tool.meshcode] prometheus.")
 PushOption = typer.Option(False, "--push", help="Push the commit; on a non-fast-forward, fetch and re-decide.")
 WaitOption = typer.Option(0.0, "--wait", help="Seconds to wait for another job on this canary (default: exit).")
+MetricsFileOption = typer.Option(
+    None, "--metrics-file", envvar="MESHCODE_METRICS_FILE",
+    help="Write the controller's metrics here (Prometheus text format) for a node-exporter textfile collector.")
+PushgatewayOption = typer.Option(
+    None, "--pushgateway", envvar="MESHCODE_PUSHGATEWAY",
+    help="Push the controller's metrics to this Pushgateway (job meshcode_canary).")
 ArgoCDOption = typer.Option(
     None, "--argocd", envvar="MESHCODE_ARGOCD",
     help="Argo CD API URL: a stage is judged only once Argo CD has synced its weight (token: ARGOCD_AUTH_TOKEN); "
@@ -64,13 +72,6 @@ def _now(value: Optional[str]) -> datetime | None:
 def _job(name: str, root: Optional[Path], prometheus: Optional[List[str]], push: bool, wait: float,
          argocd: Optional[str] = None) -> Job:
     return Job(Project.open(root), name, tuple(prometheus or ()), push, wait, argocd=argocd)
-
-
-def _stage(target: CanaryTarget, state: CanaryState | None) -> str:
-    n = len(target.plan.stages)
-    if state is None or state.step < 0:
-        return f"-/{n}"
-    return f"{state.step + 1}/{n} {target.plan.stages[min(state.step, n - 1)].label}"
 
 
 def _describe(outcome: Outcome) -> str:
@@ -109,27 +110,59 @@ def exit_code(outcome: Outcome) -> int:
 
 @canary_app.command("status")
 def status_cmd(name: Optional[str] = typer.Argument(None, help="Canary (default: all)."),
+               as_json: bool = typer.Option(False, "--json", help="One JSON document: a list of canaries."),
+               watch: bool = typer.Option(False, "--watch", help="Redraw every --every seconds until Ctrl-C."),
+               every: float = typer.Option(5.0, "--every", help="Seconds between redraws with --watch."),
+               times: Optional[int] = typer.Option(None, "--times", hidden=True),
                root: Optional[Path] = RootOption) -> None:
-    """Table of canaries: phase, weight, step, failed checks, last decision."""
-    rows = status(Project.open(root), name)
+    """Table of canaries: phase, weight, step, failed checks, last decision (exit 1 if a state is invalid)."""
+    shown = 0
+    while True:
+        try:
+            rows = statuses(Project.open(root), name)
+        except MeshcodeError as e:
+            fail(e)
+            return
+        if watch and not as_json:
+            typer.echo("\x1b[H\x1b[2J", nl=False)  # clear the terminal, like watch(1)
+            typer.echo(f"every {every:g}s: meshcode canary status{' ' + name if name else ''}   "
+                       f"{utcnow().strftime('%Y-%m-%d %H:%M:%S')} UTC\n")
+        if as_json:
+            typer.echo(json.dumps([r.as_json() for r in rows], sort_keys=True, indent=None if watch else 2))
+        else:
+            _table(rows)
+        shown += 1
+        if not watch or (times is not None and shown >= times):
+            break
+        try:
+            time.sleep(every)
+        except KeyboardInterrupt:
+            return
+    if any(r.error for r in rows):
+        raise typer.Exit(1)
+
+
+def _table(rows: list[CanaryStatus]) -> None:
     if not rows:
         typer.echo("no canary has a rollout plan (Canary(rollout=Rollout(...)))")
         return
     table = [("CANARY", "PHASE", "WEIGHT", "STEP", "FAILED", "LAST")]
-    for target, state in rows:
+    for r in rows:
         last = "-"
-        if state is not None and state.history:
-            e = state.history[-1]
-            last = f"{e.time.strftime('%Y-%m-%d %H:%M:%S')} {e.action}: {e.reason}"
+        if r.last_time:
+            when = datetime.fromisoformat(r.last_time).strftime("%Y-%m-%d %H:%M:%S")
+            last = f"{when} {r.last_action}: {r.last_reason}"
             if len(last) > 110:
                 last = last[:109] + "…"
-        phase = state.phase if state else "waiting"
-        weight = f"{state.weight}%" if state else f"{target.canary.weight}% (static)"
-        failed = f"{state.failed_checks if state else 0}/{target.plan.threshold}"
-        table.append((target.key, phase, weight, _stage(target, state), failed, last))
-    widths = [max(len(r[i]) for r in table) for i in range(5)]
-    for r in table:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5])
+        weight = f"{r.weight}%" + (" (static)" if r.last_time is None and r.phase == "waiting" else "")
+        step_ = f"{r.step}/{r.stages} {r.stage}" if r.step else f"-/{r.stages}"
+        table.append((r.canary, r.phase, weight, step_, f"{r.failed_checks}/{r.threshold}", last))
+    widths = [max(len(t[i]) for t in table) for i in range(5)]
+    for t in table:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(t[:5], widths)) + "  " + t[5])
+    for r in rows:
+        if r.error:
+            typer.echo(f"{r.canary}: {r.error}", err=True)
 
 
 SEVERITY = (EXIT_ROLLED_BACK, EXIT_STALLED, EXIT_CHECK_FAILED, 1)  # the code `--all` exits with: the worst
@@ -142,6 +175,7 @@ def step_cmd(name: Optional[str] = typer.Argument(None, help="Canary: name, name
              mesh: Optional[str] = typer.Option(None, "--mesh", help="With --all: only this mesh's canaries."),
              prometheus: Optional[List[str]] = PrometheusOption, push: bool = PushOption,
              wait: float = WaitOption, now: Optional[str] = NowOption, argocd: Optional[str] = ArgoCDOption,
+             metrics_file: Optional[str] = MetricsFileOption, pushgateway: Optional[str] = PushgatewayOption,
              root: Optional[Path] = RootOption) -> None:
     """One tick: query gates, decide, write state, compile, commit (nothing if no check is due).
 
@@ -172,6 +206,8 @@ def step_cmd(name: Optional[str] = typer.Argument(None, help="Canary: name, name
             continue
         typer.echo(_describe(outcome))
         codes.append(exit_code(outcome))
+    for problem in report_metrics(Project.open(root), metrics_file, pushgateway):
+        typer.echo(f"warning: {problem}", err=True)  # reporting never changes the outcome
     code = next((c for c in SEVERITY if c in codes), 0)
     if code:
         raise typer.Exit(code)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from git import Repo
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from meshcode.cli import app
@@ -182,3 +184,53 @@ def test_now_cannot_move_a_real_rollout_into_the_future(tmp_path, monkeypatch):
     past = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
     r = cli(root, "step", "cart", "--now", past)
     assert r.exit_code == 1 and "time does not go backwards" in r.output
+
+
+# ---- operator controls ----------------------------------------------------------------------
+def test_retry_promote_next_promote_full_and_abort_with_a_reason(tmp_path):
+    root = git_project(tmp_path / "repo", stack_source('steps=[10, 30, 60], interval="1m"', imports="Match"))
+    assert cli(root, "step", "cart", "--now", iso(0)).exit_code == 0
+    r = cli(root, "abort", "cart", "--now", iso(0.5), "--reason", "INC-42: checkout errors")
+    assert "abort 10% → 0% (INC-42: checkout errors)" in subjects(root)[-1] and r.exit_code == 0
+    assert cli(root, "retry", "cart", "--now", iso(0.6), "--reason", "fix deployed").exit_code == 0
+    state = load_state(root / "state", KEY)
+    assert (state.phase, state.step, state.weight, state.failed_checks) == ("waiting", -1, 0, 0)
+    assert "start 0% → 10%" in cli(root, "step", "cart", "--now", iso(0.7)).output
+    r = cli(root, "promote", "cart", "--next", "--now", iso(0.8), "--reason", "load test passed")
+    assert r.exit_code == 0 and "promote-next 10% → 30%" in r.output
+    assert "wait" in cli(root, "step", "cart", "--now", iso(1.5)).output  # a fresh window at 30%
+    assert "promote 30% → 100%" in cli(root, "promote", "cart", "--full", "--now", iso(2)).output
+    assert cli(root, "retry", "cart", "--now", iso(3)).exit_code == 1  # succeeded: nothing to retry
+    assert candidate_weights(root)[1:] == [10, 0, 0, 10, 30, 100]
+    assert [s.split(":")[1].split()[0] for s in subjects(root)[1:]] == [
+        "start", "abort", "retry", "start", "promote-next", "promote"]
+    assert cli(root, "replay", "cart").exit_code == 0
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sets(st.integers(1, 100), min_size=1, max_size=4), min_size=1, max_size=3),
+       st.lists(st.tuples(st.floats(0.1, 3.0), st.sampled_from(
+           ["pass", "pass", "pass", "fail", "down", "few", "pause", "resume", "abort", "retry", "promote-next",
+            "promote", "replan"])), max_size=30))
+def test_every_state_any_sequence_leaves_is_valid_and_replays(plans_weights, run):
+    """Random ticks, commands and plan changes: never an invalid state, never an unreplayable history."""
+    plans = [plan(weights=tuple(sorted(w)), progress_deadline=600, inconclusive_limit=4) for w in plans_weights]
+    p = plans[0]
+    s = fresh_state(p, "cart")
+    now = T0
+    for i, (gap, what) in enumerate(run):
+        now += timedelta(minutes=gap)
+        if what == "replan":
+            p = plans[i % len(plans)]
+            s = s if s.history else fresh_state(p, "cart")  # as the runner: nothing written yet, a fresh state
+            new, a = decide(p, s, [], now)
+        elif what in ("pause", "resume", "abort", "retry", "promote-next", "promote"):
+            new, a = apply_command(p, s, what, now)
+        else:
+            sample = {"pass": ok(), "fail": ok(50.0), "down": down(), "few": few(1)}[what]
+            new, a = decide(p, s, [sample], now)
+        s = new if a.changed else s  # as the runner: only a changed state is written
+        assert state_problems(s) == [], (what, s.phase, s.step, s.weight)
+        assert s.weight <= max(pl.max_weight for pl in plans) or s.phase == "succeeded"
+    results, final = replay(s)
+    assert all(r.ok for r in results) and final == s

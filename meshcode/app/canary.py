@@ -51,6 +51,7 @@ from meshcode.delivery.decide import (
 )
 from meshcode.delivery.applied import ArgoCD, applications, weight_commit
 from meshcode.delivery.prometheus import Prometheus, collect
+from meshcode.delivery.notify import event_for, send
 from meshcode.delivery.replay import Replayed, replay
 from meshcode.delivery.report import CanaryStatus, canary_status, metrics_text
 from meshcode.state.canary import CanaryState, Sample
@@ -95,6 +96,7 @@ class Outcome:
     recovered: str | None = None  # commit of a decision an earlier job wrote but did not commit
     pushed: bool = False
     note: str = ""
+    warnings: tuple[str, ...] = ()  # e.g. a notification that could not be sent: never changes the outcome
 
 
 # ---- loading --------------------------------------------------------------------------------
@@ -441,12 +443,27 @@ def _state_in(project: Project, repo: Repo, commit) -> tuple[str, CanaryState] |
 # ---- entry points ---------------------------------------------------------------------------
 def step(job: Job, now: datetime | None = None) -> Outcome:
     """One tick: nothing happens unless a check is due; then exactly one decision is committed."""
-    return _tick(job, lambda t, s, n, r: gather(job, t, s, n, r),
-                 lambda t, s, samples, n: decide(t.plan, s, samples, n), now or utcnow())
+    now = now or utcnow()
+    return _tell(_tick(job, lambda t, s, n, r: gather(job, t, s, n, r),
+                       lambda t, s, samples, n: decide(t.plan, s, samples, n), now), now)
 
 
 def command(job: Job, what: Command, now: datetime | None = None, reason: str = "") -> Outcome:
-    return _tick(job, None, lambda t, s, _samples, n: apply_command(t.plan, s, what, n, reason), now or utcnow())
+    now = now or utcnow()
+    return _tell(_tick(job, None, lambda t, s, _samples, n: apply_command(t.plan, s, what, n, reason), now), now)
+
+
+def _tell(outcome: Outcome, now: datetime) -> Outcome:
+    """Notify people (Slack, Teams, webhook) of the decision; after the commit, and never blocking."""
+    state = outcome.state
+    if not state.history or state.history[-1].plan not in state.plans:
+        return outcome
+    a = outcome.action
+    event = event_for(a.kind, a.changed, a.weight_from, a.weight_to, a.reason, outcome.key, state,
+                      state.plans[state.history[-1].plan], now, outcome.commit)
+    if event is None:
+        return outcome
+    return replace(outcome, warnings=(*outcome.warnings, *send(event)))
 
 
 def status(project: Project, name: str | None = None) -> list[tuple[CanaryTarget, CanaryState | None]]:

@@ -86,6 +86,8 @@ def _describe(outcome: Outcome) -> str:
         text += f"\n  committed {outcome.commit[:10]}" + (", pushed" if outcome.pushed else "")
     elif outcome.pushed:
         text += "\n  pushed decisions committed earlier but not pushed"
+    for warning in outcome.warnings:
+        text += f"\n  warning: {warning}"
     return text
 
 
@@ -241,27 +243,49 @@ def run_cmd(name: str = typer.Argument(..., help="Canary to drive until it succe
         raise typer.Exit(EXIT_STALLED)
 
 
+def _run_command(what: str, name: str, reason: str, push: bool, wait: float, now: Optional[str],
+                 root: Optional[Path]) -> None:
+    try:
+        outcome = command(_job(name, root, None, push, wait), what, _now(now), reason)  # type: ignore[arg-type]
+    except MeshcodeError as e:
+        fail(e)
+        return
+    typer.echo(_describe(outcome))
+    if not outcome.action.changed:
+        raise typer.Exit(1)
+
+
+ReasonOption = typer.Option("", "--reason", help="Recorded in the history and the commit message.")
+
+
 def _command(what: str):
-    def cmd(name: str = typer.Argument(..., help="Canary."),
-            reason: str = typer.Option("", "--reason", help="Recorded in the history and the commit."),
+    def cmd(name: str = typer.Argument(..., help="Canary."), reason: str = ReasonOption,
             push: bool = PushOption, wait: float = WaitOption, now: Optional[str] = NowOption,
             root: Optional[Path] = RootOption) -> None:
-        outcome = command(_job(name, root, None, push, wait), what, _now(now), reason)  # type: ignore[arg-type]
-        typer.echo(_describe(outcome))
-        if not outcome.action.changed:
-            raise typer.Exit(1)
+        _run_command(what, name, reason, push, wait, now, root)
 
     cmd.__doc__ = {
-        "promote": "Promote now: candidate 100%, phase succeeded (also the manual approval).",
-        "abort": "Roll back now: stable 100%, phase failed.",
-        "pause": "Hold the rollout where it is until resumed.",
+        "abort": "Roll back now: stable 100%, phase failed (say why with --reason).",
+        "pause": "Hold the rollout where it is (its weights, always) until resumed.",
         "resume": "Continue a paused rollout with a fresh evidence window.",
+        "retry": "Start a failed rollout again: from the weight it rolled back to, with fresh counters.",
     }[what]
     return cmd
 
 
-for _what in ("promote", "abort", "pause", "resume"):
+for _what in ("abort", "pause", "resume", "retry"):
     canary_app.command(_what)(_command(_what))
+
+
+@canary_app.command("promote")
+def promote_cmd(name: str = typer.Argument(..., help="Canary."),
+                full: bool = typer.Option(True, "--full/--next", help="--full (default): candidate 100% now, phase "
+                                                                       "succeeded (also the manual approval); "
+                                                                       "--next: only the next stage now."),
+                reason: str = ReasonOption, push: bool = PushOption, wait: float = WaitOption,
+                now: Optional[str] = NowOption, root: Optional[Path] = RootOption) -> None:
+    """Promote now, skipping the remaining checks (--full), or move to the next stage (--next)."""
+    _run_command("promote" if full else "promote-next", name, reason, push, wait, now, root)
 
 
 @canary_app.command("replay")

@@ -32,7 +32,7 @@ from meshcode.state.canary import (
     Verdict,
 )
 
-Command = Literal["pause", "resume", "abort", "promote"]
+Command = Literal["pause", "resume", "abort", "promote", "promote-next", "retry"]
 _NUMBER = re.compile(r"\d+(\.\d+)?(e[-+]?\d+)?")
 
 
@@ -491,15 +491,37 @@ def _confirm(plan: DecisionPlan, state: CanaryState, now: datetime, confirm: lis
 # ---- operator commands ----------------------------------------------------------------------
 def apply_command(plan: DecisionPlan, state: CanaryState, command: Command, now: datetime,
                   reason: str = "") -> tuple[CanaryState, Action]:
-    """promote / abort / pause / resume, recorded in the history like any decision."""
+    """Operator decisions, recorded in the history like any decision:
+
+    promote (to 100% now; also the manual approval), promote-next (the next stage now), abort
+    (stable 100%), pause / resume (hold the weights; resume with a fresh window), retry (a
+    failed rollout starts again from the weight it rolled back to, with fresh counters).
+    """
     state = for_plan(plan, state)
     w = state.weight
     why = reason or f"{command} by an operator"
+    if command == "retry":
+        if state.phase != "failed":
+            return state, Action("wait", f"nothing to retry: the rollout is {state.phase}, not failed", w, w,
+                                 changed=False)
+        return _record(plan, state, now, "retry", why, [], "command", phase="waiting", step=-1, mirror=False,
+                       ab_testing=False, failed_checks=0, baseline_tests=0, paused_phase=None, since=None,
+                       window_start=None, checked_at=None)
     if state.phase in TERMINAL:
         return state, Action("done", f"rollout already {state.phase}; nothing to {command}", w, w, changed=False)
     if command == "promote":
         return _record(plan, state, now, "promote", why, [], "command", phase="succeeded", weight=100,
                        mirror=False, ab_testing=False, paused_phase=None, checked_at=now)
+    if command == "promote-next":
+        if state.phase == "paused":
+            return state, Action("paused", "paused: resume first, then promote", w, w, changed=False)
+        last = len(plan.stages) - 1
+        if state.step >= last:
+            return apply_command(plan, state, "promote", now, reason)
+        stage = plan.stages[state.step + 1]
+        return _record(plan, state, now, "promote-next", f"{why}; next {stage.label}", [], "command",
+                       phase="progressing", step=state.step + 1, since=now, window_start=now, checked_at=now,
+                       **_stage_fields(stage))
     if command == "abort":
         return _record(plan, state, now, "abort", why, [], "command", phase="failed", weight=0, mirror=False,
                        ab_testing=False, paused_phase=None, checked_at=now)

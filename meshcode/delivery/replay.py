@@ -18,7 +18,7 @@ from meshcode.delivery.decide import (
 from meshcode.state.canary import CanaryState, Entry
 from meshcode.errors import StateError
 
-COMMANDS = {"promote", "abort", "pause", "resume"}
+COMMANDS = {"promote", "promote-next", "abort", "pause", "resume", "retry"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,8 @@ def replay(state: CanaryState) -> tuple[list[Replayed], CanaryState]:
             new, replanned = replan(plan, current, entry.time)
             action = replanned or Action("none", "", current.weight, current.weight, changed=False)
         elif entry.kind == "command" and entry.action in COMMANDS:
-            new, action = apply_command(plan, current, entry.action, entry.time, reason=entry.reason)  # type: ignore[arg-type]
+            reason = entry.reason.rsplit("; next ", 1)[0] if entry.action == "promote-next" else entry.reason
+            new, action = apply_command(plan, current, entry.action, entry.time, reason=reason)  # type: ignore[arg-type]
         else:
             samples = [e.sample() for e in entry.evidence if e.status != "missing"]
             new, action = decide(plan, current, samples, entry.time)

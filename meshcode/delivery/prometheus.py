@@ -15,14 +15,15 @@ import json
 import math
 import os
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import httpx
+
+from meshcode.delivery.http import Auth
 from meshcode.state.canary import Sample, SampleStatus
 from meshcode.errors import CredentialError
 from meshcode.redact import redact, redact_url
@@ -74,21 +75,27 @@ def auth_headers(url: str, environ: Mapping[str, str]) -> tuple[str, dict[str, s
 
 @dataclass
 class Prometheus:
-    """A Prometheus HTTP API endpoint; `query` never raises, it reports what went wrong.
+    """A Prometheus HTTP API endpoint (httpx); `query` never raises, it reports what went wrong.
 
     `url` may carry credentials (only ever from the command line or the environment); they are
-    sent as headers and every record names the server by `label`, the redacted URL.
+    sent as headers and every record names the server by `label`, the redacted URL. `auth`
+    adds what the environment gives (see meshcode.delivery.http): bearer token, basic auth,
+    extra headers such as X-Scope-OrgID for multi-tenant backends, a CA bundle, a client
+    certificate.
     """
 
     url: str
     timeout: float = 10.0
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    auth: Auth = field(default_factory=Auth, repr=False)
     _cache: dict[tuple[str, float], QueryResult] = field(default_factory=dict, repr=False)
+    _client: httpx.Client | None = field(default=None, repr=False)
 
     @classmethod
     def connect(cls, url: str, environ: Mapping[str, str] | None = None) -> "Prometheus":
-        plain, headers = auth_headers(url, os.environ if environ is None else environ)
-        return cls(plain, headers=headers)
+        env = os.environ if environ is None else environ
+        plain, headers = auth_headers(url, env)
+        return cls(plain, headers=headers, auth=Auth.from_env(AUTH_PREFIX, dict(env)))
 
     @property
     def label(self) -> str:
@@ -100,33 +107,45 @@ class Prometheus:
             self._cache[key] = self._query(promql, at)
         return self._cache[key]
 
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = self.auth.client(self.timeout)
+            self._client.headers.update(self.headers)  # the URL's basic auth or the token wins over defaults
+        return self._client
+
     def _query(self, promql: str, at: datetime) -> QueryResult:
         base = urllib.parse.urlsplit(self.url)
-        params = urllib.parse.urlencode([*urllib.parse.parse_qsl(base.query, keep_blank_values=True),
-                                         ("query", promql), ("time", f"{at.timestamp():.3f}")])
-        url = urllib.parse.urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + "/api/v1/query",
-                                       params, ""))
+        params = [*urllib.parse.parse_qsl(base.query, keep_blank_values=True),
+                  ("query", promql), ("time", f"{at.timestamp():.3f}")]
+        url = urllib.parse.urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + "/api/v1/query", "", ""))
         try:
-            request = urllib.request.Request(url, headers=self.headers)
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
-                body = json.loads(resp.read())
-        except urllib.error.HTTPError as e:
-            if e.code in (400, 422):  # Prometheus: bad query / cannot execute
-                return QueryResult("error", detail=redact(_api_error(e)))
-            return QueryResult("unreachable", detail=f"{self.label} answered HTTP {e.code}")
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            return QueryResult("unreachable", detail=redact(f"{self.label}: {reason}"))
+            resp = self._http().get(url, params=params)
+        except httpx.HTTPError as e:
+            return QueryResult("unreachable", detail=f"{self.label}: {type(e).__name__}: {redact(str(e))}")
+        if resp.status_code in (400, 422):  # Prometheus: bad query / cannot execute
+            return QueryResult("error", detail=redact(_api_error(resp)))
+        if resp.status_code in (401, 403):
+            what = "credentials refused" if resp.status_code == 401 else "access denied"
+            return QueryResult("unreachable", detail=f"{self.label} answered HTTP {resp.status_code} "
+                                                     f"{resp.reason_phrase}: {what} (set {AUTH_PREFIX}_TOKEN(_FILE), "
+                                                     f"{AUTH_PREFIX}_USER/_PASSWORD or {AUTH_PREFIX}_HEADERS)")
+        if resp.status_code != 200:
+            return QueryResult("unreachable", detail=f"{self.label} answered HTTP {resp.status_code}")
+        try:
+            body = resp.json()
         except ValueError:
             return QueryResult("unreachable", detail=f"{self.label} did not answer with JSON")
         return parse_result(body)
 
 
-def _api_error(e: urllib.error.HTTPError) -> str:
+AUTH_PREFIX = "MESHCODE_PROMETHEUS"
+
+
+def _api_error(resp: httpx.Response) -> str:
     try:
-        return str(json.loads(e.read()).get("error", f"HTTP {e.code}"))
-    except ValueError:
-        return f"HTTP {e.code}"
+        return str(resp.json().get("error", f"HTTP {resp.status_code}"))
+    except (ValueError, AttributeError):
+        return f"HTTP {resp.status_code}"
 
 
 def parse_result(body: dict) -> QueryResult:

@@ -216,3 +216,16 @@ def test_an_uncommitted_hand_edit_is_never_committed_as_a_decision(tmp_path):
         repo.git.checkout("--", "state")
     assert "advance 10% → 50%" in cli(root, "step", "cart", "--now", at(1)).output
     assert len(subjects(root)) == 3
+
+
+def test_a_tick_never_overwrites_a_hand_edited_generated_file(tmp_path):
+    root = started(tmp_path)
+    vs = root / "generated/prod/shop/virtualservice-cart.yaml"
+    vs.write_text(vs.read_text().replace("weight: 90", "weight: 95").replace("weight: 10", "weight: 5"))
+    before = head(root)
+    r = cli(root, "step", "cart", "--now", at(1))
+    assert r.exit_code == 1 and "changed by hand" in r.output and "generated/prod/shop/virtualservice-cart.yaml" in r.output
+    assert head(root) == before and "weight: 95" in vs.read_text()  # nothing decided, nothing overwritten
+    with Repo(root) as repo:
+        repo.git.checkout("--", "generated")
+    assert "advance 10% → 50%" in cli(root, "step", "cart", "--now", at(1)).output

@@ -349,6 +349,8 @@ def _prepare(job: Job, repo: Repo, key: str) -> tuple[CanaryTarget, CanaryState,
     if stacks:
         raise StateError(f"stacks have uncommitted changes ({', '.join(stacks[:3])}); commit them first so the "
                          "canary's commit records output of committed intent")
+    # A generated file edited by hand is never overwritten silently: the same refusal as compile --commit.
+    git.refuse_hand_edits(job.project.output_dir, job.project.settings.output)
     recovered = settle(job.project, repo)
     found = targets(job.project)
     if key not in found:

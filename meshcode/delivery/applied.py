@@ -24,7 +24,6 @@ from meshcode.delivery.http import Auth, refused
 from meshcode.redact import redact_url as redact
 from meshcode.state.canary import CanaryState, Sample
 from meshcode.errors import StateError
-from meshcode.gitops.git import is_ancestor
 
 if TYPE_CHECKING:
     from git import Repo
@@ -55,7 +54,12 @@ def weight_commit(repo: Repo, state_file: str, state: CanaryState) -> str | None
 
 def _contains(repo: Repo, revision: str, sha: str) -> bool:
     """Does `revision` contain `sha`? A revision this checkout does not have yet is not known to."""
-    return revision == sha or is_ancestor(repo, sha, revision)
+    if revision == sha:
+        return True
+    try:
+        return bool(repo.is_ancestor(sha, revision))
+    except Exception:  # noqa: BLE001 - GitPython raises several kinds for an unknown revision
+        return False
 
 
 def _parse_time(text: str) -> datetime | None:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
-from meshcode import __version__
+from meshcode._version import __version__
 from meshcode.errors import StateError
 from meshcode.redact import credential_problem
 

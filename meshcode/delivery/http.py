@@ -23,10 +23,6 @@ from meshcode.errors import StateError
 from meshcode.redact import redact_url
 
 
-class AuthError(StateError):
-    """The server refused our credentials (HTTP 401/403): a configuration error, not a hold."""
-
-
 def _secret(env: dict[str, str], name: str) -> str | None:
     """NAME from the environment, or the content of the file NAME_FILE names (trailing newline dropped)."""
     if env.get(name):
@@ -91,9 +87,9 @@ class Auth:
         return httpx.Client(headers=headers, verify=verify, auth=auth, timeout=timeout, follow_redirects=False)
 
 
-def refused(service: str, url: str, response: httpx.Response, prefix: str) -> AuthError:
+def refused(service: str, url: str, response: httpx.Response, prefix: str) -> StateError:
     """The error for a 401/403: which service, which URL (redacted), and where credentials come from."""
     what = "refused the credentials" if response.status_code == 401 else "denied access"
-    return AuthError(f"{service} at {redact_url(url)} {what} (HTTP {response.status_code} "
+    return StateError(f"{service} at {redact_url(url)} {what} (HTTP {response.status_code} "
                      f"{response.reason_phrase}); set {prefix}_TOKEN(_FILE), {prefix}_USER/{prefix}_PASSWORD(_FILE) "
                      f"or {prefix}_HEADERS")

@@ -167,6 +167,15 @@ def test_ingress_picks_the_port_that_speaks_its_protocol() -> None:
         "both.default.svc.cluster.local:9000": 100}
 
 
+def test_http_ingress_to_a_tls_port_with_tls_origination() -> None:
+    """HTTP at the gateway, re-encrypted toward a service whose DestinationRule originates TLS."""
+    secure = Service("vault", ports=[Port(8200, "HTTPS")], tls=ClientTLS("SIMPLE", sni="vault.example.com"))
+    ing = Ingress("vault-edge", hosts=["vault.example.com"], tls=ServerTLS("vault-cert"), routes=[Route(to=secure)])
+    objs = compiled(Mesh("reencrypt", clusters=[Cluster("prod")], services=[secure], ingresses=[ing]))
+    assert split(http_rule(objs[("VirtualService", "default", "vault-edge")])) == {secure.host: 100}
+    assert objs[("DestinationRule", "default", "vault")]["spec"]["trafficPolicy"]["tls"]["mode"] == "SIMPLE"
+
+
 def test_http_only_intent_on_an_l4_ingress_is_refused_at_its_route() -> None:
     echo = Service("tcp-echo", ports=[Port(9000, "TCP")])
     matched = Route(match=Match(uri=Prefix("/")), to=echo, timeout="1s")

@@ -92,6 +92,8 @@ def _edge_dest(ctx: CompileContext, ing: Ingress, item: Any, weight: int | None,
     if svc is None:
         return item if not isinstance(item, str) or weight is None else dest  # Destinations reports it
     allowed = _EDGE_PORTS[ing.protocol]
+    if ing.protocol == "HTTP" and svc.tls is not None and svc.tls.mode in ("SIMPLE", "MUTUAL"):
+        allowed = allowed | {"HTTPS", "TLS"}  # its DestinationRule originates TLS to those ports
     ports = [p for p in svc.ports if p.number == dest.port] if dest.port else list(svc.ports)
     fitting = [p for p in ports if p.protocol in allowed]
     if not fitting:

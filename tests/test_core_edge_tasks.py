@@ -287,6 +287,21 @@ def test_egress_gateway_with_tls_origination_at_the_gateway() -> None:
     assert level["port"] == {"number": 443} and level["tls"]["mode"] == "SIMPLE" and level["tls"]["sni"] == CNN
 
 
+def test_egress_gateway_with_mtls_from_the_sidecars() -> None:
+    """The task's secured variant: sidecars reach the gateway over Istio mTLS (HTTPS server, ISTIO_MUTUAL,
+    SNI the external host) on 443; the gateway sends plain HTTP on to edition.cnn.com:80."""
+    cnn = ExternalService("cnn", hosts=[CNN], ports=[Port(80)], egress_gateway=EgressGateway(mtls=True))
+    objs = compiled(Mesh("egress-gw-mtls", clusters=[Cluster("prod")], external_services=[cnn]))
+    server = server_for(objs[("Gateway", "default", "cnn-egress")], 443)
+    assert server["port"]["protocol"] == "HTTPS" and server["tls"] == {"mode": "ISTIO_MUTUAL"}
+    (subset,) = objs[("DestinationRule", "default", "cnn-egress")]["spec"]["subsets"]
+    assert subset["trafficPolicy"]["portLevelSettings"] == [
+        {"port": {"number": 443}, "tls": {"mode": "ISTIO_MUTUAL", "sni": CNN}}]
+    vs = objs[("VirtualService", "default", "cnn")]
+    assert hop(vs, "http", "mesh", 80) == {"host": EGRESS_GW, "subset": "cnn", "port": {"number": 443}}
+    assert hop(vs, "http", "default/cnn-egress", 443) == {"host": CNN, "port": {"number": 80}}
+
+
 def test_egress_gateway_for_https_passthrough() -> None:
     """The task's HTTPS section: Gateway 443 TLS PASSTHROUGH; tls rules on SNI edition.cnn.com."""
     cnn = ExternalService("cnn", hosts=[CNN], ports=[Port(443, "TLS")], egress_gateway=EgressGateway())

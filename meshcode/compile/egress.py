@@ -102,6 +102,11 @@ def egress_gateway_objects(ctx: CompileContext, ext: ExternalService) -> list[Re
         ctx.error("MC2107", f"EgressGateway(port={gw.port}) cannot serve both HTTP and TLS of {ext.name}",
                   gw.origin or ext.origin, "Gateway", ns, name)
         failed = True
+    if gw.mtls and tls_ports:
+        ctx.error("MC2107", f"EgressGateway(mtls=True) wraps HTTP in Istio mTLS; {ext.name}'s TLS port "
+                  f"{tls_ports[0]} passes through as it is (drop mtls, or originate TLS at the gateway)",
+                  gw.origin or ext.origin, "Gateway", ns, name)
+        failed = True
     if failed:
         return []
     servers: list[dict[str, Any]] = []
@@ -109,9 +114,14 @@ def egress_gateway_objects(ctx: CompileContext, ext: ExternalService) -> list[Re
     tls: list[dict[str, Any]] = []
     to_gateway = {"host": gw.host, "subset": ext.name}
     for port in http_ports:
-        listen = gw.port or 80
-        servers.append({"port": {"number": listen, "name": f"http-{listen}", "protocol": "HTTP"},
-                        "hosts": [ext.host]})
+        if gw.mtls:  # sidecar → gateway over Istio mTLS, then plain HTTP (or originated TLS) onwards
+            listen = gw.port or 443
+            servers.append({"port": {"number": listen, "name": f"https-{listen}", "protocol": "HTTPS"},
+                            "hosts": [ext.host], "tls": {"mode": "ISTIO_MUTUAL"}})
+        else:
+            listen = gw.port or 80
+            servers.append({"port": {"number": listen, "name": f"http-{listen}", "protocol": "HTTP"},
+                            "hosts": [ext.host]})
         out_port = origination.target_port if origination else port
         http.append({"match": [{"gateways": ["mesh"], "port": port}],
                      "route": [{"destination": {**to_gateway, "port": {"number": listen}}}], **_extras(ext)})
@@ -128,8 +138,7 @@ def egress_gateway_objects(ctx: CompileContext, ext: ExternalService) -> list[Re
     origin = gw.origin or ext.origin
     out = [ctx.resource("networking", "Gateway", name, ns, {"selector": dict(gw.selector), "servers": servers},
                         origin),
-           ctx.resource("networking", "DestinationRule", name, ns,
-                        {"host": gw.host, "subsets": [{"name": ext.name}]}, origin)]
+           ctx.resource("networking", "DestinationRule", name, ns, _gateway_rule(ext, gw), origin)]
     spec: dict[str, Any] = {"hosts": [ext.host], "gateways": [gateway_ref, "mesh"]}
     if http:
         spec["http"] = http
@@ -137,6 +146,15 @@ def egress_gateway_objects(ctx: CompileContext, ext: ExternalService) -> list[Re
         spec["tls"] = tls
     out.append(ctx.resource("networking", "VirtualService", ext.name, ns, spec, ext.origin))
     return out
+
+
+def _gateway_rule(ext: ExternalService, gw: EgressGateway) -> dict[str, Any]:
+    """The subset sidecars send this host's traffic to; with mtls, Istio mTLS to the gateway port."""
+    subset: dict[str, Any] = {"name": ext.name}
+    if gw.mtls:
+        subset["trafficPolicy"] = {"portLevelSettings": [{"port": {"number": gw.port or 443},
+                                                          "tls": {"mode": "ISTIO_MUTUAL", "sni": ext.host}}]}
+    return {"host": gw.host, "subsets": [subset]}
 
 
 def external_routing(ctx: CompileContext, ext: ExternalService) -> list[Resource]:

@@ -93,13 +93,15 @@ class EgressGateway(IntentModel):
     Sidecars route the external host to the gateway's Service (`service` in `namespace`); the
     gateway (pods matching `selector`) sends it on to the external host. With the external
     service's `originate_tls`, the gateway opens the TLS connection; a TLS/HTTPS port without it
-    passes through the gateway on SNI.
+    passes through the gateway on SNI. `mtls=True` protects the hop from the sidecars to the
+    gateway with Istio mTLS (HTTP traffic only).
     """
 
     selector: dict[str, str] = Field(default_factory=lambda: {"istio": "egressgateway"})
     service: DNSLabel = "istio-egressgateway"
     namespace: DNSLabel = "istio-system"
     port: int | None = Field(default=None, ge=1, le=65535)  # the gateway Service port; default 80 / 443
+    mtls: bool = False  # sidecars reach the gateway over Istio mTLS (HTTPS server, ISTIO_MUTUAL) on 443
 
     @property
     def host(self) -> str:

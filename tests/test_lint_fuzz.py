@@ -77,6 +77,9 @@ PINNED = {
                                     "---\napiVersion: networking.istio.io/v1\nkind: Gateway\n"
                                     "metadata: {name: h, namespace: shop}\nspec:\n  selector: {5: a, b: c}\n"
                                     "  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]\n",
+    "chart is a list": "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: a, namespace: argocd}\n"
+                       "spec: {project: p, destination: {server: s}, source: {repoURL: 'https://istio-release"
+                       ".storage.googleapis.com/charts', chart: [base], targetRevision: 1.30.3}}\n",
     "a date that is no date": "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {x: 2001-13-45}\n",
     "a recursive alias": "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: &s {x: *s}\n",
     "nested 500 deep": "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: " + "[" * 500 + "]" * 500 + "\n",

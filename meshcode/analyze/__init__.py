@@ -92,11 +92,20 @@ def run_checks(ix: MeshIndex) -> list[Finding]:
     return findings
 
 
+def _charts(resources: list[Resource], cluster: str, locate: Callable[[Resource], SourceLocation | None] | None = None
+            ) -> list[Finding]:
+    """check_istio_charts, guarded like every check: any input gives findings, never a traceback."""
+    try:
+        return check_istio_charts(resources, cluster, locate) if locate else check_istio_charts(resources, cluster)
+    except Exception as e:  # noqa: BLE001
+        return [check_failed(check_istio_charts.__name__, e, cluster)]
+
+
 def analyze_resources(resources: Iterable[Resource], cluster: str = "", **index_options) -> list[Finding]:
     """Every check over one set of objects (one cluster's worth), findings in a stable order."""
     resources = list(resources)
     found = run_checks(build_index(resources, cluster, **index_options))
-    found += check_istio_charts(resources, cluster)
+    found += _charts(resources, cluster)
     return sorted(found, key=Finding.sort_key)
 
 
@@ -140,7 +149,7 @@ def analyze_plan(plan: Plan) -> list[Finding]:
             found = [replace(f, cluster=folder) for f in by_cluster[same]]
         else:
             found = run_checks(build_index(resources, folder, locate=stack_location, memo=memo))
-            found += check_istio_charts(resources, folder, stack_location)
+            found += _charts(resources, folder, stack_location)
             done[signature] = folder
         by_cluster[folder] = found
         findings += found

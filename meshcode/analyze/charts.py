@@ -92,7 +92,8 @@ def check_istio_charts(resources: Iterable[Resource], cluster: str = "",
         spec = r.obj.get("spec")
         for source in _sources(spec if isinstance(spec, dict) else {}):
             chart, repo, version = source.get("chart"), source.get("repoURL"), source.get("targetRevision")
-            if chart not in ISTIO_CHARTS or not isinstance(repo, str) or repo.rstrip("/") not in ISTIO_REPOS:
+            if not isinstance(chart, str) or chart not in ISTIO_CHARTS or not isinstance(repo, str) \
+                    or repo.rstrip("/") not in ISTIO_REPOS:
                 continue
             helm = source.get("helm")
             values = helm.get("valuesObject") if isinstance(helm, dict) else None
@@ -100,7 +101,7 @@ def check_istio_charts(resources: Iterable[Resource], cluster: str = "",
             if not isinstance(values, dict) or release is None:
                 continue
             profile = values.get("profile")
-            if profile is not None and profile not in chart_profiles(release, chart):
+            if profile is not None and (not isinstance(profile, str) or profile not in chart_profiles(release, chart)):
                 findings.append(Finding(
                     "MC5141", level_of("MC5141"),
                     f"Helm value profile={profile!r} is not a profile of Istio's {chart} chart ({release}; profiles: "

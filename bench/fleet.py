@@ -1,19 +1,29 @@
-"""Fleet-scale compile benchmark: meshcode vs the bare YAML floor vs cdk8s, side by side.
+"""Fleet-scale benchmark: meshcode's commands and the other ways of writing the same objects, side by side.
 
-    python bench/fleet.py                      # N = 250, 500, 1000, 2000; C = 3; writes BENCHMARKS.md
-    python bench/fleet.py --sizes 100 --no-write
+    python bench/fleet.py                          # N = 2000 × 3 clusters, tmpfs and disk, 5 runs; writes BENCHMARKS.md
+    python bench/fleet.py --sizes 2000,8000 --repeat 5
+    python bench/fleet.py --sizes 200 --repeat 3 --disks tmpfs --no-write   # a quick look
 
-Each measurement runs in its own process (so peak RSS is that step's own) on the same
-machine in the same run. Times are wall-clock seconds of the measured region, best of
---repeat runs; the resource set is identical across meshcode, floor and cdk8s.
+Every measurement is a fresh process, timed from the outside: wall time as the user waits
+(interpreter start-up and imports included), CPU time (user + system) and peak RSS of that
+process (os.wait4). Each is repeated --repeat times; the report gives the median and the
+spread (min–max). All measurements of a size run in the same run, on the same machine, one
+after another, on tmpfs (/dev/shm, memory) and on the disk (the root file system); which one
+is said in each table. meshcode is timed through its console script, as a user runs it.
+
+The comparisons (bench/baselines.py) start from the objects meshcode's own compile produced,
+loaded before their timer starts: their "work" time is serialisation and writing only, which
+is the floor meshcode's whole command (stacks, compile, analysis, render, write) is held to.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import pickle
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,6 +32,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+MESHCODE = str(Path(sys.executable).with_name("meshcode"))
+DISKS = {"tmpfs": "/dev/shm", "disk": "/var/tmp"}
 
 STACK = '''\
 import sys
@@ -32,73 +44,19 @@ CHANGED = {changed}
 mesh = fleet_mesh({n}, {clusters}, changed=CHANGED)
 '''
 
-# Each step runs as `python -c STEP <project> <args>` and prints one JSON line.
-STEP = r'''
-import json, os, resource, sys, time
-mode, root = sys.argv[1], sys.argv[2]
-sys.path.insert(0, {root!r})
-t0 = time.perf_counter()
-from meshcode.app.project import Project
-project = Project.open(root)
-if mode == "compile":  # what a user runs: `meshcode compile` (import stacks -> ... -> write)
-    from meshcode.cli import app
-    t0 = time.perf_counter()
-    try:
-        app(["compile", "--root", root], standalone_mode=False)
-    except SystemExit as e:
-        if e.code:
-            raise
-    dt = time.perf_counter() - t0
-    manifest = (project.output_dir / ".meshcode-manifest").read_text().splitlines()
-    files = [line.split("  ", 1)[1] for line in manifest if line and not line.startswith("#")]
-    extra = {{"files": len(files),
-              "objects": sum(1 for f in files if not f.endswith("kustomization.yaml"))}}
-elif mode == "lint":
-    from meshcode.cli import app
-    t0 = time.perf_counter()
-    try:
-        app(["lint", str(project.output_dir), "--format", "json"], standalone_mode=False)
-        dt = time.perf_counter() - t0
-    except SystemExit:
-        dt = time.perf_counter() - t0
-    except Exception as e:  # lint not available in this build
-        print(f"lint unavailable: {{e}}", file=sys.stderr)
-        dt = None
-    extra = {{}}
-else:
-    build = project.build()
-    objects = [(folder, r) for folder, r in build.plan.resources()]
-    out = sys.argv[3]
-    if mode == "floor":
-        import yaml
-        t0 = time.perf_counter()
-        made = set()
-        for folder, r in objects:
-            d = os.path.join(out, folder, r.namespace or "_cluster")
-            if d not in made:
-                os.makedirs(d, exist_ok=True)
-                made.add(d)
-            with open(os.path.join(d, f"{{r.kind.lower()}}-{{r.name}}.yaml"), "w") as f:
-                f.write(yaml.dump_all([r.obj], Dumper=yaml.CSafeDumper, sort_keys=False))
-        dt = time.perf_counter() - t0
-    else:  # cdk8s: the same objects as ApiObjects in one App, synthesised file per resource
-        import cdk8s
-        from meshcode.integrations.cdk8s import app_from_plan
-        t0 = time.perf_counter()
-        app_from_plan(build.plan, outdir=out, output=cdk8s.YamlOutputType.FILE_PER_RESOURCE).synth()
-        dt = time.perf_counter() - t0
-    extra = {{"objects": len(objects)}}
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({{"seconds": dt, "rss_mb": rss, **extra}}))
-'''
-
-
-def run_step(mode: str, root: Path, *args: str) -> dict:
-    code = STEP.format(root=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", code, mode, str(root), *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{mode} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+METHODS = {
+    "full": "`meshcode compile` with no generated/ and no .meshcode/ (stacks → compile → analysis → render → write)",
+    "noop": "`meshcode compile` again with nothing changed (must rewrite nothing)",
+    "change": "`meshcode compile` after one service's timeout changed in the stack (alternating 3s/4s)",
+    "lint": "`meshcode lint generated/ --format json` (bundled CRD schemas and CEL validated)",
+    "lint-noschema": "`meshcode lint generated/ --format json --no-schemas`",
+    "floor": "honest floor: each distinct object once through yaml.dump(CSafeDumper, sort_keys=False), one file per path",
+    "bare": "the bytes meshcode wrote, written again as they are, one file per path",
+    "json": "json.dumps of each distinct object once, one file per path",
+    "jinja2": "one Jinja2 template (recursive macro emitting block YAML) rendered per distinct object, one file per path",
+    "cdk8s": "cdk8s: an ApiObject per path made with one call into Node (JSON from a toJson override), then app.synth()",
+}
+BASELINES = ("floor", "bare", "json", "jinja2", "cdk8s")
 
 
 def write_project(root: Path, n: int, clusters: int, changed: int | None) -> None:
@@ -107,108 +65,216 @@ def write_project(root: Path, n: int, clusters: int, changed: int | None) -> Non
     (root / "stacks" / "fleet.py").write_text(STACK.format(bench=str(BENCH), n=n, clusters=clusters, changed=changed))
 
 
-def has_cdk8s() -> bool:
-    return subprocess.run([sys.executable, "-c", "import cdk8s"], capture_output=True).returncode == 0
+def timed(cmd: list[str], ok: tuple[int, ...] = (0,)) -> dict:
+    """Run `cmd` in a fresh process: wall and CPU seconds, peak RSS (MiB), and its last JSON line if any."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if proc.returncode not in ok or "Traceback" in stderr:
+        raise RuntimeError(f"{' '.join(cmd[:3])} exited {proc.returncode}:\n{stderr[-3000:]}")
+    result = {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
+    last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+    if last.startswith("{"):
+        result["work"] = json.loads(last).get("seconds")
+    return result
+
+
+def run_step(mode: str, root: Path, *args: str) -> dict:
+    """`meshcode <mode>` on the project (kept for bench/lint_fleet.py)."""
+    if mode != "compile":
+        raise ValueError(mode)
+    return timed([MESHCODE, "compile", "--root", str(root), *args])
 
 
 def mtimes(folder: Path) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
-def best(results: list[dict]) -> dict:
-    return min(results, key=lambda r: r["seconds"] if r["seconds"] is not None else float("inf"))
+def prepare_objects(root: Path, target: Path) -> int:
+    """Pickle the objects of meshcode's compile (sharing kept) and the bytes it wrote, for the comparisons."""
+    code = (
+        "import pickle, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from meshcode.app.project import Project\n"
+        "from meshcode.render.tree import resource_path\n"
+        "project = Project.open(sys.argv[1])\n"
+        "build = project.build()\n"
+        "entries = [(folder, resource_path(folder, r), r.obj) for folder, r in build.plan.resources()]\n"
+        "pickle.dump({'entries': entries, 'bytes': build.files}, open(sys.argv[2], 'wb'))\n"
+        "print(len(entries))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(root), str(target)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return int(proc.stdout.split()[-1])
 
 
-def bench_size(n: int, clusters: int, repeat: int, cdk8s: bool, work: Path) -> dict:
-    root = work / f"fleet-{n}"
+def has(module: str) -> bool:
+    return subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def bench_size(n: int, clusters: int, repeat: int, base: Path, only: set[str]) -> dict:
+    """Every measurement of one size on one file system; {name: [runs]} plus facts."""
+    root = base / f"fleet-{n}"
     shutil.rmtree(root, ignore_errors=True)
     write_project(root, n, clusters, None)
-    fulls = []
-    for _ in range(repeat):  # cold: no output, no render cache, no input record
+    runs: dict[str, list[dict]] = {}
+    facts: dict = {"n": n, "load_before": load_average()}
+
+    def want(name: str) -> bool:
+        return not only or name in only
+
+    def measure(name: str, cmd: list[str], before=None, ok: tuple[int, ...] = (0,)) -> None:
+        for _ in range(repeat):
+            if before:
+                before()
+            runs.setdefault(name, []).append(timed(cmd, ok))
+        print(f"  {base.name} N={n} {name}: " + summary(runs[name]), file=sys.stderr, flush=True)
+
+    compile_cmd = [MESHCODE, "compile", "--root", str(root)]
+
+    def cold() -> None:
         shutil.rmtree(root / "generated", ignore_errors=True)
         shutil.rmtree(root / ".meshcode", ignore_errors=True)
-        fulls.append(run_step("compile", root))
-    full = best(fulls)
-    before = mtimes(root / "generated")
-    noop = best([run_step("compile", root) for _ in range(repeat)])
-    untouched = mtimes(root / "generated") == before
-    changes = []
-    for i in range(repeat):
-        write_project(root, n, clusters, changed=i % 2 == 0 and 7 or None)
-        changes.append(run_step("compile", root))
-    change = best(changes)
-    lint = best([run_step("lint", root) for _ in range(repeat)])
-    floors = []
-    for _ in range(repeat):
-        out = work / f"floor-{n}"
+
+    measure("full", compile_cmd, cold)
+    manifest = (root / "generated" / ".meshcode-manifest").read_text().splitlines()
+    facts["files"] = sum(1 for line in manifest if line and not line.startswith("#"))
+    if want("noop"):
+        before = mtimes(root / "generated")
+        measure("noop", compile_cmd)
+        facts["noop_untouched"] = mtimes(root / "generated") == before
+    if want("change"):
+        flip = iter(range(10 ** 6))
+        measure("change", compile_cmd, lambda: write_project(root, n, clusters, 7 if next(flip) % 2 == 0 else None))
+        write_project(root, n, clusters, None)
+        timed(compile_cmd)
+    if want("lint"):
+        measure("lint", [MESHCODE, "lint", str(root / "generated"), "--format", "json"], ok=(0, 1))
+    if want("lint-noschema"):
+        measure("lint-noschema", [MESHCODE, "lint", str(root / "generated"), "--format", "json", "--no-schemas"],
+                ok=(0, 1))
+    data = base / f"objects-{n}.pickle"
+    facts["objects"] = prepare_objects(root, data)
+    for mode in BASELINES:
+        if not want(mode) or (mode == "cdk8s" and not has("cdk8s")) or (mode == "jinja2" and not has("jinja2")):
+            continue
+        out = base / f"{mode}-{n}"
+        measure(mode, [sys.executable, str(BENCH / "baselines.py"), mode, str(data), str(out)],
+                lambda out=out: shutil.rmtree(out, ignore_errors=True))
         shutil.rmtree(out, ignore_errors=True)
-        floors.append(run_step("floor", root, str(out)))
-    floor = best(floors)
-    row = {"n": n, "clusters": clusters, "objects": full["objects"], "full": full, "noop": noop,
-           "noop_untouched": untouched, "change": change, "lint": lint, "floor": floor}
-    if cdk8s:
-        out = work / f"cdk8s-{n}"
-        shutil.rmtree(out, ignore_errors=True)
-        row["cdk8s"] = run_step("cdk8s", root, str(out))
-    return row
+    data.unlink()
+    facts["load_after"] = load_average()
+    shutil.rmtree(root, ignore_errors=True)
+    return {"facts": facts, "runs": runs}
 
 
-def report(rows: list[dict], clusters: int) -> str:
+def med(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def summary(runs: list[dict]) -> str:
+    walls = [r["wall"] for r in runs]
+    return (f"wall {statistics.median(walls):.2f} s ({min(walls):.2f}–{max(walls):.2f}), "
+            f"cpu {med(runs, 'cpu'):.2f} s, rss {med(runs, 'rss_mb'):.0f} MiB"
+            + (f", work {med(runs, 'work'):.2f} s" if all(r.get("work") is not None for r in runs) else ""))
+
+
+def table(result: dict, disk: str) -> list[str]:
+    facts, runs = result["facts"], result["runs"]
+    full_wall, full_cpu = med(runs["full"], "wall"), med(runs["full"], "cpu")
+    lines = [
+        f"### N = {facts['n']} services × 3 clusters, {disk} ({DISKS[disk]}): {facts['objects']} objects, "
+        f"{facts['files']} files",
+        "",
+        f"Load average (1/5/15 min) before: {facts['load_before']}; after: {facts['load_after']}.",
+        "",
+        "| measurement | wall, median (min–max) | CPU, median | vs full (wall / CPU) | work only, median | peak RSS |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, rs in runs.items():
+        walls = [r["wall"] for r in rs]
+        work = f"{med(rs, 'work'):.2f} s" if all(r.get("work") is not None for r in rs) else "–"
+        lines.append(
+            f"| {name} | {statistics.median(walls):.2f} s ({min(walls):.2f}–{max(walls):.2f}) | "
+            f"{med(rs, 'cpu'):.2f} s | {statistics.median(walls) / full_wall:.2f}× / {med(rs, 'cpu') / full_cpu:.2f}× | "
+            f"{work} | {med(rs, 'rss_mb'):.0f} MiB |")
+    lines.append("")
+    if "floor" in runs:
+        floor_work = med(runs["floor"], "work")
+        lines.append(f"Full compile against the honest floor's work: {full_wall / floor_work:.2f}× (wall, meshcode's "
+                     f"whole command incl. start-up, against serialising and writing alone); CPU "
+                     f"{full_cpu / med(runs['floor'], 'cpu'):.2f}× (both whole processes).")
+    if "noop" in runs:
+        lines.append(f"No-op rewrote nothing (file mtimes unchanged): {'yes' if facts.get('noop_untouched') else 'NO'}.")
+    lines.append("")
+    return lines
+
+
+def report(results: dict[str, list[dict]], clusters: int, repeat: int) -> str:
     cpu = platform.processor() or platform.machine()
     lines = [
         "# Benchmarks",
         "",
-        "Written by `python bench/fleet.py` (do not edit by hand). Synthetic fleets from "
-        "`bench/fleet_stack.py` through the public SDK; "
-        f"C = {clusters} clusters on 2 networks; every service has 3 versions, a canary, resilience "
-        "settings and ~3 declared calls; some a mirror or a fault.",
-        f"Machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}. "
-        "Seconds of wall-clock time (best of the runs), peak RSS of that step's process.",
+        "Written by `python bench/fleet.py` (do not edit by hand). Synthetic fleets from `bench/fleet_stack.py` "
+        f"through the public SDK; C = {clusters} clusters on 2 networks; every service has 3 versions, a canary, "
+        "resilience settings and ~3 declared calls; some a mirror or a fault; mesh-wide ZeroTrust.",
+        f"Machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, shared with other work: "
+        "wall times vary with the load (given per table); CPU time (user + system) varies much less.",
+        f"Each measurement is a fresh process, {repeat} runs, median and (min–max); wall time as the user waits, "
+        "start-up and imports included; peak RSS of that process. \"work only\": the comparison's own timer "
+        "around serialising and writing, its objects already loaded.",
         "",
-        "| N | objects | full compile | no-op | one change | lint | floor (a) yaml.dump_all + write | cdk8s (b) | full / floor | cdk8s / full | peak RSS (full) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "## Methods",
+        "",
+        *[f"- **{name}**: {how}" for name, how in METHODS.items()],
+        "",
     ]
-    for r in rows:
-        full, floor = r["full"]["seconds"], r["floor"]["seconds"]
-        cdk = r.get("cdk8s", {}).get("seconds")
-        lines.append(
-            f"| {r['n']} | {r['objects']} | {full:.2f} s | {r['noop']['seconds']:.2f} s "
-            f"({100 * r['noop']['seconds'] / full:.0f}%) | {r['change']['seconds']:.2f} s "
-            f"({100 * r['change']['seconds'] / full:.0f}%) | "
-            + (f"{r['lint']['seconds']:.2f} s" if r["lint"]["seconds"] is not None else "n/a")
-            + f" | {floor:.2f} s | "
-            + (f"{cdk:.2f} s" if cdk else "not run") + f" | {full / floor:.2f}× | "
-            + (f"{cdk / full:.1f}×" if cdk else "–") + f" | {r['full']['rss_mb']:.0f} MiB |")
-    lines += ["", "No-op recompiles rewrote nothing (file mtimes unchanged): "
-              + ", ".join(f"N={r['n']}: {'yes' if r['noop_untouched'] else 'NO'}" for r in rows), ""]
-    if len(rows) > 1:
-        a, b = rows[0], rows[-1]
-        per_a = a["full"]["seconds"] / a["n"] * 1000
-        per_b = b["full"]["seconds"] / b["n"] * 1000
-        lines += [f"Full compile per service: {per_a:.2f} ms at N={a['n']}, {per_b:.2f} ms at N={b['n']} "
-                  "(flat per-service cost = linear growth).", ""]
-    return "\n".join(lines)
+    for disk, rows in results.items():
+        lines += [f"## {disk}", ""]
+        for row in rows:
+            lines += table(row, disk)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def keep_sections(text: str) -> str:
+    """Sections other scripts own (e.g. bench/lint_fleet.py's '## Lint at fleet scale') stay."""
+    path = ROOT / "BENCHMARKS.md"
+    if not path.exists():
+        return text
+    old = path.read_text()
+    kept = old[old.index("## Lint at fleet scale"):] if "## Lint at fleet scale" in old else ""
+    return text + ("\n" + kept if kept else "")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="250,500,1000,2000")
+    ap.add_argument("--sizes", default="2000")
     ap.add_argument("--clusters", type=int, default=3)
-    ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--no-cdk8s", action="store_true")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--disks", default="tmpfs,disk")
+    ap.add_argument("--only", default="", help="comma-separated measurements (full always runs)")
     ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = ap.parse_args()
-    cdk8s = not args.no_cdk8s and has_cdk8s()
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="meshcode-bench-") as tmp:
-        for n in map(int, args.sizes.split(",")):
-            row = bench_size(n, args.clusters, args.repeat, cdk8s, Path(tmp))
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    text = report(rows, args.clusters)
+    only = {x for x in args.only.split(",") if x}
+    results: dict[str, list[dict]] = {}
+    for disk in args.disks.split(","):
+        with tempfile.TemporaryDirectory(prefix="meshcode-bench-", dir=DISKS[disk]) as tmp:
+            for n in map(int, args.sizes.split(",")):
+                results.setdefault(disk, []).append(bench_size(n, args.clusters, args.repeat, Path(tmp), only))
+    text = report(results, args.clusters, args.repeat)
     print(text)
     if not args.no_write:
-        (ROOT / "BENCHMARKS.md").write_text(text)
+        (ROOT / "BENCHMARKS.md").write_text(keep_sections(text))
 
 
 if __name__ == "__main__":

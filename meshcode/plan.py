@@ -73,6 +73,12 @@ def file_in_folder(kind: str, namespace: str | None, name: str) -> str:
     return f"{namespace or CLUSTER_SCOPED_DIR}/{kind.lower()}-{name}.yaml"
 
 
+def is_namespace_path(path: str) -> bool:
+    """Whether a path of the output tree is a generated Namespace (`<folder>/_cluster/namespace-*.yaml`)."""
+    parts = path.split("/")
+    return len(parts) == 3 and parts[1] == CLUSTER_SCOPED_DIR and parts[2].startswith("namespace-")
+
+
 def make_resource(
     api_version: str,
     kind: str,

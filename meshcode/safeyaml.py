@@ -121,20 +121,27 @@ class _Budget:
                 stack.extend((child, False) for child in reversed(_children(node)))
 
 
-def _converter(loader: Any) -> Any:
-    scalars = loader.yaml_constructors
-    scalar_node, mapping_node = yaml.ScalarNode, yaml.MappingNode
+class _Converter:
+    """Nodes → plain data. A class, not a recursive closure: a closure that calls itself is a
+    reference cycle, which kept every loader (and libyaml's buffers) alive until the cycle
+    collector ran, and lint pauses that collector while it loads."""
 
-    def convert(node: yaml.Node, shared: dict[int, Any], depth: int) -> Any:
+    __slots__ = ("loader", "scalars")
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.scalars = loader.yaml_constructors
+
+    def convert(self, node: yaml.Node, shared: dict[int, Any], depth: int) -> Any:
         cls = node.__class__
-        if cls is scalar_node:
+        if cls is _SCALAR_NODE:
             if node.tag == _STR:
                 return node.value
-            construct = scalars.get(node.tag)
+            construct = self.scalars.get(node.tag)
             if construct is None:
                 raise _Fallback
             try:
-                return construct(loader, node)
+                return construct(self.loader, node)
             except (ValueError, OverflowError) as e:  # e.g. the timestamp 2001-13-45
                 raise _unreadable(node, e) from None
         if depth > MAX_DEPTH:
@@ -142,7 +149,8 @@ def _converter(loader: Any) -> Any:
         done = shared.get(id(node))  # an alias: the same object, as PyYAML gives
         if done is not None:
             return done
-        if cls is mapping_node:
+        convert = self.convert
+        if cls is _MAPPING_NODE:
             if node.tag != _MAP:
                 raise _Fallback
             mapping: dict[Any, Any] = {}
@@ -159,7 +167,8 @@ def _converter(loader: Any) -> Any:
         sequence.extend(convert(x, shared, depth + 1) for x in node.value)
         return sequence
 
-    return convert
+
+_SCALAR_NODE, _MAPPING_NODE = yaml.ScalarNode, yaml.MappingNode
 
 
 def documents(text: str, memo: dict[tuple, str] | None = None) -> Iterator[tuple[yaml.Node, Any]]:
@@ -168,7 +177,7 @@ def documents(text: str, memo: dict[tuple, str] | None = None) -> Iterator[tuple
     Raises yaml.YAMLError (YamlLimitError past the bounds) where the stream stops making sense.
     """
     loader = _Resolver(text, {} if memo is None else memo)
-    convert = _converter(loader)
+    convert = _Converter(loader).convert
     anchors = "&" in text  # no anchor, no alias: the graph is a tree and only depth can be too much
     budget = _Budget()
     try:

@@ -1,20 +1,24 @@
 """Project settings: folders and GitOps options from `[tool.meshcode]` in pyproject.toml."""
 from __future__ import annotations
 
+import difflib
 import tomllib
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from typing import Any
 
 from meshcode.errors import MeshcodeError, UnsafePathError
-from meshcode.intent.base import format_errors
 from meshcode.redact import credential_problem, redact_url
 
 
-class Settings(BaseModel):
-    """Where things live; every path is relative to the project root."""
+@dataclass(frozen=True)
+class Settings:
+    """Where things live; every path is relative to the project root.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    A frozen dataclass checked by `from_table`, not a pydantic model: every `meshcode` command
+    reads the settings, and pydantic (with the intent models it would bring) costs more start-up
+    than a compile that has nothing to do.
+    """
 
     stacks: str = "stacks"
     output: str = "generated"
@@ -25,19 +29,49 @@ class Settings(BaseModel):
     argocd: str | None = None  # Argo CD API URL: canary stages are judged only once it has synced the weight
     workloads: str | None = None
 
-    @field_validator("repo_url", "prometheus", "argocd")
     @classmethod
-    def _no_credentials(cls, v: str | dict[str, str] | None) -> str | dict[str, str] | None:
-        """pyproject.toml is committed: URLs in it never carry credentials (they come from env or files)."""
-        for url in (v.values() if isinstance(v, dict) else [v] if v else []):
-            problem = credential_problem(url)
-            if problem:
-                raise ValueError(
-                    f"{redact_url(url)} {problem}; pyproject.toml is committed, so give the URL without credentials: "
+    def from_table(cls, data: Any) -> "Settings":
+        """Settings from `[tool.meshcode]`; ValueError naming the setting, never echoing a value (it may be a secret)."""
+        if not isinstance(data, dict):
+            raise ValueError("[tool.meshcode] must be a table")
+        known = [f.name for f in fields(cls)]
+        problems = []
+        for key, value in data.items():
+            if key not in known:
+                guess = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"; did you mean {guess[0]!r}?" if guess else f" (fields: {', '.join(known)})"
+                problems.append(f"unknown setting {key!r}{hint}")
+            elif key == "prometheus" and isinstance(value, dict):
+                if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+                    problems.append(f"{key}: must be a URL, or a table of cluster = URL")
+                elif problem := _credentials_problem(value):
+                    problems.append(f"{key}: {problem}")
+            elif not isinstance(value, str) and not (value is None and key in _OPTIONAL):
+                problems.append(f"{key}: must be a string")
+            elif key in _URLS and (problem := _credentials_problem(value)):
+                problems.append(f"{key}: {problem}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return cls(**data)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_OPTIONAL = ("repo_url", "prometheus", "argocd", "workloads")  # may be absent (None)
+_URLS = ("repo_url", "prometheus", "argocd")  # committed URLs: never with credentials
+
+
+def _credentials_problem(v: str | dict[str, str] | None) -> str | None:
+    """pyproject.toml is committed: URLs in it never carry credentials (they come from env or files)."""
+    for url in (v.values() if isinstance(v, dict) else [v] if v else []):
+        problem = credential_problem(url)
+        if problem:
+            return (f"{redact_url(url)} {problem}; pyproject.toml is committed, so give the URL without credentials: "
                     "Argo CD takes repository credentials from its own secrets, and the canary controller reads a "
                     "Prometheus bearer token from MESHCODE_PROMETHEUS_TOKEN or the file named by "
                     "MESHCODE_PROMETHEUS_TOKEN_FILE")
-        return v
+    return None
 
 
 def find_root(start: Path) -> Path:
@@ -55,10 +89,10 @@ def load_settings(root: Path) -> Settings:
         return Settings()
     try:
         data = tomllib.loads(path.read_text()).get("tool", {}).get("meshcode", {})
-        settings = Settings(**data)
-    except ValidationError as e:  # the message never echoes the value: it may be a secret
-        raise MeshcodeError(f"[tool.meshcode] in {path.name}: {format_errors(e, Settings.model_fields, 'setting')}") from None
-    except (tomllib.TOMLDecodeError, TypeError, AttributeError) as e:
+        settings = Settings.from_table(data)
+    except ValueError as e:  # TOMLDecodeError too; never a value in the message: it may be a secret
+        raise MeshcodeError(f"[tool.meshcode] in {path.name}: {e}") from None
+    except (TypeError, AttributeError) as e:
         raise MeshcodeError(f"[tool.meshcode] in {path.name}: {e}") from None
     check_folders(root, settings, str(path))
     return settings
@@ -94,4 +128,4 @@ def check_folders(root: Path, settings: Settings, where: str = "pyproject.toml")
         problem = written_folder_problem(root, value, {o: getattr(settings, o) for o in others})
         if problem:
             raise UnsafePathError(f"[tool.meshcode] {key} = {value!r} in {where} {problem}; "
-                                  f"use a folder of its own such as {Settings.model_fields[key].default!r}")
+                                  f"use a folder of its own such as {getattr(Settings(), key)!r}")

@@ -16,7 +16,7 @@ PACKAGE = Path(meshcode.__file__).parent
 
 # low → high; keep in step with docs/architecture.md
 LAYERS: list[set[str]] = [
-    {"_version", "errors", "codes", "redact"},  # 0 base: errors, the code registry, redaction, the version
+    {"_version", "errors", "codes", "redact", "gcpause"},  # 0 base: errors, codes, redaction, version, gc pauses
     {"istio", "regex", "safeyaml", "plan", "state"},  # 1 pure data, Istio semantics, RE2, bounded YAML
     {"intent"},                                 # 2 the SDK models
     {"compile", "analyze", "render", "inference", "importer"},  # 3 pure core: intent → plan → findings → YAML

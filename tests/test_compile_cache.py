@@ -134,3 +134,40 @@ def test_a_file_added_to_a_listed_folder_is_a_change(make_project):
     assert (shop / "destinationrule-payments.yaml").exists() and (shop / "destinationrule-audit.yaml").exists()
     assert compile_(root, "--check")  # and what is on disk is what the stacks say now
     assert SKIPPED in compile_(root)
+
+
+def test_a_compile_with_nothing_to_do_loads_neither_the_compiler_nor_pydantic(make_project):
+    """`meshcode compile` as the console script runs it: the no-op answer needs stats, not the build."""
+    import subprocess
+    import sys
+
+    root = make_project(shop=STACK)
+    (root / "stacks" / "weight.txt").write_text("v1 v2")
+    compile_(root)
+    heavy = ("pydantic", "git", "celpy", "yaml", "jsonpatch", "meshcode.compile", "meshcode.analyze",
+             "meshcode.intent")
+    probe = ("import sys; sys.argv = ['meshcode', 'compile', '--root', sys.argv[1]]\n"
+             "from meshcode.cli import app\n"
+             "app()\n"
+             f"print([m for m in sys.modules if m.startswith({heavy!r})])\n")
+    proc = subprocess.run([sys.executable, "-c", probe, str(root)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert SKIPPED in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    # anything else on the command line takes the full path (and still finds nothing to do)
+    proc = subprocess.run([sys.executable, "-c", probe.replace("'--root', sys.argv[1]]",
+                                                               "'--root', sys.argv[1], '--no-cache']"), str(root)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "0 added, 0 changed, 0 removed" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_hand_edit_in_place_is_seen_by_the_no_op_check(make_project):
+    root = make_project(shop=STACK)
+    (root / "stacks" / "weight.txt").write_text("v1 v2")
+    compile_(root)
+    vs = root / "generated" / "prod" / "shop" / "virtualservice-cart.yaml"
+    with open(vs, "a") as f:  # same inode, same folder: only the file's size and mtime tell
+        f.write("# edited\n")
+    out = compile_(root)
+    assert SKIPPED not in out and "edited by hand" in out
+    assert "# edited" not in vs.read_text()

@@ -111,3 +111,32 @@ json_values = st.recursive(
 def test_any_dumped_document_loads_back_the_same(value: object) -> None:
     text = yaml.safe_dump(value)
     assert [d for _, d in _documents(text)] == list(yaml.safe_load_all(text))
+
+
+def test_a_loaded_stream_leaves_no_loader_alive_without_the_cycle_collector() -> None:
+    """The converter must not be a reference cycle: lint pauses the collector while it loads, and a
+    cycle kept every loader (with libyaml's buffers) alive until then (issue 22: 542 MiB at N=2000)."""
+    import gc
+    import weakref
+
+    import meshcode.safeyaml as safeyaml
+
+    loaders: list[weakref.ref] = []
+    real = safeyaml._Resolver
+
+    class Watched(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            loaders.append(weakref.ref(self))
+
+    safeyaml._Resolver = Watched  # type: ignore[misc]
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for i in range(20):
+            assert safeyaml.load_all(f"a: {i}\nb: [1, 2]\n---\nc: {{d: e}}\n") == [{"a": i, "b": [1, 2]}, {"c": {"d": "e"}}]
+        assert len(loaders) == 20 and all(ref() is None for ref in loaders)
+    finally:
+        safeyaml._Resolver = real  # type: ignore[misc]
+        if enabled:
+            gc.enable()

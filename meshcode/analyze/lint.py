@@ -19,6 +19,7 @@ from meshcode.analyze.meshconfig import MeshConfig, from_resources, load_mesh_co
 from meshcode.analyze.schema import BUNDLED_CRDS, CrdSchemas, bundled_crds, check_schemas, load_crds, schema_notes
 from meshcode.analyze.workloads import check_clusters
 from meshcode.errors import Finding
+from meshcode.gcpause import gc_paused
 from meshcode.plan import Resource
 
 MANIFEST = ".meshcode-manifest"
@@ -59,18 +60,19 @@ def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
     objects = files = 0
     clusters: dict[str, list[Resource]] = {}
     for cluster, group in cluster_groups([Path(p) for p in paths]).items():
-        resources, notes = load_paths(group)
-        if workloads is not None:  # the workload checks compare clusters; otherwise one cluster at a time
-            clusters[cluster] = resources
-        findings += notes
-        objects += len(resources)
-        files += len({r.origin.file for r in resources if r.origin})
-        services = [w for w in workloads or () if w.kind == "Service"]  # part of the cluster: hosts resolve
-        mesh = mesh_config or from_resources(resources)
-        findings += analyze_resources(resources, cluster, context=services, mesh=mesh)
-        if schemas is not None:
-            findings += check_schemas(resources, schemas, cluster)
-        del resources  # peak memory: one cluster's objects, not the fleet's
+        with gc_paused():  # a cluster's objects live until its checks end: the collector has nothing to find
+            resources, notes = load_paths(group)
+            if workloads is not None:  # the workload checks compare clusters; otherwise one cluster at a time
+                clusters[cluster] = resources
+            findings += notes
+            objects += len(resources)
+            files += len({r.origin.file for r in resources if r.origin})
+            services = [w for w in workloads or () if w.kind == "Service"]  # part of the cluster: hosts resolve
+            mesh = mesh_config or from_resources(resources)
+            findings += analyze_resources(resources, cluster, context=services, mesh=mesh)
+            if schemas is not None:
+                findings += check_schemas(resources, schemas, cluster)
+            del resources  # peak memory: one cluster's objects, not the fleet's
     if schemas is not None:
         findings += schema_notes(schemas)
     if workloads is not None:

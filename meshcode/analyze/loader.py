@@ -5,17 +5,16 @@ Parsing (with its bounds on aliases and depth) is `meshcode.safeyaml`'s. Multi-d
 """
 from __future__ import annotations
 
-import gc
 from dataclasses import replace
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import yaml
 
 from meshcode.codes import check_failed, level_of
 from meshcode.errors import Finding, SourceLocation
 from meshcode.plan import Resource
+from meshcode.gcpause import gc_paused
 from meshcode.safeyaml import documents
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -28,19 +27,6 @@ def yaml_files(path: Path) -> list[Path]:
         return sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file()
                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
     return [path]
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Loading allocates many small acyclic objects; pausing the cycle collector meanwhile keeps
-    the load linear (each full collection walks every object loaded so far)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _item_lines(node: yaml.Node) -> list[int]:

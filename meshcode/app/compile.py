@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshcode.app import inputs
 from meshcode.app.project import Build, Project
 from meshcode.errors import MeshcodeError
-from meshcode.gitops.git import CommitResult
-from meshcode.gitops.diff import TreeDiff, diff_trees
+from meshcode.gcpause import gc_paused
 from meshcode.gitops.tree import TreeChange, departing_namespaces
+
+if TYPE_CHECKING:  # loaded once a compile has something to do
+    from meshcode.gitops.diff import TreeDiff
+    from meshcode.gitops.git import CommitResult
 
 
 @dataclass(frozen=True)
@@ -25,18 +29,30 @@ class CompileOutcome:
     departing: TreeDiff | None = None  # Namespaces this write removes from the output (a GitOps danger)
 
 
+def up_to_date(project: Project) -> bool:
+    """Whether a plain `meshcode compile` would find nothing to do (no input changed, the output as left).
+
+    Needs none of the compiler: the `meshcode` command asks this first, before its argument
+    parser is built (typer builds pydantic adapters), so the common no-op costs start-up and stats.
+    """
+    with project.locked():
+        return inputs.unchanged(project, inputs.extra_inputs(project, None))
+
+
 def compile_project(project: Project, *, check: bool = False, workloads: Path | None = None,
                     commit: bool = False, message: str | None = None, force: bool = False,
                     no_cache: bool = False) -> CompileOutcome:
     """One compile of the project; raises a MeshcodeError (nothing written) on any error."""
     if (commit and check) or ((message is not None or force) and not commit):
         raise MeshcodeError("--commit cannot go with --check; -m/--force need --commit")
-    with project.locked():
+    with project.locked(), gc_paused():  # the build, the write and the input record: see meshcode.gcpause
         # checks hand edits and the repository before anything is written
         pending = project.prepare_commit(force=force) if commit else None
         cache_key = inputs.extra_inputs(project, workloads)
         if not (check or commit or no_cache) and inputs.unchanged(project, cache_key):
             return CompileOutcome(up_to_date=True)
+        from meshcode.gitops.diff import diff_trees
+
         with inputs.recording() as record:
             build = project.build(workloads=workloads)
         if pending is not None:  # before writing: every input outside stacks/ must be committed already

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from meshcode._version import __version__
-from meshcode.gitops.tree import MANIFEST, read_manifest
+from meshcode.gitops.tree import MANIFEST
 
 CACHE_FILE = "inputs.json"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -182,7 +182,7 @@ def fingerprint(project: Any, files: dict[str, str | None], env: dict[str, str |
         "listings": listings or {},
         "probes": probes or {},
         "code": _code_digest(),
-        "settings": project.settings.model_dump(mode="json"),
+        "settings": project.settings.as_json(),
         "root": str(project.root),
         "stacks": sorted(p.name for p in project.stacks_dir.glob("*.py")),  # a new stack file is an input too
         "state": _tree_digest(project.state_dir),
@@ -193,16 +193,27 @@ def fingerprint(project: Any, files: dict[str, str | None], env: dict[str, str |
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _output_stats(out: Path) -> dict[str, list[int]] | None:
-    stats = {}
+def _output_stats(out: Path) -> str | None:
+    """A digest of every owned file's (size, mtime, inode), the manifest's included; None if one is missing.
+
+    Only stats, no reading: at fleet scale this is most of what a compile with nothing to do
+    costs. Manifest lines are `<sha256>  <path>` (64 hex digits, two spaces); the compile reads the
+    manifest with its full checks, this only needs the paths to stat.
+    """
     base = f"{out}{os.sep}"
-    for rel in [MANIFEST, *read_manifest(out)]:
+    try:
+        text = (out / MANIFEST).read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    h = hashlib.sha256()
+    stat = os.stat
+    for rel in [MANIFEST, *(line[66:] for line in text.splitlines() if line and not line.startswith("#"))]:
         try:
-            st = os.stat(base + rel)
-        except FileNotFoundError:
+            st = stat(base + rel)
+        except (OSError, ValueError):
             return None
-        stats[rel] = [st.st_size, st.st_mtime_ns, st.st_ino]
-    return stats
+        h.update(f"{rel}\0{st.st_size}:{st.st_mtime_ns}:{st.st_ino}\n".encode())
+    return h.hexdigest()
 
 
 def extra_inputs(project: Any, workloads: Path | str | None) -> dict[str, Any]:

@@ -6,23 +6,22 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
 from meshcode._version import __version__
-from meshcode.analyze.workloads import load_workloads
-from meshcode.app.pipeline import compile_checked
-from meshcode.compile.argocd import GitOpsDefaults
-from meshcode.delivery.store import load_states
 from meshcode.errors import Finding, LockedError, MachinePathError
-from meshcode.gitops.git import PendingCommit, output_path_in_repo, prepare_commit
+from meshcode.gcpause import gc_paused
 from meshcode.gitops.tree import TreeChange, WriteError, write_tree
-from meshcode.state.canary import CanaryState
-from meshcode.intent.topology import Mesh
-from meshcode.loader import load_stacks
-from meshcode.plan import Plan
-from meshcode.render import render_tree
 from meshcode.settings import Settings, find_root, load_settings
+
+if TYPE_CHECKING:  # the build's modules load when a build runs: a compile with nothing to do never needs them
+    from meshcode.compile.argocd import GitOpsDefaults
+    from meshcode.gitops.git import PendingCommit
+    from meshcode.intent.topology import Mesh
+    from meshcode.plan import Plan
+    from meshcode.state.canary import CanaryState
 
 
 class _UsedEntries(dict):
@@ -121,6 +120,9 @@ class Project:
 
     def gitops_defaults(self) -> GitOpsDefaults:
         """What the Argo CD output needs from outside the stacks: [tool.meshcode] and the git layout."""
+        from meshcode.compile.argocd import GitOpsDefaults
+        from meshcode.gitops.git import output_path_in_repo
+
         return GitOpsDefaults(self.settings.repo_url, self.settings.target_revision,
                               output_path_in_repo(self.root, self.output_dir, self.settings.output))
 
@@ -133,20 +135,26 @@ class Project:
     def build(self, states: dict[str, CanaryState] | None = None,
               workloads: Path | str | None = None) -> Build:
         """load stacks → compile → analyze (+ workloads) → render; raises before anything is written."""
-        meshes = load_stacks(self.stacks_dir, self.root)
-        if states is None:
-            states = load_states(self.state_dir)
-        workloads_path = self.workloads_path(workloads)
-        plan, findings = compile_checked(
-            meshes, states=states, root=self.root, gitops=self.gitops_defaults(), output_dir=self.output_dir,
-            workloads=load_workloads(workloads_path) if workloads_path is not None else None)
-        files = self.render(plan)
-        refuse_machine_paths(files, plan, self.root, self.settings.output)
+        from meshcode.analyze.workloads import load_workloads
+        from meshcode.app.pipeline import compile_checked
+        from meshcode.delivery.store import load_states
+        from meshcode.loader import load_stacks
+
+        with gc_paused():  # what the build allocates lives until it ends (see meshcode.gcpause)
+            meshes = load_stacks(self.stacks_dir, self.root)
+            if states is None:
+                states = load_states(self.state_dir)
+            workloads_path = self.workloads_path(workloads)
+            plan, findings = compile_checked(
+                meshes, states=states, root=self.root, gitops=self.gitops_defaults(), output_dir=self.output_dir,
+                workloads=load_workloads(workloads_path) if workloads_path is not None else None)
+            files = self.render(plan)
+            refuse_machine_paths(files, plan, self.root, self.settings.output)
         return Build(meshes, plan, files, plan.notes + findings)
 
     def render(self, plan: Plan) -> dict[str, bytes]:
         """render_tree with the YAML of the last compile reused for objects that did not change."""
-        from meshcode.render.tree import RENDER_FORMAT
+        from meshcode.render.tree import RENDER_FORMAT, render_tree
 
         path = self.root / ".meshcode" / f"render-cache-{__version__}-{RENDER_FORMAT}"
         try:
@@ -173,6 +181,8 @@ class Project:
 
     def prepare_commit(self, force: bool = False) -> PendingCommit:
         """Check the repository and hand edits before the write of a `compile --commit`."""
+        from meshcode.gitops.git import prepare_commit
+
         return prepare_commit(self.root, self.output_dir, self.state_dir, self.stacks_dir, self.settings.output,
                               force)
 

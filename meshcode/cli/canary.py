@@ -6,28 +6,19 @@ import os
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
 from meshcode.cli.main import RootOption, app, fail
 from meshcode.redact import redact
-from meshcode.app.canary import (
-    Job,
-    report_metrics,
-    statuses,
-    targets,
-    Outcome,
-    command,
-    replay_canary,
-    run,
-    status,
-    step,
-    utcnow,
-)
-from meshcode.delivery.report import CanaryStatus
 from meshcode.errors import MeshcodeError, StateError
 from meshcode.app.project import Project
+
+if TYPE_CHECKING:  # loaded when the command runs, not with every `meshcode` command
+    from meshcode.app.canary import Job, Outcome
+    from meshcode.delivery.report import CanaryStatus
+
 
 canary_app = typer.Typer(help="Progressive delivery: step canary weights from metric gates, one commit per step.",
                          no_args_is_help=True)
@@ -56,6 +47,8 @@ CLOCK_SKEW = timedelta(seconds=60)
 
 def _now(value: Optional[str]) -> datetime | None:
     """`--now` is for tests and replays: a time after the real clock would move a real rollout early."""
+    from meshcode.app.canary import utcnow
+
     if value is None:
         return None
     try:
@@ -71,6 +64,8 @@ def _now(value: Optional[str]) -> datetime | None:
 
 def _job(name: str, root: Optional[Path], prometheus: Optional[List[str]], push: bool, wait: float,
          argocd: Optional[str] = None) -> Job:
+    from meshcode.app.canary import Job
+
     return Job(Project.open(root), name, tuple(prometheus or ()), push, wait, argocd=argocd)
 
 
@@ -118,6 +113,8 @@ def status_cmd(name: Optional[str] = typer.Argument(None, help="Canary (default:
                times: Optional[int] = typer.Option(None, "--times", hidden=True),
                root: Optional[Path] = RootOption) -> None:
     """Table of canaries: phase, weight, step, failed checks, last decision (exit 1 if a state is invalid)."""
+    from meshcode.app.canary import statuses, utcnow
+
     shown = 0
     while True:
         try:
@@ -185,6 +182,8 @@ def step_cmd(name: Optional[str] = typer.Argument(None, help="Canary: name, name
     failed; 5: stalled (progress deadline or inconclusive limit) and paused. With --all: the
     worst of them (3, 5, 4, 1 in that order); one canary's error never stops the others.
     """
+    from meshcode.app.canary import report_metrics, step, targets
+
     if (name is None) == (not all_) or (mesh is not None and not all_):
         fail(StateError("name one canary, or pass --all (optionally with --mesh) to step every canary"))
         return
@@ -225,6 +224,8 @@ def run_cmd(name: str = typer.Argument(..., help="Canary to drive until it succe
             prometheus: Optional[List[str]] = PrometheusOption, push: bool = PushOption,
             argocd: Optional[str] = ArgoCDOption, root: Optional[Path] = RootOption) -> None:
     """Tick every interval until the rollout succeeds (exit 0), fails (exit 3) or stalls and pauses (exit 5)."""
+    from meshcode.app.canary import run, utcnow
+
     def show(o: Outcome) -> None:
         stamp = utcnow().strftime("%H:%M:%S")
         typer.echo(f"{stamp} {_bar(o.state.weight)} {o.state.weight:>3}% {o.state.phase:<11} "
@@ -245,6 +246,8 @@ def run_cmd(name: str = typer.Argument(..., help="Canary to drive until it succe
 
 def _run_command(what: str, name: str, reason: str, push: bool, wait: float, now: Optional[str],
                  root: Optional[Path]) -> None:
+    from meshcode.app.canary import command
+
     try:
         outcome = command(_job(name, root, None, push, wait), what, _now(now), reason)  # type: ignore[arg-type]
     except MeshcodeError as e:
@@ -292,6 +295,8 @@ def promote_cmd(name: str = typer.Argument(..., help="Canary."),
 def replay_cmd(name: str = typer.Argument(..., help="Canary whose recorded history to re-run."),
                root: Optional[Path] = RootOption) -> None:
     """Re-run every recorded decision through decide(); exit 1 if any does not reproduce."""
+    from meshcode.app.canary import replay_canary
+
     target, state, (results, final) = replay_canary(Project.open(root), name)
     bad = 0
     for r in results:
@@ -330,6 +335,8 @@ def deploy_cmd(image: str = typer.Option(..., "--image", help="Controller image 
                                                            help="pip requirement for meshcode in the image."),
                root: Optional[Path] = RootOption) -> None:
     """Write a Kubernetes CronJob + ServiceAccount per mesh and a Dockerfile: the controller where Prometheus is."""
+    from meshcode.app.canary import targets
+
     from meshcode.delivery.deploy import ControllerSpec, controller_files
 
     try:

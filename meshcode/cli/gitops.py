@@ -4,15 +4,17 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from meshcode.cli.main import RootOption, app, fail_json, print_notes, warn_namespaces
 from meshcode.errors import MeshcodeError
-from meshcode.app.diff import diff_project
-from meshcode.gitops.diff import ObjectChange, TreeDiff, diff_json, namespace_warnings
 from meshcode.app.project import Project
+
+if TYPE_CHECKING:  # loaded when the command runs, not with every `meshcode` command
+    from meshcode.gitops.diff import ObjectChange, TreeDiff
+
 
 _MARK = {"added": ("+", "green"), "changed": ("~", "yellow"), "removed": ("-", "red")}
 _OP_COLOUR = {"add": "green", "remove": "red", "replace": "yellow", "move": "cyan", "copy": "cyan", "test": None}
@@ -70,6 +72,9 @@ def diff(
     root: Optional[Path] = RootOption,
 ) -> None:
     """Show what `meshcode compile` would change, per cluster (writes nothing)."""
+    from meshcode.app.diff import diff_project
+    from meshcode.gitops.diff import diff_json, namespace_warnings
+
     try:
         project = Project.open(root)
         outcome = diff_project(project, against)

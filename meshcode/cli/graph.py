@@ -7,9 +7,7 @@ from typing import Optional
 
 import typer
 
-from meshcode.app.graph import project_graphs, render_graph
 from meshcode.app.project import Project
-from meshcode.app.review import review_project
 from meshcode.cli.main import RootOption, app
 
 
@@ -33,6 +31,8 @@ def graph(
 ) -> None:
     """Draw the mesh: services and versions with their current split, declared calls (green: enforced
     by ZeroTrust), routes with matches and weights, ingress hosts, external services, clusters."""
+    from meshcode.app.graph import project_graphs, render_graph
+
     project = Project.open(root)
     graphs = project_graphs(project, mesh=mesh, namespace=namespace, service=service, cluster=cluster)
     for g in graphs:
@@ -56,6 +56,8 @@ def review(
     root: Optional[Path] = RootOption,
 ) -> None:
     """The pull-request comment: objects changed per cluster, what they mean, what needs a human, and a graph."""
+    from meshcode.app.review import review_project
+
     result = review_project(Project.open(root), against)
     if output is None:
         typer.echo(result.markdown, nl=False)

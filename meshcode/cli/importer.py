@@ -1,18 +1,21 @@
 """`meshcode import`: existing Istio YAML → a stack file and a report of what was kept verbatim."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 from dataclasses import replace
 from pathlib import Path
 
 import typer
 
-from meshcode.analyze.loader import load_paths
 from meshcode.cli.main import app
 from meshcode.errors import SourceLocation, StackError, portable_path
-from meshcode.importer import ImportResult, import_resources
-from meshcode.inference import printable
 from meshcode.plan import Resource
+
+if TYPE_CHECKING:  # loaded when the command runs, not with every `meshcode` command
+    from meshcode.importer import ImportResult
+
 
 _MARK = {"imported": "imported", "verbatim": "verbatim", "skipped": "skipped ", "refused": "REFUSED "}
 
@@ -27,6 +30,9 @@ def import_yaml(
     cluster: str = typer.Option("default", "--cluster", help="Name of the Cluster in the stack."),
 ) -> None:
     """Write a stack that says what the YAML in PATHS says, and report what was kept verbatim and why."""
+    from meshcode.analyze.loader import load_paths
+    from meshcode.importer import import_resources
+
     if output.exists() or output.is_symlink():
         raise StackError(f"{output} exists; meshcode import never overwrites a file: pass --output NEW.py",
                          SourceLocation(str(output), 1))
@@ -57,6 +63,8 @@ def import_yaml(
 
 
 def print_report(result: ImportResult) -> None:
+    from meshcode.inference import printable
+
     for item in result.items:
         if item.outcome == "skipped" and item.detail.startswith("read for facts"):
             continue

@@ -7,10 +7,8 @@ from typing import Optional
 
 import typer
 
-from meshcode.app.init import apply_init
 from meshcode.cli.main import app
 from meshcode.errors import MeshcodeError
-from meshcode.gitops.git import origin_url
 
 
 def _mesh_name(folder: Path) -> str:
@@ -24,6 +22,10 @@ def init(
     mesh: Optional[str] = typer.Option(None, "--mesh", help="The mesh's name (default: the folder's name)."),
 ) -> None:
     """Write pyproject.toml settings, a starter stack, GitHub workflows and .gitignore; never overwrite a file."""
+    from meshcode.gitops.git import origin_url
+
+    from meshcode.app.init import apply_init
+
     name = mesh or _mesh_name(path)
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) or len(name) > 63:
         raise MeshcodeError(f"mesh name {name!r} is not a DNS label (lower-case letters, digits, '-')", code="MC5000")

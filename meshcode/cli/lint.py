@@ -8,13 +8,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from meshcode._version import __version__
-from meshcode.analyze.report import to_json, to_sarif, to_table
 from meshcode.cli.terminal import findings_table, is_terminal, working
 from meshcode.cli.main import RootOption, app
-from meshcode.app.lint import lint_paths
 
 
 class LintFormat(str, Enum):
@@ -45,6 +42,10 @@ def lint(
     root: Optional[Path] = RootOption,
 ) -> None:
     """Check Istio YAML for broken references, conflicts and schema errors."""
+    from meshcode.analyze.report import to_json, to_sarif, to_table
+    from meshcode.app.lint import lint_paths
+    from rich.console import Console
+
     with working("linting…"):
         result = lint_paths(paths or (), crds or (), validate_schemas=not no_schemas, workloads=workloads,
                             root=root, mesh_config=mesh_config)

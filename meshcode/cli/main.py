@@ -10,6 +10,7 @@ This module holds the typer `app`, the shared options and the one error handler,
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, NoReturn, Optional
 
@@ -19,12 +20,10 @@ from typer.core import TyperGroup
 
 from meshcode._version import __version__
 from meshcode.errors import CompileError, Finding, MeshcodeError
-from meshcode.app.compile import compile_project
+from meshcode.app.compile import compile_project, up_to_date
 from meshcode.app.project import Project
-from meshcode.gitops.diff import namespace_warnings
 from meshcode.redact import redact
 from meshcode.cli.terminal import working
-from meshcode.analyze.report import as_record
 
 
 
@@ -41,9 +40,40 @@ class _Meshcode(TyperGroup):
             fail(disk_error(e))
 
 
-app = typer.Typer(help="Service-mesh configuration as code: compile Python intent into Istio YAML.",
-                  no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False, cls=_Meshcode,
-                  rich_markup_mode=None)  # help text is plain: "[tool.meshcode]" is not markup
+def _plain_compile_root(argv: list[str]) -> Path | None | bool:
+    """The --root of `meshcode compile [--root DIR]` (None: the default), or False for any other command line."""
+    if not argv or argv[0] != "compile":
+        return False
+    rest = argv[1:]
+    if not rest:
+        return None
+    if len(rest) == 2 and rest[0] == "--root" and not rest[1].startswith("-"):
+        return Path(rest[1])
+    if len(rest) == 1 and rest[0].startswith("--root=") and len(rest[0]) > len("--root="):
+        return Path(rest[0][len("--root="):])
+    return False
+
+
+class _App(typer.Typer):
+    """The `meshcode` command as the console script runs it. A plain `meshcode compile` with nothing
+    to do answers before typer builds the parser (typer builds pydantic adapters for every option):
+    most runs in CI and editor hooks are that, and start-up is all they cost."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not args and "args" not in kwargs and (root := _plain_compile_root(sys.argv[1:])) is not False:
+            try:
+                project = Project.open(root)
+                if up_to_date(project):
+                    typer.echo(f"{project.settings.output}/ is up to date: no input changed since the last compile")
+                    return None
+            except (MeshcodeError, OSError):
+                pass  # the full command says what is wrong
+        return super().__call__(*args, **kwargs)
+
+
+app = _App(help="Service-mesh configuration as code: compile Python intent into Istio YAML.",
+           no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False, cls=_Meshcode,
+           rich_markup_mode=None)  # help text is plain: "[tool.meshcode]" is not markup
 
 RootOption = typer.Option(None, "--root", help="Project root (default: nearest folder with pyproject.toml).")
 WorkloadsOption = typer.Option(
@@ -68,6 +98,8 @@ def fail(error: MeshcodeError) -> NoReturn:
 
 def fail_json(error: MeshcodeError) -> NoReturn:
     """`--json` commands: the failure as JSON on stdout too, so scripts always get a document."""
+    from meshcode.analyze.report import as_record
+
     findings = getattr(error, "findings", None)
     if not findings:  # one error (e.g. an IntentError raised while the stack ran): one finding at its line
         findings = [Finding(error.code, "error", error.message, location=error.location)]
@@ -107,6 +139,9 @@ def main(version: bool = typer.Option(False, "--version", callback=version_callb
 
 
 def _compile_json(project: Project, outcome: Any, check: bool) -> None:
+    from meshcode.gitops.diff import namespace_warnings
+    from meshcode.analyze.report import as_record
+
     out = project.settings.output
     if outcome.up_to_date:
         typer.echo(json.dumps({"ok": True, "up_to_date": True, "output": out}, indent=2))
@@ -146,6 +181,8 @@ def compile(
     environment variables they read, canary state, settings, meshcode itself) and generated/
     is as the last compile left it, the compile stops early: there is nothing to do.
     """
+    from meshcode.gitops.diff import namespace_warnings
+
     try:
         project = Project.open(root)
         with working("compiling…"):

@@ -8,13 +8,13 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.table import Table
-
-from meshcode.analyze.report import summary
 from meshcode.errors import Finding
+
+if TYPE_CHECKING:  # loaded when the command runs, not with every `meshcode` command
+    from rich.console import Console
+
 
 LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -25,6 +25,9 @@ def is_terminal(stream: TextIO) -> bool:
 
 def findings_table(findings: list[Finding], objects: int, console: Console) -> None:
     """Findings as a wrapped table: the message column folds to the terminal's width."""
+    from rich.table import Table
+    from meshcode.analyze.report import summary
+
     if findings:
         table = Table(show_edge=False, header_style="bold", pad_edge=False, expand=False)
         for column, style in (("LOCATION", "dim"), ("LEVEL", ""), ("CODE", "bold"), ("OBJECT", ""), ("MESSAGE", "")):
@@ -47,5 +50,7 @@ def working(message: str) -> Iterator[None]:
     if not is_terminal(sys.stderr):
         yield
         return
+    from rich.console import Console  # terminals only: pipes and CI logs never load rich
+
     with Console(stderr=True).status(message, spinner="dots"):
         yield

@@ -5,9 +5,7 @@ from pathlib import Path
 
 import typer
 
-from meshcode.analyze.workloads import load_workloads
 from meshcode.cli.main import app
-from meshcode.inference import infer_services, render_stack
 
 
 @app.command("import-workloads")
@@ -17,5 +15,8 @@ def import_workloads(
     cluster: str = typer.Option("default", "--cluster", help="Name of the Cluster in the printed stack."),
 ) -> None:
     """Print a Python stack with a Service(...) for each Kubernetes Service in PATH."""
+    from meshcode.analyze.workloads import load_workloads
+    from meshcode.inference import infer_services, render_stack
+
     services, notes = infer_services(load_workloads(path))
     typer.echo(render_stack(services, notes, source=str(path), mesh=mesh, cluster=cluster), nl=False)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshcode.errors import OwnershipError, UnsafePathError, WriteError
-from meshcode.render.tree import is_namespace_path
+from meshcode.plan import is_namespace_path
 
 MANIFEST = ".meshcode-manifest"
 _STAGING_PREFIX = ".meshcode-staging-"

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from meshcode.plan import CLUSTER_SCOPED_DIR, Plan, Resource, file_in_folder
+from meshcode.plan import Plan, Resource, file_in_folder, is_namespace_path  # noqa: F401  (re-exported)
 
 try:  # the libyaml C emitter: several times faster than the pure-Python one
     _BaseDumper: Any = yaml.CSafeDumper
@@ -136,12 +136,6 @@ def _emit(obj: Any) -> bytes:
 
 def resource_path(folder: str, r: Resource) -> str:
     return f"{folder}/{file_in_folder(r.kind, r.namespace, r.name)}"
-
-
-def is_namespace_path(path: str) -> bool:
-    """Whether a path of the output tree is a generated Namespace (`<folder>/_cluster/namespace-*.yaml`)."""
-    parts = path.split("/")
-    return len(parts) == 3 and parts[1] == CLUSTER_SCOPED_DIR and parts[2].startswith("namespace-")
 
 
 def kustomization(folder: str, paths: list[str]) -> bytes:

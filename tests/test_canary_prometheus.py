@@ -243,3 +243,32 @@ def test_provider_reports_several_series_bad_queries_and_unreachable(tmp_path, p
     closed = f"http://127.0.0.1:{free_port()}"
     down = collect(target, {"prod": Prometheus(closed, timeout=2)}, now, 3)
     assert {s.status for s in down} == {"unreachable"}
+
+
+def test_a_hung_prometheus_costs_a_tick_one_timeout_not_one_per_query(tmp_path):
+    """A server that accepts connections and never answers: every gate says unreachable, within one
+    timeout for the whole tick (issue 22: six queries in sequence took 63 s)."""
+    import socket
+
+    rollout = ('steps=[50], interval="2s", gates=[SuccessRate(99, min_requests=5), LatencyP99(500), '
+               'Baseline(alpha=0.05, max_latency_ratio=2)]')
+    root = project(tmp_path, "hung", rollout=rollout)
+    (root / "stacks" / "shop.py").write_text(
+        (root / "stacks" / "shop.py").read_text().replace("SuccessRate, LatencyP99", "SuccessRate, LatencyP99, Baseline"))
+    target = find_canaries(load_stacks(root / "stacks"))["shop/hung/cart"]
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)  # the kernel completes every handshake; nobody ever reads or answers
+        prom = Prometheus(f"http://127.0.0.1:{hung.getsockname()[1]}", timeout=1.5)
+        started = time.monotonic()
+        samples = collect(target, {"prod": prom}, utc(), 3)
+        took = time.monotonic() - started
+    assert len(samples) == 3 and {s.status for s in samples} == {"unreachable"}
+    assert took < 1.5 + 1.0, f"a tick against a hung server took {took:.1f}s (8 queries x 1.5s timeout)"
+    # the next tick asks again (the server may be back)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    prom.url = f"http://127.0.0.1:{port}"
+    again = collect(target, {"prod": prom}, utc(), 3)
+    assert {s.status for s in again} == {"unreachable"} and "timed out" not in again[0].detail

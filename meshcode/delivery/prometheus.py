@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,6 +91,18 @@ class Prometheus:
     auth: Auth = field(default_factory=Auth, repr=False)
     _cache: dict[tuple[str, float], QueryResult] = field(default_factory=dict, repr=False)
     _client: httpx.Client | None = field(default=None, repr=False)
+    _deadline: float | None = field(default=None, repr=False)  # time.monotonic() the tick's queries end by
+    _down: QueryResult | None = field(default=None, repr=False)  # this tick found the server unreachable
+
+    def start_tick(self, deadline: float | None) -> None:
+        """Fresh answers for a new tick, every query of it done by `deadline` (monotonic seconds).
+
+        A server that accepts connections but never answers costs the tick one timeout, not one
+        per query: once a query of the tick finds it unreachable, the others say so at once.
+        """
+        self._cache.clear()
+        self._deadline = deadline
+        self._down = None
 
     @classmethod
     def connect(cls, url: str, environ: Mapping[str, str] | None = None) -> "Prometheus":
@@ -114,14 +127,24 @@ class Prometheus:
         return self._client
 
     def _query(self, promql: str, at: datetime) -> QueryResult:
+        if self._down is not None:
+            return self._down
+        timeout = self.timeout
+        if self._deadline is not None:
+            timeout = min(timeout, self._deadline - time.monotonic())
+            if timeout <= 0:
+                self._down = QueryResult("unreachable", detail=f"{self.label}: no answer within the tick's "
+                                                               f"{self.timeout:g}s")
+                return self._down
         base = urllib.parse.urlsplit(self.url)
         params = [*urllib.parse.parse_qsl(base.query, keep_blank_values=True),
                   ("query", promql), ("time", f"{at.timestamp():.3f}")]
         url = urllib.parse.urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + "/api/v1/query", "", ""))
         try:
-            resp = self._http().get(url, params=params)
-        except httpx.HTTPError as e:
-            return QueryResult("unreachable", detail=f"{self.label}: {type(e).__name__}: {redact(str(e))}")
+            resp = self._http().get(url, params=params, timeout=timeout)
+        except httpx.HTTPError as e:  # no connection, no answer in time: the rest of the tick skips it
+            self._down = QueryResult("unreachable", detail=f"{self.label}: {type(e).__name__}: {redact(str(e))}")
+            return self._down
         if resp.status_code in (400, 422):  # Prometheus: bad query / cannot execute
             return QueryResult("error", detail=redact(_api_error(resp)))
         if resp.status_code in (401, 403):
@@ -232,8 +255,11 @@ def render(template: str, variables: dict[str, str]) -> str:
 
 # ---- samples for a canary -------------------------------------------------------------------
 def collect(target: CanaryTarget, sources: dict[str, Prometheus], now: datetime, window_s: int) -> list[Sample]:
-    """One sample per gate per cluster the canary spans."""
+    """One sample per gate per cluster the canary spans, all within one timeout of the slowest server."""
     window = f"{window_s}s"
+    deadline = time.monotonic() + max((p.timeout for p in sources.values()), default=0.0)
+    for prom in {id(p): p for p in sources.values()}.values():
+        prom.start_tick(deadline)
     shared = {c for c in target.plan.clusters
               if sum(sources[c] is sources[o] for o in target.plan.clusters) > 1}
     out: list[Sample] = []

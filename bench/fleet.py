@@ -46,6 +46,7 @@ mesh = fleet_mesh({n}, {clusters}, changed=CHANGED)
 
 METHODS = {
     "full": "`meshcode compile` with no generated/ and no .meshcode/ (stacks → compile → analysis → render → write)",
+    "before": "the same command from another checkout of meshcode (`--before LABEL=FOLDER`), in the same run",
     "noop": "`meshcode compile` again with nothing changed (must rewrite nothing)",
     "change": "`meshcode compile` after one service's timeout changed in the stack (alternating 3s/4s)",
     "lint": "`meshcode lint generated/ --format json` (bundled CRD schemas and CEL validated)",
@@ -65,11 +66,11 @@ def write_project(root: Path, n: int, clusters: int, changed: int | None) -> Non
     (root / "stacks" / "fleet.py").write_text(STACK.format(bench=str(BENCH), n=n, clusters=clusters, changed=changed))
 
 
-def timed(cmd: list[str], ok: tuple[int, ...] = (0,)) -> dict:
+def timed(cmd: list[str], ok: tuple[int, ...] = (0,), env: dict[str, str] | None = None) -> dict:
     """Run `cmd` in a fresh process: wall and CPU seconds, peak RSS (MiB), and its last JSON line if any."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -81,7 +82,8 @@ def timed(cmd: list[str], ok: tuple[int, ...] = (0,)) -> dict:
     result = {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
     last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
     if last.startswith("{"):
-        result["work"] = json.loads(last).get("seconds")
+        reported = json.loads(last)
+        result["work"], result["work_cpu"] = reported.get("seconds"), reported.get("cpu")
     return result
 
 
@@ -122,8 +124,13 @@ def load_average() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def bench_size(n: int, clusters: int, repeat: int, base: Path, only: set[str]) -> dict:
-    """Every measurement of one size on one file system; {name: [runs]} plus facts."""
+def bench_size(n: int, clusters: int, repeat: int, base: Path, only: set[str],
+               baseline: tuple[str, str] | None = None) -> dict:
+    """Every measurement of one size on one file system; {name: [runs]} plus facts.
+
+    `baseline` = (label, source folder): meshcode's own commands also run from that checkout
+    (PYTHONPATH), first, as the "before" rows of the same run.
+    """
     root = base / f"fleet-{n}"
     shutil.rmtree(root, ignore_errors=True)
     write_project(root, n, clusters, None)
@@ -133,11 +140,12 @@ def bench_size(n: int, clusters: int, repeat: int, base: Path, only: set[str]) -
     def want(name: str) -> bool:
         return not only or name in only
 
-    def measure(name: str, cmd: list[str], before=None, ok: tuple[int, ...] = (0,)) -> None:
+    def measure(name: str, cmd: list[str], before=None, ok: tuple[int, ...] = (0,),
+                env: dict[str, str] | None = None) -> None:
         for _ in range(repeat):
             if before:
                 before()
-            runs.setdefault(name, []).append(timed(cmd, ok))
+            runs.setdefault(name, []).append(timed(cmd, ok, env))
         print(f"  {base.name} N={n} {name}: " + summary(runs[name]), file=sys.stderr, flush=True)
 
     compile_cmd = [MESHCODE, "compile", "--root", str(root)]
@@ -146,6 +154,20 @@ def bench_size(n: int, clusters: int, repeat: int, base: Path, only: set[str]) -
         shutil.rmtree(root / "generated", ignore_errors=True)
         shutil.rmtree(root / ".meshcode", ignore_errors=True)
 
+    if baseline is not None:
+        label, source = baseline
+        env = {**os.environ, "PYTHONPATH": source}
+        measure(f"full, before ({label})", compile_cmd, cold, env=env)
+        if want("noop"):
+            measure(f"noop, before ({label})", compile_cmd, env=env)
+        if want("change"):
+            flip0 = iter(range(10 ** 6))
+            measure(f"change, before ({label})", compile_cmd,
+                    lambda: write_project(root, n, clusters, 7 if next(flip0) % 2 == 0 else None), env=env)
+            write_project(root, n, clusters, None)
+        if want("lint-noschema"):
+            measure(f"lint-noschema, before ({label})",
+                    [MESHCODE, "lint", str(root / "generated"), "--format", "json", "--no-schemas"], ok=(0, 1), env=env)
     measure("full", compile_cmd, cold)
     manifest = (root / "generated" / ".meshcode-manifest").read_text().splitlines()
     facts["files"] = sum(1 for line in manifest if line and not line.startswith("#"))
@@ -198,22 +220,25 @@ def table(result: dict, disk: str) -> list[str]:
         "",
         f"Load average (1/5/15 min) before: {facts['load_before']}; after: {facts['load_after']}.",
         "",
-        "| measurement | wall, median (min–max) | CPU, median | vs full (wall / CPU) | work only, median | peak RSS |",
+        "| measurement | wall, median (min–max) | CPU, median | vs full (wall / CPU) | work only: wall / CPU | peak RSS |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, rs in runs.items():
         walls = [r["wall"] for r in rs]
-        work = f"{med(rs, 'work'):.2f} s" if all(r.get("work") is not None for r in rs) else "–"
+        work = (f"{med(rs, 'work'):.2f} s / {med(rs, 'work_cpu'):.2f} s"
+                if all(r.get("work_cpu") is not None for r in rs) else "–")
         lines.append(
             f"| {name} | {statistics.median(walls):.2f} s ({min(walls):.2f}–{max(walls):.2f}) | "
             f"{med(rs, 'cpu'):.2f} s | {statistics.median(walls) / full_wall:.2f}× / {med(rs, 'cpu') / full_cpu:.2f}× | "
             f"{work} | {med(rs, 'rss_mb'):.0f} MiB |")
     lines.append("")
     if "floor" in runs:
-        floor_work = med(runs["floor"], "work")
-        lines.append(f"Full compile against the honest floor's work: {full_wall / floor_work:.2f}× (wall, meshcode's "
-                     f"whole command incl. start-up, against serialising and writing alone); CPU "
-                     f"{full_cpu / med(runs['floor'], 'cpu'):.2f}× (both whole processes).")
+        floor = runs["floor"]
+        lines.append(
+            f"Full compile against the honest floor: {full_cpu / med(floor, 'work_cpu'):.2f}× its work's CPU "
+            f"(meshcode's whole command, start-up included, against serialising and writing alone), "
+            f"{full_cpu / med(floor, 'cpu'):.2f}× the floor's whole process CPU, "
+            f"{full_wall / med(floor, 'work'):.2f}× its work's wall time (the load inflates walls unevenly).")
     if "noop" in runs:
         lines.append(f"No-op rewrote nothing (file mtimes unchanged): {'yes' if facts.get('noop_untouched') else 'NO'}.")
     lines.append("")
@@ -230,6 +255,8 @@ def report(results: dict[str, list[dict]], clusters: int, repeat: int) -> str:
         "resilience settings and ~3 declared calls; some a mirror or a fault; mesh-wide ZeroTrust.",
         f"Machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, shared with other work: "
         "wall times vary with the load (given per table); CPU time (user + system) varies much less.",
+        "On the disk only the measurements that write files run (lint reads, cdk8s is bound by Node): "
+        "see each table.",
         f"Each measurement is a fresh process, {repeat} runs, median and (min–max); wall time as the user waits, "
         "start-up and imports included; peak RSS of that process. \"work only\": the comparison's own timer "
         "around serialising and writing, its objects already loaded.",
@@ -263,6 +290,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--disks", default="tmpfs,disk")
     ap.add_argument("--only", default="", help="comma-separated measurements (full always runs)")
+    ap.add_argument("--disk-only", default="noop,change,floor,bare,json,jinja2",
+                    help="measurements also run on the disk (those that write files; lint and cdk8s run on tmpfs)")
+    ap.add_argument("--before", default="", metavar="LABEL=FOLDER",
+                    help="also time meshcode's commands from another checkout (tmpfs), e.g. main=/tmp/main")
     ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = ap.parse_args()
     only = {x for x in args.only.split(",") if x}
@@ -270,7 +301,11 @@ def main() -> None:
     for disk in args.disks.split(","):
         with tempfile.TemporaryDirectory(prefix="meshcode-bench-", dir=DISKS[disk]) as tmp:
             for n in map(int, args.sizes.split(",")):
-                results.setdefault(disk, []).append(bench_size(n, args.clusters, args.repeat, Path(tmp), only))
+                subset = only if disk == "tmpfs" else \
+                    ((only or set(METHODS)) & {x for x in args.disk_only.split(",") if x}) or {"full"}
+                baseline = tuple(args.before.split("=", 1)) if args.before and disk == "tmpfs" else None
+                results.setdefault(disk, []).append(bench_size(n, args.clusters, args.repeat, Path(tmp), subset,
+                                                               baseline))  # type: ignore[arg-type]
     text = report(results, args.clusters, args.repeat)
     print(text)
     if not args.no_write:

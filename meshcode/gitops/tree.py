@@ -149,8 +149,9 @@ def plan_change(out: Path, files: dict[str, bytes]) -> TreeChange:
     change = TreeChange()
     foreign = []
     base = f"{out}{os.sep}"  # plain strings: tens of thousands of paths, pathlib would dominate
+    fresh = not os.path.isdir(out)  # a first compile: nothing to read back (a failed open costs an exception)
     for path, data in files.items():
-        current = _read(base + path)
+        current = None if fresh else _read(base + path)
         if current is None:
             change.added.append(path)
         elif current == data:

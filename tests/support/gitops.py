@@ -63,7 +63,7 @@ def committed_paths(repo: Repo, rev: str = "HEAD") -> list[str]:
 
 
 def crdcheck_against(crds: str, *paths: Path) -> tuple[int, str]:
-    """The independent checker with one CRD folder of ../shared/crds (loading all of them is slow)."""
+    """The independent checker (tests/support/crdcheck.py) with one folder of the bundled CRDs (loading all is slow)."""
     from tests.support.paths import CRDCHECK, CRDS
     proc = subprocess.run([sys.executable, str(CRDCHECK), "--crds", str(CRDS / crds), *map(str, paths)],
                           capture_output=True, text=True, check=False)

@@ -34,7 +34,7 @@ def write_plan(plan: Plan, out: Path) -> Path:
 
 
 def crdcheck(*paths: Path) -> tuple[int, str]:
-    """Run the independent checker in ../shared/tools; returns (exit code, output)."""
+    """Run the independent checker (tests/support/crdcheck.py) over the bundled CRDs; returns (exit code, output)."""
     proc = subprocess.run([sys.executable, str(CRDCHECK), "--crds", str(CRDS), *map(str, paths)],
                           capture_output=True, text=True)
     return proc.returncode, proc.stdout + proc.stderr

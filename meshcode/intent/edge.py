@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from meshcode.intent.base import DNSLabel, Duration, Hostname, IntentModel, Many
 from meshcode.intent.resilience import ClientTLS, check_client_certificate
-from meshcode.intent.service import Port
+from meshcode.intent.service import Port, Ports
 from meshcode.intent.traffic import Fault, Retries, Route
 
 
@@ -133,7 +133,7 @@ class ExternalService(IntentModel):
     name: DNSLabel
     namespace: DNSLabel = "default"
     hosts: Many[Hostname] = Field(min_length=1, max_length=256)
-    ports: tuple[Port, ...] = Field(min_length=1, max_length=256)
+    ports: Ports = Field(min_length=1, max_length=256)
     resolution: Literal["DNS", "STATIC", "NONE", "DNS_ROUND_ROBIN"] = "DNS"
     location: Literal["MESH_EXTERNAL", "MESH_INTERNAL"] = "MESH_EXTERNAL"
     addresses: Many[str] = Field(default=(), max_length=256)
@@ -154,13 +154,6 @@ class ExternalService(IntentModel):
     canary: ClassVar[None] = None
     mirror: ClassVar[None] = None
     default_to: ClassVar[None] = None
-
-    @field_validator("ports", mode="before")
-    @classmethod
-    def _ports(cls, v: Any) -> Any:
-        if isinstance(v, (Port, int)):
-            v = (v,)
-        return tuple(Port(p) if isinstance(p, int) else p for p in v)
 
     @field_validator("addresses")
     @classmethod
@@ -299,20 +292,13 @@ class ImportedService(IntentModel):
     namespace: DNSLabel = "default"
     host: Hostname  # the name callers in this mesh use, e.g. "httpbin.bar.global"
     remote_host: Hostname  # the service's FQDN in its own mesh, e.g. "httpbin.bar.svc.cluster.local"
-    ports: tuple[Port, ...] = Field(min_length=1)
+    ports: Ports = Field(min_length=1)
     gateway: str = Field(min_length=1)  # address or DNS name of the other mesh's east-west gateway
     gateway_port: int = Field(default=15443, ge=1, le=65535)
     trust_domain: str = Field(min_length=1)
     service_account: DNSLabel | None = None
     address: str | None = None  # a virtual IP for the host (TCP ports, or without DNS auto-allocation)
     clusters: tuple[DNSLabel, ...] | None = None
-
-    @field_validator("ports", mode="before")
-    @classmethod
-    def _ports(cls, v: Any) -> Any:
-        if isinstance(v, (Port, int)):
-            v = (v,)
-        return tuple(Port(p) if isinstance(p, int) else p for p in v)
 
     @model_validator(mode="after")
     def _concrete(self) -> "ImportedService":

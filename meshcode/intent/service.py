@@ -1,9 +1,9 @@
 """A service in the mesh: its ports, versions, and the traffic and resilience intent on it."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from meshcode.intent.base import DNSLabel, Duration, IntentModel, Many, field_types
 from meshcode.intent.resilience import CircuitBreaker, ClientTLS, LoadBalancer, LocalRateLimit, OutlierDetection
@@ -65,6 +65,16 @@ def _to_calls(model: type[IntentModel], v: Any) -> tuple[Call, ...]:
     return tuple(x if isinstance(x, call) else call(x) for x in v)
 
 
+
+def as_ports(value: Any) -> Any:
+    """One port or a list; a bare number is `Port(number)` (the one rule every `ports=` field follows)."""
+    if isinstance(value, (Port, int)):
+        value = (value,)
+    return tuple(Port(p) if isinstance(p, int) else p for p in value)
+
+
+Ports = Annotated[tuple[Port, ...], BeforeValidator(as_ports)]
+
 class Version(IntentModel):
     """A subset: pods carrying `labels` (default version=<name>), with optional own policy."""
 
@@ -98,7 +108,7 @@ class Service(IntentModel):
     positional = ("name",)
     name: DNSLabel
     namespace: DNSLabel = "default"
-    ports: tuple[Port, ...] = Field(min_length=1)
+    ports: Ports = Field(min_length=1)
     versions: tuple[Version, ...] = ()
     service_account: DNSLabel | None = None
     routes: Many[Route] = ()
@@ -116,13 +126,6 @@ class Service(IntentModel):
     clusters: tuple[DNSLabel, ...] | None = None
     cluster_local: bool = False
     calls: tuple[Call, ...] = ()  # declared dependencies (see meshcode.intent.security.Call)
-
-    @field_validator("ports", mode="before")
-    @classmethod
-    def _ports(cls, v: Any) -> Any:
-        if isinstance(v, (Port, int)):
-            v = (v,)
-        return tuple(Port(p) if isinstance(p, int) else p for p in v)
 
     @field_validator("versions", mode="before")
     @classmethod

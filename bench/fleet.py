@@ -1,7 +1,7 @@
 """Fleet-scale benchmark: meshcode's commands and the other ways of writing the same objects, side by side.
 
-    python bench/fleet.py                          # N = 2000 × 3 clusters, tmpfs and disk, 5 runs; writes BENCHMARKS.md
-    python bench/fleet.py --sizes 2000,8000 --repeat 5
+    python bench/fleet.py                          # N = 2000 × 3 clusters, tmpfs and disk, 5 runs, + scale rows; writes BENCHMARKS.md
+    python bench/fleet.py --sizes 2000 --scale 1000,2000,4000,8000 --repeat 5
     python bench/fleet.py --sizes 200 --repeat 3 --disks tmpfs --no-write   # a quick look
 
 Every measurement is a fresh process, timed from the outside: wall time as the user waits
@@ -51,6 +51,9 @@ METHODS = {
     "change": "`meshcode compile` after one service's timeout changed in the stack (alternating 3s/4s)",
     "lint": "`meshcode lint generated/ --format json` (bundled CRD schemas and CEL validated)",
     "lint-noschema": "`meshcode lint generated/ --format json --no-schemas`",
+    "startup": "`python -c pass`: the interpreter's own start-up, which every command pays",
+    "change-floor": "start-up, `import meshcode` and running the stack file (meshcode.loader.load_stacks), nothing "
+                    "else: what any compile of a changed stack pays before it compiles anything",
     "floor": "honest floor: each distinct object once through yaml.dump(CSafeDumper, sort_keys=False), one file per path",
     "bare": "the bytes meshcode wrote, written again as they are, one file per path",
     "json": "json.dumps of each distinct object once, one file per path",
@@ -58,6 +61,15 @@ METHODS = {
     "cdk8s": "cdk8s: an ApiObject per path made with one call into Node (JSON from a toJson override), then app.synth()",
 }
 BASELINES = ("floor", "bare", "json", "jinja2", "cdk8s")
+SCALE = ("full", "noop", "change", "change-floor", "lint", "floor")  # what the scale rows measure
+TICKS = ("tick-hold", "tick-advance", "tick-hung")
+CHANGE_FLOOR = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    f"sys.path.insert(0, {str(ROOT)!r})\n"
+    "from meshcode.loader import load_stacks\n"
+    "root = Path(sys.argv[1])\n"
+    "load_stacks(root / 'stacks', root)\n")
 
 
 def write_project(root: Path, n: int, clusters: int, changed: int | None) -> None:
@@ -180,11 +192,27 @@ def bench_size(n: int, clusters: int, repeat: int, base: Path, only: set[str],
         measure("change", compile_cmd, lambda: write_project(root, n, clusters, 7 if next(flip) % 2 == 0 else None))
         write_project(root, n, clusters, None)
         timed(compile_cmd)
+    if want("startup"):
+        measure("startup", [sys.executable, "-c", "pass"])
+    if want("change-floor"):
+        flip2 = iter(range(10 ** 6))
+        measure("change-floor", [sys.executable, "-c", CHANGE_FLOOR, str(root)],
+                lambda: write_project(root, n, clusters, 7 if next(flip2) % 2 == 0 else None))
+        write_project(root, n, clusters, None)
+        timed(compile_cmd)
     if want("lint"):
         measure("lint", [MESHCODE, "lint", str(root / "generated"), "--format", "json"], ok=(0, 1))
     if want("lint-noschema"):
         measure("lint-noschema", [MESHCODE, "lint", str(root / "generated"), "--format", "json", "--no-schemas"],
                 ok=(0, 1))
+    if any(want(t) for t in TICKS) and (BENCH / "canary_tick.py").exists():
+        sys.path.insert(0, str(BENCH))
+        from canary_tick import measure_ticks
+
+        for name, rs in measure_ticks(base, n, clusters, repeat).items():
+            if want(name):
+                runs[name] = rs
+                print(f"  {base.name} N={n} {name}: " + summary(rs), file=sys.stderr, flush=True)
     data = base / f"objects-{n}.pickle"
     facts["objects"] = prepare_objects(root, data)
     for mode in BASELINES:
@@ -245,6 +273,85 @@ def table(result: dict, disk: str) -> list[str]:
     return lines
 
 
+def _find(rows: list[dict], n: int) -> dict | None:
+    return next((r for r in rows if r["facts"]["n"] == n), None)
+
+
+def _wall(result: dict | None, name: str) -> float | None:
+    rs = (result or {}).get("runs", {}).get(name)
+    return med(rs, "wall") if rs else None
+
+
+def _ok(met: bool | None) -> str:
+    return "–" if met is None else ("met" if met else "**not met**")
+
+
+def targets(results: dict[str, list[dict]], n: int = 2000) -> list[str]:
+    """Issue 22's targets against this run's numbers (tmpfs, N = n), computed, never typed in."""
+    d = _find(results.get("tmpfs", []), n)
+    scale = results.get("scale", [])
+    if d is None:
+        return []
+    full, floor, noop = _wall(d, "full"), _wall(d, "floor"), _wall(d, "noop")
+    change, change_floor = _wall(d, "change"), _wall(d, "change-floor")
+    lint = _wall(d, "lint")
+    lint_rss = med(d["runs"]["lint"], "rss_mb") if "lint" in d["runs"] else None
+    rows = ["| target (issue 22) | this run | |", "|---|---|---|"]
+
+    def row(what: str, measured: str, met: bool | None) -> None:
+        rows.append(f"| {what} | {measured} | {_ok(met)} |")
+
+    if full and floor:
+        row("full compile ≤ 1.0× the honest floor (whole processes, wall)",
+            f"{full:.2f} s vs {floor:.2f} s = {full / floor:.2f}×", full <= floor)
+    if noop is not None:
+        row("no-op ≤ 0.25 s wall, start-up included", f"{noop:.2f} s", noop <= 0.25)
+    if full and change is not None:
+        extra = (f"; above the change floor ({change_floor:.2f} s = {change_floor / full:.0%} of full): "
+                 f"{change - change_floor:.2f} s = {(change - change_floor) / full:.0%}" if change_floor else "")
+        row("one-service change ≤ 10% of a full compile", f"{change:.2f} s = {change / full:.0%} of full{extra}",
+            change <= 0.1 * full)
+    if lint is not None:
+        row("lint ≤ 2 s and ≤ 250 MiB at N=2000 (schemas on)", f"{lint:.2f} s, {lint_rss:.0f} MiB",
+            lint <= 2 and (lint_rss or 0) <= 250)
+    per_object = [(r["facts"]["n"], _wall(r, "lint") / r["facts"]["objects"] * 1000) for r in scale
+                  if _wall(r, "lint") is not None]
+    if len(per_object) > 1:
+        lo, hi = per_object[0][1], per_object[-1][1]
+        row(f"lint linear to N={per_object[-1][0]} (ms per object within 10%)",
+            ", ".join(f"N={k}: {v:.3f} ms" for k, v in per_object), hi <= lo * 1.1)
+    per_service = [(r["facts"]["n"], _wall(r, "full") / r["facts"]["n"] * 1000) for r in scale if _wall(r, "full")]
+    if len(per_service) > 1:
+        lo, hi = per_service[0][1], per_service[-1][1]
+        row(f"growth linear within 10% per service, N={per_service[0][0]}..{per_service[-1][0]} (full, wall)",
+            ", ".join(f"N={k}: {v:.2f} ms" for k, v in per_service), hi <= lo * 1.1)
+    hold, advance, hung = _wall(d, "tick-hold"), _wall(d, "tick-advance"), _wall(d, "tick-hung")
+    if hold is not None:
+        row("canary tick that holds ≤ 0.7 s", f"{hold:.2f} s", hold <= 0.7)
+    if advance is not None:
+        row("canary tick that advances ≤ 1.5 s", f"{advance:.2f} s", advance <= 1.5)
+    if hung is not None:
+        row("a hung Prometheus bounded by one timeout per tick", f"{hung:.2f} s", None)
+    return rows + [""]
+
+
+def scale_table(rows: list[dict]) -> list[str]:
+    lines = ["| N | objects | full | ms per service | no-op | change | change floor | lint | lint peak RSS | floor | "
+             "full / floor |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        n, runs = r["facts"]["n"], r["runs"]
+
+        def cell(name: str) -> str:
+            return f"{med(runs[name], 'wall'):.2f} s" if name in runs else "–"
+
+        full = med(runs["full"], "wall")
+        ratio = f"{full / med(runs['floor'], 'wall'):.2f}×" if "floor" in runs else "–"
+        rss = f"{med(runs['lint'], 'rss_mb'):.0f} MiB" if "lint" in runs else "–"
+        lines.append(f"| {n} | {r['facts']['objects']} | {cell('full')} | {full / n * 1000:.2f} ms | {cell('noop')} | "
+                     f"{cell('change')} | {cell('change-floor')} | {cell('lint')} | {rss} | {cell('floor')} | {ratio} |")
+    return lines + [""]
+
+
 def report(results: dict[str, list[dict]], clusters: int, repeat: int) -> str:
     cpu = platform.processor() or platform.machine()
     lines = [
@@ -253,7 +360,7 @@ def report(results: dict[str, list[dict]], clusters: int, repeat: int) -> str:
         "Written by `python bench/fleet.py` (do not edit by hand). Synthetic fleets from `bench/fleet_stack.py` "
         f"through the public SDK; C = {clusters} clusters on 2 networks; every service has 3 versions, a canary, "
         "resilience settings and ~3 declared calls; some a mirror or a fault; mesh-wide ZeroTrust.",
-        f"Machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, shared with other work: "
+        f"Machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}: "
         "wall times vary with the load (given per table); CPU time (user + system) varies much less.",
         "On the disk only the measurements that write files run (lint reads, cdk8s is bound by Node): "
         "see each table.",
@@ -266,7 +373,16 @@ def report(results: dict[str, list[dict]], clusters: int, repeat: int) -> str:
         *[f"- **{name}**: {how}" for name, how in METHODS.items()],
         "",
     ]
+    goals = targets(results)
+    if goals:
+        lines += ["## Targets", "", "Issue 22's targets against this run (tmpfs, N = 2000 × 3 clusters; scale rows "
+                  "below), computed by the benchmark from the medians.", "", *goals]
+    if results.get("scale"):
+        lines += ["## Scaling", "", f"tmpfs, C = {clusters}; medians of wall time, {repeat} runs each "
+                  "(the detailed tables give spread and CPU).", "", *scale_table(results["scale"])]
     for disk, rows in results.items():
+        if disk == "scale":
+            continue
         lines += [f"## {disk}", ""]
         for row in rows:
             lines += table(row, disk)
@@ -285,7 +401,9 @@ def keep_sections(text: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="2000")
+    ap.add_argument("--sizes", default="2000", help="sizes measured in full detail")
+    ap.add_argument("--scale", default="1000,2000,4000,8000",
+                    help="sizes of the scale rows (tmpfs; full, noop, change, change-floor, lint, floor); '' for none")
     ap.add_argument("--clusters", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--disks", default="tmpfs,disk")
@@ -306,6 +424,16 @@ def main() -> None:
                 baseline = tuple(args.before.split("=", 1)) if args.before and disk == "tmpfs" else None
                 results.setdefault(disk, []).append(bench_size(n, args.clusters, args.repeat, Path(tmp), subset,
                                                                baseline))  # type: ignore[arg-type]
+    scale_sizes = [int(x) for x in args.scale.split(",") if x]
+    if scale_sizes:
+        with tempfile.TemporaryDirectory(prefix="meshcode-bench-", dir=DISKS["tmpfs"]) as tmp:
+            for n in scale_sizes:
+                detailed = _find(results.get("tmpfs", []), n)
+                if detailed is not None and all(m in detailed["runs"] for m in SCALE):
+                    results.setdefault("scale", []).append(detailed)  # the same numbers, measured once
+                    continue
+                results.setdefault("scale", []).append(
+                    bench_size(n, args.clusters, args.repeat, Path(tmp), set(SCALE)))
     text = report(results, args.clusters, args.repeat)
     print(text)
     if not args.no_write:

@@ -8,10 +8,11 @@ a cold compile of the same stacks in a fresh folder.
 """
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -96,3 +97,125 @@ def test_any_single_service_edit_recompiles_to_the_bytes_of_a_cold_compile(tmp_p
         cold = project(base / "cold", services)
         compile_into(cold)
         assert tree(warm / "generated") == tree(cold / "generated"), f"after editing svc-{index}.{field}={value!r}"
+
+
+# -- a richer mesh: ZeroTrust, canary, ingress, two networks, placement, and cross-service edits -------------
+#
+# Each service's callers get ALLOW rules from its calls (ZeroTrust), the ingress routes onto one
+# service (placement and exposure follow it), services sit in one cluster or both, and edits
+# include what crosses services: removing a callee, renaming a service its callers name, moving
+# it to another namespace or cluster, switching ZeroTrust or the ingress target. An edit may
+# make the stack invalid (the ingress names a service that is gone): then the warm compile must
+# fail with the same errors as the cold one and leave its output as it was.
+
+M = 5
+RICH = {"name": "", "timeout": "3s", "weight": 10, "versions": ["v1", "v2"], "calls": [], "namespace": "team-a",
+        "cluster": None, "mirror": False, "present": True}
+
+
+def rich_initial(i: int) -> dict:
+    return {**RICH, "name": f"svc-{i}", "namespace": ("team-a", "team-b")[i % 2],
+            "cluster": (None, None, "east")[i % 3], "calls": [(i + 1) % M, (i + 2) % M]}
+
+
+def rich_stack(mesh: dict) -> str:
+    services = mesh["services"]
+    lines = ["from meshcode import Canary, Cluster, Ingress, Mesh, Mirror, Port, Route, Service, ZeroTrust", ""]
+    names = []
+    for i, s in enumerate(services):
+        if not s["present"]:
+            continue
+        calls = ", ".join(repr(f"{services[j]['namespace']}/{services[j]['name']}") for j in s["calls"]
+                          if j != i and services[j]["present"])
+        canary = (f'canary=Canary(stable="v1", candidate="v2", weight={s["weight"]}), '
+                  if "v2" in s["versions"] else "")
+        mirror = f'mirror=Mirror({s["versions"][-1]!r}, percent=5), ' if s["mirror"] else ""
+        clusters = f'clusters=[{s["cluster"]!r}], ' if s["cluster"] else ""
+        lines.append(f's{i} = Service({s["name"]!r}, namespace={s["namespace"]!r}, ports=[Port(8080)], '
+                     f'versions={s["versions"]!r}, timeout={s["timeout"]!r}, {canary}{mirror}{clusters}'
+                     f'calls=[{calls}])')
+        names.append(f"s{i}")
+    target = services[mesh["ingress"]] if mesh["ingress"] is not None else None
+    ingresses = ""
+    if target is not None:  # a removed target stays named by its name: the compile must refuse it, warm or cold
+        to = f"s{mesh['ingress']}" if target["present"] else repr(f"{target['namespace']}/{target['name']}")
+        ingresses = (f", ingresses=[Ingress('web', namespace='edge', hosts=['shop.example.com'], "
+                     f"routes=[Route(to={to})])]")
+    zero_trust = "[ZeroTrust()]" if mesh["zero_trust"] else "[]"
+    lines.append(f"mesh = Mesh('fleet', clusters=[Cluster('east', network='n1'), Cluster('west', network='n2')], "
+                 f"zero_trust={zero_trust}, services=[{', '.join(names)}]{ingresses})")
+    return "\n".join(lines) + "\n"
+
+
+SERVICE_EDITS = st.one_of(
+    st.tuples(st.just("timeout"), st.sampled_from(["2s", "3s", "4s"])),
+    st.tuples(st.just("weight"), st.integers(0, 100)),
+    st.tuples(st.just("versions"), st.sampled_from([["v1"], ["v1", "v2"], ["v1", "v2", "v3"]])),
+    st.tuples(st.just("calls"), st.lists(st.integers(0, M - 1), max_size=3, unique=True)),
+    st.tuples(st.just("namespace"), st.sampled_from(["team-a", "team-b", "team-c"])),
+    st.tuples(st.just("cluster"), st.sampled_from([None, "east", "west"])),
+    st.tuples(st.just("name"), st.sampled_from(["", "-renamed"])),  # a suffix to the service's own name
+    st.tuples(st.just("mirror"), st.booleans()),
+    st.tuples(st.just("present"), st.booleans()),
+)
+MESH_EDITS = st.one_of(
+    st.tuples(st.just("ingress"), st.one_of(st.none(), st.integers(0, M - 1))),
+    st.tuples(st.just("zero_trust"), st.booleans()),
+)
+RICH_EDITS = st.one_of(st.tuples(st.integers(0, M - 1), SERVICE_EDITS), st.tuples(st.none(), MESH_EDITS))
+
+
+def compile_json(root: Path) -> tuple[int, dict]:
+    result = CliRunner().invoke(app, ["compile", "--json", "--root", str(root)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def outcome(record: dict) -> object:
+    """What a compile told the user, without the tree change (warm and cold start from different trees)."""
+    return record["notes"] if record["ok"] else record["findings"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(RICH_EDITS, min_size=1, max_size=3))
+@example(edits=[(0, ("present", False)), (0, ("present", True))])  # the ingress target gone (refused), back
+@example(edits=[(1, ("name", "-renamed")), (1, ("namespace", "team-c")), (1, ("cluster", "west"))])  # a callee
+@example(edits=[(2, ("cluster", None)), (None, ("ingress", 2)), (None, ("zero_trust", False))])
+def test_any_edit_of_a_zero_trust_multicluster_mesh_recompiles_to_a_cold_compile(tmp_path_factory, edits) -> None:
+    base = tmp_path_factory.mktemp("incremental-rich")
+    mesh = {"services": [rich_initial(i) for i in range(M)], "ingress": 0, "zero_trust": True}
+    warm = base / "warm"
+    shutil.rmtree(warm, ignore_errors=True)
+    (warm / "stacks").mkdir(parents=True)
+    (warm / "pyproject.toml").write_text('[tool.meshcode]\nrepo_url = "https://example.com/mesh.git"\n')
+    (warm / "stacks" / "fleet.py").write_text(rich_stack(mesh))
+    code, record = compile_json(warm)
+    assert code == 0 and record["ok"], record
+    for index, (field, value) in edits:
+        if index is None:
+            mesh = {**mesh, field: value}
+        else:
+            s = mesh["services"][index]
+            value = f"svc-{index}{value}" if field == "name" else value
+            mesh = {**mesh, "services": [*mesh["services"][:index], {**s, field: value},
+                                         *mesh["services"][index + 1:]]}
+        source = rich_stack(mesh)
+        if (warm / "stacks" / "fleet.py").read_text() == source:
+            continue  # nothing to compile: the input record says so, and the test above covers it
+        before = tree(warm / "generated")
+        (warm / "stacks" / "fleet.py").write_text(source)
+        warm_code, warm_record = compile_json(warm)
+        cold = base / "cold"
+        shutil.rmtree(cold, ignore_errors=True)
+        shutil.copytree(warm / "stacks", cold / "stacks")
+        shutil.copy(warm / "pyproject.toml", cold / "pyproject.toml")
+        cold_code, cold_record = compile_json(cold)
+        what = f"after {field}={value!r} on {'the mesh' if index is None else f'svc-{index}'}"
+        if warm_record.get("up_to_date"):  # back to the inputs of the last good compile: nothing to do
+            assert cold_code == 0, what
+        else:
+            assert (warm_code, outcome(warm_record)) == (cold_code, outcome(cold_record)), what
+        if cold_code == 0:
+            assert tree(warm / "generated") == tree(cold / "generated"), what
+        else:  # refused: the warm output is left as the last good compile wrote it
+            assert tree(warm / "generated") == before, what

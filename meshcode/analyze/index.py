@@ -114,7 +114,7 @@ class MeshIndex:
     namespace_objects: dict[str, Resource] = field(default_factory=dict)
     mesh: MeshConfig = DEFAULT_MESH_CONFIG
     subsets: dict[str, set[str]] = field(default_factory=dict)
-    memo: dict[tuple[str, int], Any] = field(default_factory=dict)
+    memo: dict[tuple[str, int], tuple[Any, Any]] = field(default_factory=dict)
     unindexed: list[Resource] = field(default_factory=list)  # kinds no lookup is built for
     _resolved: dict[tuple, HostEntry | None] = field(default_factory=dict)
     _host_suffixes: set[str] | None = None
@@ -122,14 +122,18 @@ class MeshIndex:
     def cached(self, name: str, r: Resource, compute: Callable[[Resource], T]) -> T:
         """What `compute` derives from one object alone, computed once per object.
 
-        `memo` is shared by the indexes of one analysis run, so a Resource that several clusters
-        share (the compiler builds each object once) is examined once, not once per cluster.
+        `memo` is shared by the indexes of one analysis run, so a manifest that several clusters
+        share (the compiler builds each object once; lint parses each distinct file once) is
+        examined once, not once per cluster. Keyed by the manifest, not the Resource: `compute`
+        reads only the manifest. The entry holds the manifest, so its id stays its own.
         """
-        key = (name, id(r))
+        obj = r.obj
+        key = (name, id(obj))
         try:
-            return self.memo[key]
+            return self.memo[key][1]
         except KeyError:
-            value = self.memo[key] = compute(r)
+            value = compute(r)
+            self.memo[key] = (obj, value)
             return value
 
     # -- findings -----------------------------------------------------------------------------
@@ -228,7 +232,7 @@ def _index_destination_rule(ix: MeshIndex, r: Resource) -> None:
 def build_index(resources: Iterable[Resource], cluster: str = "", *, domain: str = DEFAULT_DOMAIN,
                 root_namespace: str = "istio-system",
                 locate: Callable[[Resource], SourceLocation | None] | None = None,
-                memo: dict[tuple[str, int], Any] | None = None,
+                memo: dict[tuple[str, int], tuple[Any, Any]] | None = None,
                 context: Iterable[Resource] = (), mesh: MeshConfig | None = None) -> MeshIndex:
     """The lookups over `resources`; `context` Services (e.g. from --workloads) define hosts
     without being checked themselves."""

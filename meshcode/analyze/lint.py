@@ -4,17 +4,19 @@ Files and folders given together form one cluster's worth of objects (so a Virtu
 file sees the Services in another). A meshcode output folder (it holds `.meshcode-manifest`) is a
 folder per cluster: each is checked on its own and its findings carry the cluster's name. Clusters
 are loaded, checked and freed one after another, so memory follows the largest cluster, not the
-fleet (unless --workloads compares every cluster with the workloads).
+fleet (unless --workloads compares every cluster with the workloads). A file whose bytes an earlier
+cluster had (a fleet repeats nearly every object once per cluster) is not parsed again, and what
+the checks derive from one manifest alone is computed once for all clusters holding it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from meshcode.analyze import analyze_resources
 from meshcode.codes import check_failed
-from meshcode.analyze.loader import load_paths
+from meshcode.analyze.loader import ParseCache, load_paths
 from meshcode.analyze.meshconfig import MeshConfig, from_resources, load_mesh_config
 from meshcode.analyze.schema import BUNDLED_CRDS, CrdSchemas, bundled_crds, check_schemas, load_crds, schema_notes
 from meshcode.analyze.workloads import check_clusters
@@ -59,9 +61,13 @@ def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
     findings: list[Finding] = []
     objects = files = 0
     clusters: dict[str, list[Resource]] = {}
+    cache = ParseCache()  # clusters share most files: each distinct text is parsed once
+    memo: dict[tuple[str, int], tuple[Any, Any]] = {}  # per-manifest facts, shared by the clusters
     for cluster, group in cluster_groups([Path(p) for p in paths]).items():
         with gc_paused():  # a cluster's objects live until its checks end: the collector has nothing to find
-            resources, notes = load_paths(group)
+            resources, notes = load_paths(group, cache)
+            live = {id(r.obj) for r in resources}  # facts of manifests no longer loaded are dropped
+            memo = {key: value for key, value in memo.items() if key[1] in live}
             if workloads is not None:  # the workload checks compare clusters; otherwise one cluster at a time
                 clusters[cluster] = resources
             findings += notes
@@ -69,7 +75,7 @@ def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
             files += len({r.origin.file for r in resources if r.origin})
             services = [w for w in workloads or () if w.kind == "Service"]  # part of the cluster: hosts resolve
             mesh = mesh_config or from_resources(resources)
-            findings += analyze_resources(resources, cluster, context=services, mesh=mesh)
+            findings += analyze_resources(resources, cluster, context=services, mesh=mesh, memo=memo)
             if schemas is not None:
                 findings += check_schemas(resources, schemas, cluster)
             del resources  # peak memory: one cluster's objects, not the fleet's

@@ -2,9 +2,15 @@
 
 Parsing (with its bounds on aliases and depth) is `meshcode.safeyaml`'s. Multi-document files and
 `kind: List` (or `*List`) wrappers are flattened, each item keeping its own line.
+
+A `ParseCache` parses each distinct file text once per lint run: the same object in several
+clusters' folders (a fleet repeats nearly every file once per cluster) is parsed once and its
+documents are shared read-only by every file holding those bytes; each file still gets its own
+Resources and locations.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,11 +28,31 @@ KUSTOMIZATION_NAMES = frozenset({"kustomization.yaml", "kustomization.yml", "Kus
 
 
 def yaml_files(path: Path) -> list[Path]:
-    """The YAML files under a folder (sorted, hidden folders skipped), or the file itself."""
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file()
-                      and not any(part.startswith(".") for part in p.relative_to(path).parts))
-    return [path]
+    """The YAML files under a folder (sorted as paths, hidden files and folders skipped, symlinked
+    folders not followed, unreadable folders skipped: what `rglob` gives), or the file itself."""
+    if not path.is_dir():
+        return [path]
+    found: list[tuple[str, ...]] = []
+    _walk(str(path), (), found)
+    found.sort()  # as Path ordering: part by part
+    return [Path(path, *parts) for parts in found]
+
+
+def _walk(folder: str, parts: tuple[str, ...], found: list[tuple[str, ...]]) -> None:
+    """One scandir per folder (rglob also stats every file): the listing of a 24k-file fleet."""
+    try:
+        with os.scandir(folder) as it:
+            entries = list(it)
+    except PermissionError:
+        return
+    for entry in entries:
+        name = entry.name
+        if name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            _walk(entry.path, (*parts, name), found)
+        elif os.path.splitext(name)[1] in SUFFIXES and entry.is_file():
+            found.append((*parts, name))
 
 
 def _item_lines(node: yaml.Node) -> list[int]:
@@ -107,19 +133,71 @@ def parse_text(text: str, file: str, memo: dict[tuple, str] | None = None) -> tu
     return resources, findings
 
 
-def load_paths(paths: Iterable[Path | str]) -> tuple[list[Resource], list[Finding]]:
-    """Every object in the given files and folders (folders: *.yaml, *.yml, *.json, recursively)."""
+class ParseCache:
+    """Each distinct file text parsed once, its documents shared read-only by every file with
+    those bytes (no check or validator mutates a manifest).
+
+    Kept for the clusters of one lint run, loaded one after another: an entry lives while the
+    cluster being loaded or the one before uses it, so memory follows (at most two of) the largest
+    clusters, not the fleet; the YAML tag memo is shared too.
+    """
+
+    def __init__(self) -> None:
+        self.memo: dict[tuple, str] = {}
+        self._current: dict[str, tuple[list[Resource], list[Finding]]] = {}
+        self._previous: dict[str, tuple[list[Resource], list[Finding]]] = {}
+
+    def next_group(self) -> None:
+        """A new cluster starts loading: what the last one used may still be reused by it."""
+        self._previous, self._current = self._current, {}
+
+    def drop_unused(self) -> None:
+        """The cluster is loaded: what only earlier clusters used is released."""
+        self._previous = {}
+
+    def parse(self, text: str) -> tuple[list[Resource], list[Finding]]:
+        """The text's objects and findings, located at lines of the file '' (see `_located`)."""
+        got = self._current.get(text)
+        if got is None:
+            got = self._previous.pop(text, None)
+            if got is None:
+                got = _parse_guarded(text, self.memo)
+            self._current[text] = got
+        return got
+
+
+def _parse_guarded(text: str, memo: dict[tuple, str]) -> tuple[list[Resource], list[Finding]]:
+    try:
+        return parse_text(text, "", memo)
+    except Exception as e:  # noqa: BLE001 - any input gives findings, never a traceback
+        return [], [replace(check_failed("reading YAML", e), location=SourceLocation("", 1))]
+
+
+def _located(parsed: tuple[list[Resource], list[Finding]], file: str) -> tuple[list[Resource], list[Finding]]:
+    """A parse result (locations in the file '') as one file's own: new Resources over the shared
+    documents, findings at that file's lines."""
+    resources, findings = parsed
+    return ([Resource(r.obj, SourceLocation(file, r.origin.line if r.origin else 1)) for r in resources],
+            [replace(f, location=SourceLocation(file, f.location.line if f.location else 1)) for f in findings])
+
+
+def load_paths(paths: Iterable[Path | str], cache: ParseCache | None = None) -> tuple[list[Resource], list[Finding]]:
+    """Every object in the given files and folders (folders: *.yaml, *.yml, *.json, recursively).
+
+    With a `cache`, files whose text it has seen share those documents (see ParseCache)."""
     resources: list[Resource] = []
     findings: list[Finding] = []
-    memo: dict[tuple, str] = {}
+    cache = ParseCache() if cache is None else cache
+    cache.next_group()
     with gc_paused():
         for path in paths:
             for f in yaml_files(Path(path)):
-                _load_file(f, memo, resources, findings)
+                _load_file(f, cache, resources, findings)
+    cache.drop_unused()
     return resources, findings
 
 
-def _load_file(f: Path, memo: dict[tuple, str], resources: list[Resource], findings: list[Finding]) -> None:
+def _load_file(f: Path, cache: ParseCache, resources: list[Resource], findings: list[Finding]) -> None:
     if f.name in KUSTOMIZATION_NAMES:
         return
     try:
@@ -128,10 +206,6 @@ def _load_file(f: Path, memo: dict[tuple, str], resources: list[Resource], findi
         findings.append(Finding("MC5001", level_of("MC5001"), f"cannot read: {e}",
                                 location=SourceLocation(str(f), 1)))
         return
-    try:
-        got, notes = parse_text(text, str(f), memo)
-    except Exception as e:  # noqa: BLE001 - any input gives findings, never a traceback
-        got, notes = [], [replace(check_failed("reading YAML", e), location=SourceLocation(str(f), 1))]
+    got, notes = _located(cache.parse(text), str(f))
     resources += got
     findings += notes
-

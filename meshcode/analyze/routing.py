@@ -444,7 +444,7 @@ def check_mesh_host_conflicts(ix: MeshIndex) -> Iterator[Finding]:
     scoped_hosts = _mesh_claims(ix.domain)
     for r in ix.of("VirtualService"):
         owner = (namespace_of(r), r.name)
-        for claim in ix.cached("mesh-hosts", r, scoped_hosts):
+        for claim in ix.cached(f"mesh-hosts {ix.domain}", r, scoped_hosts):  # the FQDNs depend on the domain
             owners = claims.setdefault(claim, {})
             if owner not in owners:
                 owners[owner] = docs.setdefault(owner, [])

@@ -60,6 +60,31 @@ def test_identical_clusters_report_once_each() -> None:
     assert [(f.code, f.cluster) for f in analyze_plan(plan)] == [("IST0134", "a"), ("IST0134", "b"), ("IST0134", "c")]
 
 
+def test_clusters_whose_own_objects_come_out_equal_are_analysed_once(monkeypatch) -> None:
+    """Clusters on one network build equal east-west gateways (objects of their own, not shared):
+    the analysis runs once for them, and every cluster gets exactly the findings it would get
+    analysed alone."""
+    import meshcode.analyze as analyze
+    from meshcode.plan import Plan
+
+    tcp = ExternalService("db", namespace="shop", hosts=["db.example.com"], ports=[Port(5432, "TCP")])
+    api = Service("api", namespace="shop", ports=[Port(8080)], versions=["v1", "v2"])
+    mesh = Mesh("m", clusters=[Cluster("a", network="n1"), Cluster("b", network="n2"), Cluster("c", network="n1")],
+                services=[api], external_services=[tcp])
+    plan = compile_mesh(mesh)
+    own = {name: {id(r) for r in plan.folders[name]} for name in ("a", "c")}
+    assert own["a"] != own["c"], "each cluster has objects of its own (its east-west gateway)"
+    analysed: list[str] = []
+    run_checks = analyze.run_checks
+    monkeypatch.setattr(analyze, "run_checks", lambda ix: analysed.append(ix.cluster) or run_checks(ix))
+    found = analyze_plan(plan)
+    assert analysed == ["a", "b"]  # c is a's equal; argocd has no checked objects here
+    alone = sorted((f for name, items in plan.folders.items() for f in analyze_plan(Plan({name: items}))),
+                   key=type(found[0]).sort_key)
+    assert found == alone
+    assert {f.cluster for f in found if f.code == "IST0134"} == {"a", "b", "c"}
+
+
 def test_an_external_service_missing_from_a_cluster_is_caught_there() -> None:
     ext = ExternalService("partner", namespace="shop", hosts=["api.partner.example"], ports=[Port(443, "HTTPS")],
                           clusters=["east"])

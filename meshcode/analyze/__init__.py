@@ -5,6 +5,9 @@ on loaded YAML. Both build one index per cluster and run the same CHECKS over it
 """
 from __future__ import annotations
 
+import hashlib
+import marshal
+from collections import Counter
 from dataclasses import replace
 from typing import Callable, Iterable, Iterator
 
@@ -119,13 +122,41 @@ def stack_location(r: Resource) -> SourceLocation | None:
     return SourceLocation(stack, origin.line) if stack else origin
 
 
-def _signature(resources: list[Resource]) -> tuple:
-    """Equal for two clusters whose checks must give the same findings: the same shared checked
-    objects (the compiler builds each once), and the same namespaces for everything else (the
-    checks read only the namespace of a Namespace, an IstioOperator, an Application, …;
-    the regex check also reads the objects of REGEX_KINDS, the Gateway API checks every Gateway API
-    object and the namespaces' labels)."""
-    return tuple(id(r) if kind_of(r) not in ("", "Namespace") or r.kind in REGEX_KINDS
+def _tokens(plan: Plan) -> Callable[[Resource], object]:
+    """What stands for a checked object in a cluster's signature: the object itself (its id) when
+    clusters share it (the compiler builds each once); for an object built for one cluster only
+    (its east-west gateway, …), its content and intent line, so two clusters whose own objects
+    come out equal (clusters on one network and in one region) are analysed once.
+
+    The checks read nothing else of an object: what they derive from it and the line they
+    report (stack_location: the origin's line and the stack annotation, part of the content).
+    Content is compared as marshal writes it (format 2: a list is not a tuple, True is not 1,
+    no back-references); an object marshal cannot write stands for itself.
+    """
+    count: Counter[int] = Counter(id(r) for items in plan.folders.values() for r in items)
+    tokens: dict[int, object] = {}
+
+    def token(r: Resource) -> object:
+        if count[id(r)] > 1:
+            return id(r)
+        found = tokens.get(id(r))
+        if found is None:
+            try:
+                content: object = hashlib.blake2b(marshal.dumps(r.obj, 2), digest_size=16).digest()
+            except ValueError:
+                content = id(r)
+            origin = (r.origin.file, r.origin.line) if r.origin is not None else None
+            found = tokens[id(r)] = ("own", content, origin)
+        return found
+    return token
+
+
+def _signature(resources: list[Resource], token: Callable[[Resource], object] = id) -> tuple:
+    """Equal for two clusters whose checks must give the same findings: the same checked objects
+    (`token`), and the same namespaces for everything else (the checks read only the namespace of a
+    Namespace, an IstioOperator, an Application, …; the regex check also reads the objects of
+    REGEX_KINDS, the Gateway API checks every Gateway API object and the namespaces' labels)."""
+    return tuple(token(r) if kind_of(r) not in ("", "Namespace") or r.kind in REGEX_KINDS
                  or r.api_version.startswith(GATEWAY_GROUP + "/")
                  else ("ns", r.name, tuple(sorted(r.metadata.get("labels", {}).items()))) if r.kind == "Namespace"
                  else ("ns", r.namespace) for r in resources)
@@ -134,16 +165,17 @@ def _signature(resources: list[Resource]) -> tuple:
 def analyze_plan(plan: Plan) -> list[Finding]:
     """Cross-reference and policy checks over every cluster's resources (each cluster on its own).
 
-    Kept cheap for the compile path: clusters with the same objects are analysed once, and what
-    a check derives from one object alone is computed once for all clusters sharing it.
+    Kept cheap for the compile path: clusters with the same (or equal) objects are analysed once,
+    and what a check derives from one object alone is computed once for all clusters sharing it.
     """
     findings: list[Finding] = []
     memo: dict = {}
     done: dict[tuple, str] = {}
     by_cluster: dict[str, list[Finding]] = {}
+    token = _tokens(plan)
     for folder in sorted(plan.folders):
         resources = plan.folders[folder]
-        signature = _signature(resources)
+        signature = _signature(resources, token)
         same = done.get(signature)
         if same is not None:
             found = [replace(f, cluster=folder) for f in by_cluster[same]]

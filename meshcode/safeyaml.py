@@ -16,6 +16,7 @@ Refused, as a `YamlLimitError` (a `yaml.YAMLError`, so callers report it like an
 """
 from __future__ import annotations
 
+from types import GeneratorType
 from typing import Any, Iterator
 
 import yaml
@@ -46,7 +47,7 @@ class YamlLimitError(yaml.YAMLError):
 class _Resolver(_Loader):  # type: ignore[misc, valid-type]
     """Implicit tag resolution memoised per (kind, value, implicit): manifests repeat most scalars."""
 
-    def __init__(self, stream: str, memo: dict[tuple, str]):
+    def __init__(self, stream: str, memo: dict[tuple, Any]):
         super().__init__(stream)
         self._memo = memo
 
@@ -124,32 +125,50 @@ class _Budget:
 class _Converter:
     """Nodes → plain data. A class, not a recursive closure: a closure that calls itself is a
     reference cycle, which kept every loader (and libyaml's buffers) alive until the cycle
-    collector ran, and lint pauses that collector while it loads."""
+    collector ran, and lint pauses that collector while it loads.
 
-    __slots__ = ("loader", "scalars")
+    Plain strings (most scalars) are read inline, without a call; other scalars (numbers,
+    booleans, null) are constructed once per (tag, text) in `values`, which a caller may share
+    across streams: they are immutable, so sharing them is what PyYAML's values would be."""
 
-    def __init__(self, loader: Any) -> None:
+    __slots__ = ("loader", "scalars", "values")
+
+    def __init__(self, loader: Any, values: dict[tuple[str, str], Any]) -> None:
         self.loader = loader
         self.scalars = loader.yaml_constructors
+        self.values = values
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        key = (node.tag, node.value)
+        try:
+            return self.values[key]
+        except KeyError:
+            pass
+        construct = self.scalars.get(node.tag)
+        if construct is None:
+            raise _Fallback
+        try:
+            value = construct(self.loader, node)
+        except (ValueError, OverflowError) as e:  # e.g. the timestamp 2001-13-45
+            raise _unreadable(node, e) from None
+        if value is None or value.__class__ in _IMMUTABLE:
+            self.values[key] = value
+        elif isinstance(value, GeneratorType):  # a collection tag on a scalar (`!!set x`): PyYAML refuses it
+            raise _Fallback
+        return value
 
     def convert(self, node: yaml.Node, shared: dict[int, Any], depth: int) -> Any:
         cls = node.__class__
         if cls is _SCALAR_NODE:
-            if node.tag == _STR:
-                return node.value
-            construct = self.scalars.get(node.tag)
-            if construct is None:
-                raise _Fallback
-            try:
-                return construct(self.loader, node)
-            except (ValueError, OverflowError) as e:  # e.g. the timestamp 2001-13-45
-                raise _unreadable(node, e) from None
+            return node.value if node.tag == _STR else self.scalar(node)
         if depth > MAX_DEPTH:
             raise YamlLimitError(f"nested more than {MAX_DEPTH} levels deep", node.start_mark)
         done = shared.get(id(node))  # an alias: the same object, as PyYAML gives
         if done is not None:
             return done
         convert = self.convert
+        scalar = self.scalar
+        depth += 1
         if cls is _MAPPING_NODE:
             if node.tag != _MAP:
                 raise _Fallback
@@ -158,26 +177,42 @@ class _Converter:
             for k, v in node.value:
                 if k.tag == _MERGE:
                     raise _Fallback
-                mapping[convert(k, shared, depth + 1)] = convert(v, shared, depth + 1)
+                # the value before the key, as `mapping[convert(k)] = convert(v)` would
+                if v.__class__ is _SCALAR_NODE:
+                    value = v.value if v.tag == _STR else scalar(v)
+                else:
+                    value = convert(v, shared, depth)
+                if k.__class__ is _SCALAR_NODE:
+                    mapping[k.value if k.tag == _STR else scalar(k)] = value
+                else:
+                    mapping[convert(k, shared, depth)] = value
             return mapping
         if node.tag != _SEQ:
             raise _Fallback
         sequence: list[Any] = []
         shared[id(node)] = sequence
-        sequence.extend(convert(x, shared, depth + 1) for x in node.value)
+        for x in node.value:
+            if x.__class__ is _SCALAR_NODE:
+                sequence.append(x.value if x.tag == _STR else scalar(x))
+            else:
+                sequence.append(convert(x, shared, depth))
         return sequence
 
 
+_IMMUTABLE = frozenset({int, float, bool, str, bytes})
 _SCALAR_NODE, _MAPPING_NODE = yaml.ScalarNode, yaml.MappingNode
 
 
-def documents(text: str, memo: dict[tuple, str] | None = None) -> Iterator[tuple[yaml.Node, Any]]:
+def documents(text: str, memo: dict[tuple, Any] | None = None) -> Iterator[tuple[yaml.Node, Any]]:
     """(node, document) for each document of a stream; the node only serves line lookups.
+
+    `memo` (implicit tags and immutable scalar values) may be shared by the streams of one run.
 
     Raises yaml.YAMLError (YamlLimitError past the bounds) where the stream stops making sense.
     """
-    loader = _Resolver(text, {} if memo is None else memo)
-    convert = _Converter(loader).convert
+    memo = {} if memo is None else memo
+    loader = _Resolver(text, memo)
+    convert = _Converter(loader, memo).convert
     anchors = "&" in text  # no anchor, no alias: the graph is a tree and only depth can be too much
     budget = _Budget()
     try:

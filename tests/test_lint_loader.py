@@ -140,3 +140,20 @@ def test_a_loaded_stream_leaves_no_loader_alive_without_the_cycle_collector() ->
         safeyaml._Resolver = real  # type: ignore[misc]
         if enabled:
             gc.enable()
+
+
+@pytest.mark.parametrize("text", ["a: !!set x\n", "a: !!seq x\n", "a: !!map x\n", "a: !!omap x\n"])
+def test_a_collection_tag_on_a_scalar_is_refused_as_safe_load_refuses_it(text: str) -> None:
+    with pytest.raises(yaml.YAMLError) as ours:
+        list(_documents(text))
+    with pytest.raises(yaml.YAMLError) as theirs:
+        yaml.safe_load(text)
+    assert ours.value.problem == theirs.value.problem  # type: ignore[attr-defined]
+
+
+def test_shared_scalar_values_are_the_values_safe_load_gives() -> None:
+    memo: dict = {}
+    text = "a: 1\nb: 0x10\nc: yes\nd: ~\ne: 1.5\nf: 2001-12-14\ng: !!binary aGVsbG8=\n"
+    first = [d for _, d in _documents(text, memo)]
+    again = [d for _, d in _documents(text, memo)]
+    assert repr(first) == repr(again) == repr(list(yaml.safe_load_all(text)))

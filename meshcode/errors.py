@@ -68,9 +68,13 @@ def _is_internal(filename: str) -> bool:
 def caller_location() -> SourceLocation | None:
     """The first stack frame outside meshcode and pydantic: the line that built the object."""
     frame = sys._getframe(1)
+    known = _INTERNAL  # inlined lookup: this runs for every intent object a stack builds
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not _is_internal(filename):
+        internal = known.get(filename)
+        if internal is None:
+            internal = _is_internal(filename)
+        if not internal:
             return SourceLocation(filename, frame.f_lineno)
         frame = frame.f_back
     return None

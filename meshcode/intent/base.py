@@ -124,11 +124,25 @@ def _hostname(value: Any) -> str:
     return value
 
 
+_DURATIONS: dict[str, str] = {}  # text → its duration: a fleet writes the same few thousands of times
+
+
 def parse_duration(value: Any) -> str:
     """Accept '500ms', '2s', '3m', '1h30m', seconds as a number, or a timedelta; emit '<n>s'.
 
     Istio's CRDs take protobuf durations: seconds with an 's' suffix, fractions allowed.
     """
+    if type(value) is str:
+        known = _DURATIONS.get(value)
+        if known is None:
+            known = _parse_duration(value)
+            if len(_DURATIONS) < 4096:
+                _DURATIONS[value] = known
+        return known
+    return _parse_duration(value)
+
+
+def _parse_duration(value: Any) -> str:
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, bool):

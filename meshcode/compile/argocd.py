@@ -45,9 +45,12 @@ def _kinds(folders: Mapping[str, list[Resource]], clusters: list[str]) -> tuple[
     """(cluster-scoped, namespaced) whitelist entries: exactly the kinds this mesh generates."""
     cluster_scoped: set[tuple[str, str]] = set()
     namespaced: set[tuple[str, str]] = set()
+    seen: set[int] = set()
     for c in clusters:
         for r in folders.get(c, ()):
-            (namespaced if r.namespace else cluster_scoped).add((_group(r.api_version), r.kind))
+            if id(r) not in seen:  # an object several clusters share is looked at once
+                seen.add(id(r))
+                (namespaced if r.namespace else cluster_scoped).add((_group(r.api_version), r.kind))
     def entries(kinds: set[tuple[str, str]]) -> list[dict]:
         return [{"group": group, "kind": kind} for group, kind in sorted(kinds)]
 

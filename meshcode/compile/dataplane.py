@@ -78,9 +78,10 @@ def any_gateway_api(ctx: CompileContext) -> bool:
     return base.gateway_api or any(p.gateway_api for p in spaces.values())
 
 
-def ambient_namespaces(ctx: CompileContext) -> set[str]:
-    """Namespaces explicitly or by default on ambient, among those that have services."""
-    return {s.namespace for s in ctx.services.values() if plane(ctx, s.namespace).ambient}
+def ambient_namespaces(ctx: CompileContext) -> frozenset[str]:
+    """Namespaces explicitly or by default on ambient, among those that have services (once per compile)."""
+    return ctx.once("ambient_namespaces",
+                    lambda: frozenset(s.namespace for s in ctx.services.values() if plane(ctx, s.namespace).ambient))
 
 
 def check_data_planes(ctx: CompileContext) -> None:

@@ -60,6 +60,6 @@ def compile_project(project: Project, *, check: bool = False, workloads: Path | 
         departing = diff_trees(departing_namespaces(project.output_dir, build.files), {})
         change = project.write(build, dry_run=check)
         if not check:
-            inputs.save(project, record, cache_key)
+            inputs.save(project, record, cache_key, change.generation)
         committed = pending.commit(message) if pending is not None else None
     return CompileOutcome(False, build, change, committed, departing)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from meshcode._version import __version__
-from meshcode.gitops.tree import MANIFEST
+from meshcode.gitops.tree import as_left, record_path
 
 CACHE_FILE = "inputs.json"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -193,29 +193,6 @@ def fingerprint(project: Any, files: dict[str, str | None], env: dict[str, str |
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _output_stats(out: Path) -> str | None:
-    """A digest of every owned file's (size, mtime, inode), the manifest's included; None if one is missing.
-
-    Only stats, no reading: at fleet scale this is most of what a compile with nothing to do
-    costs. Manifest lines are `<sha256>  <path>` (64 hex digits, two spaces); the compile reads the
-    manifest with its full checks, this only needs the paths to stat.
-    """
-    base = f"{out}{os.sep}"
-    try:
-        text = (out / MANIFEST).read_text()
-    except (OSError, UnicodeDecodeError):
-        return None
-    h = hashlib.sha256()
-    stat = os.stat
-    for rel in [MANIFEST, *(line[66:] for line in text.splitlines() if line and not line.startswith("#"))]:
-        try:
-            st = stat(base + rel)
-        except (OSError, ValueError):
-            return None
-        h.update(f"{rel}\0{st.st_size}:{st.st_mtime_ns}:{st.st_ino}\n".encode())
-    return h.hexdigest()
-
-
 def extra_inputs(project: Any, workloads: Path | str | None) -> dict[str, Any]:
     """Inputs given on the command line rather than read by the stacks."""
     path = project.workloads_path(workloads)
@@ -240,19 +217,19 @@ def files_read(record: InputRecord) -> set[str]:
     return record.files | _local_modules()
 
 
-def save(project: Any, record: InputRecord, extra: dict[str, Any]) -> None:
-    """Remember this compile's inputs and the output tree it left."""
+def save(project: Any, record: InputRecord, extra: dict[str, Any], output: str | None) -> None:
+    """Remember this compile's inputs and the output tree it left (`output`: the write's generation,
+    naming the output record; None when none was kept, and then nothing is remembered)."""
+    if output is None:
+        return
     own = _own_folders(project)
     paths = {p for p in record.files | _local_modules() if not _inside(p, own)}
     files = {p: _hash_file(p) for p in sorted(paths)}
     listings = {p: _listing(p) for p in sorted(record.listings) if not _inside(p, own)}
     probes = {p: _kind(p) for p in sorted(record.probes - paths - set(listings)) if not _inside(p, own)}
-    stats = _output_stats(project.output_dir)
-    if stats is None:
-        return
     data = {"fingerprint": fingerprint(project, files, record.env, extra, listings, probes),
             "files": sorted(files), "env": sorted(record.env), "listings": sorted(listings),
-            "probes": sorted(probes), "output": stats}
+            "probes": sorted(probes), "output": output}
     cache = project.root / ".meshcode" / CACHE_FILE
     tmp = cache.with_suffix(f".tmp-{os.getpid()}")
     try:
@@ -281,7 +258,8 @@ def unchanged(project: Any, extra: dict[str, Any]) -> bool:
     probes = {p: _kind(p) for p in data["probes"]}
     if fingerprint(project, files, env, extra, listings, probes) != data["fingerprint"]:
         return False
-    return _output_stats(project.output_dir) == data["output"]
+    return isinstance(data.get("output"), str) and as_left(project.output_dir.resolve(), record_path(project.root),
+                                                           data["output"])
 
 
 def forget(project: Any) -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +12,7 @@ from filelock import FileLock, Timeout
 from meshcode._version import __version__
 from meshcode.errors import Finding, LockedError, MachinePathError
 from meshcode.gcpause import gc_paused
-from meshcode.gitops.tree import TreeChange, WriteError, write_tree
+from meshcode.gitops.tree import TreeChange, WriteError, record_path, write_tree
 from meshcode.settings import Settings, find_root, load_settings
 
 if TYPE_CHECKING:  # the build's modules load when a build runs: a compile with nothing to do never needs them
@@ -52,14 +51,18 @@ def refuse_machine_paths(files: dict[str, bytes], plan: Plan, root: Path, out: s
     for _folder, r in plan.resources():
         if r.origin is not None and os.path.isabs(r.origin.file):
             folders.add(os.path.dirname(r.origin.file))
-    folders = {f for f in folders if len(f) > 1}
-    pattern = re.compile(b"|".join(re.escape(f.encode()) for f in sorted(folders, key=len, reverse=True)))
+    needles = [f.encode() for f in sorted({f for f in folders if len(f) > 1}, key=len, reverse=True)]
+    seen: set[int] = set()
     for path, data in files.items():
-        m = pattern.search(data)
-        if m:
-            raise MachinePathError(f"{out}/{path} would contain the local path {m.group(0).decode()!r}; generated "
-                                   "output is committed and synced to clusters, so it never names a folder of this "
-                                   "machine: use a path relative to the project")
+        if id(data) in seen:  # a body shared by several clusters is one bytes object: scanned once
+            continue
+        seen.add(id(data))
+        for needle in needles:  # a substring search per folder (a few) beats one alternation regex
+            if needle in data:
+                shortest = min((n for n in needles if n in data), key=data.index)
+                raise MachinePathError(f"{out}/{path} would contain the local path {shortest.decode()!r}; "
+                                       "generated output is committed and synced to clusters, so it never names a "
+                                       "folder of this machine: use a path relative to the project")
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,9 @@ class Project:
         from meshcode.delivery.store import load_states
         from meshcode.loader import load_stacks
 
-        with gc_paused():  # what the build allocates lives until it ends (see meshcode.gcpause)
+        from meshcode.render.tree import shared_content_keys
+
+        with gc_paused(), shared_content_keys():  # what the build allocates lives until it ends (meshcode.gcpause)
             meshes = load_stacks(self.stacks_dir, self.root)
             if states is None:
                 states = load_states(self.state_dir)
@@ -186,5 +191,10 @@ class Project:
         return prepare_commit(self.root, self.output_dir, self.state_dir, self.stacks_dir, self.settings.output,
                               force)
 
+    @property
+    def record_path(self) -> Path:
+        """The output record: what each owned file's stat was when it held what meshcode wrote."""
+        return record_path(self.root)
+
     def write(self, build: Build, dry_run: bool = False) -> TreeChange:
-        return write_tree(self.output_dir, build.files, dry_run=dry_run)
+        return write_tree(self.output_dir, build.files, dry_run=dry_run, record=self.record_path)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from meshcode.errors import DirtyInputError, GitError, HandEditError
 from meshcode.gitops.diff import KUSTOMIZATION
 from meshcode.gitops.snapshot import hand_edits
-from meshcode.gitops.tree import MANIFEST, parse_manifest, read_manifest
+from meshcode.gitops.tree import MANIFEST, parse_manifest, read_manifest, record_path, refuse_unfinished
 
 if TYPE_CHECKING:
     from git import Repo
@@ -304,9 +304,10 @@ class CommitResult:
     stacks: list[tuple[str, str]] = field(default_factory=list)
 
 
-def refuse_hand_edits(output_dir: Path, out: str) -> None:
-    """Raise naming every owned file whose sha256 no longer matches the manifest (`out`: the folder's name)."""
-    edits = hand_edits(output_dir)
+def refuse_hand_edits(output_dir: Path, out: str, record: Path | None = None) -> None:
+    """Raise naming every owned file whose sha256 no longer matches the manifest (`out`: the folder's name;
+    `record`: the project's output record, so that only files whose stat changed are read)."""
+    edits = hand_edits(output_dir, record)
     if not edits:
         return
     lines = [f"  {e.how:8} {out}/{e.path}" for e in edits[:20]]
@@ -379,6 +380,7 @@ class PendingCommit:
 
     def commit(self, subject: str | None = None) -> CommitResult | None:
         """Stage and commit meshcode's changed paths; None when they already match HEAD."""
+        refuse_unfinished(self.output_dir)  # a half-written tree is never committed
         self.now_owned = set(read_manifest(self.output_dir))
         scopes = [p for p in (self.out_in_repo, self.state_in_repo, self.stacks_in_repo) if p] or ["."]
         status = _git(self.repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
@@ -454,7 +456,7 @@ def prepare_commit(root: Path, output_dir: Path, state_dir: Path, stacks_dir: Pa
     """Check the repository and hand edits before anything is written; call with the project lock held."""
     repo = open_repo(root)
     if not force:
-        refuse_hand_edits(output_dir, out)
+        refuse_hand_edits(output_dir, out, record_path(root))
     try:
         out_in_repo = repo_path(repo, output_dir)
         state_in_repo = repo_path(repo, state_dir)

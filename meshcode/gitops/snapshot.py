@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshcode.gitops.tree import MANIFEST, digest, read_manifest
+from meshcode.gitops.tree import owned_digests, read_manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +30,22 @@ def owned_on_disk(out: Path) -> dict[str, bytes]:
     return files
 
 
-def hand_edits(out: Path) -> list[HandEdit]:
-    """Owned files someone changed or deleted since meshcode wrote them (sha256 ≠ manifest)."""
+def hand_edits(out: Path, record: Path | None = None) -> list[HandEdit]:
+    """Owned files someone changed or deleted since meshcode wrote them (sha256 ≠ manifest).
+
+    A file an interrupted write left (its journal names it with that digest, or names it as
+    removed) is meshcode's, not a hand edit. With the project's output `record`, only files whose
+    stat changed since the last write are read.
+    """
+    owned, now, claims = owned_digests(out, record)
     found = []
-    for rel, sha in sorted(read_manifest(out).items()):
-        try:
-            data = (out / rel).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            found.append(HandEdit(rel, "deleted"))
+    for rel, sha in sorted(owned.items()):
+        current = now[rel]
+        if current == sha or current in claims.get(rel, ()):
             continue
-        if digest(data) != sha:
+        if current is None:
+            if "-" not in claims.get(rel, ()):
+                found.append(HandEdit(rel, "deleted"))
+        else:
             found.append(HandEdit(rel, "edited"))
     return found

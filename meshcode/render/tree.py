@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import MutableMapping
+import marshal
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
 import yaml
@@ -150,13 +152,40 @@ def kustomization(folder: str, paths: list[str]) -> bytes:
 
 
 # Names the emitter's output format; render caches made under another format are ignored.
-RENDER_FORMAT = hashlib.sha256(HEADER + b"CSafeDumper,sort_keys=False,width=4096,no-aliases").hexdigest()[:12]
+RENDER_FORMAT = hashlib.sha256(HEADER + b"CSafeDumper,sort_keys=False,width=4096,no-aliases;keys=marshal2").hexdigest()[:12]
+
+
+_KEYS: dict[int, tuple[Any, bytes]] | None = None  # id → (object, key) while a compile shares keys
+
+
+@contextmanager
+def shared_content_keys() -> Iterator[None]:
+    """Inside the block each object's content key is computed once (the schema gate and the render
+    cache both key on it); the objects are held until the block ends, so an id is never reused."""
+    global _KEYS
+    outer, _KEYS = _KEYS, {} if _KEYS is None else _KEYS
+    try:
+        yield
+    finally:
+        _KEYS = outer
 
 
 def content_key(obj: Any) -> bytes:
-    """A digest that changes whenever the YAML would: JSON keeps key order and scalar types."""
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+    """A digest that changes whenever the YAML would: marshal (version 2: no back-references, so the
+    same value always gives the same bytes) keeps key order and scalar types; JSON for anything else."""
+    keys = _KEYS
+    if keys is not None:
+        hit = keys.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+    try:
+        body = b"m" + marshal.dumps(obj, 2)
+    except ValueError:  # a type marshal does not take (a str or dict subclass)
+        body = b"j" + json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    key = hashlib.blake2b(body, digest_size=16).digest()
+    if keys is not None:
+        keys[id(obj)] = (obj, key)
+    return key
 
 
 def render_tree(plan: Plan, cache: MutableMapping[bytes, bytes] | None = None) -> dict[str, bytes]:

@@ -93,6 +93,7 @@ def main(name: str, workdir: Path) -> dict:
     result["faulty"] = _compile(root)
     result["tree_intact"] = fingerprint(out) == before
     result["staging"] = _staging(root)
+    result["pending"] = os.path.lexists(out / ".meshcode-pending")  # an incremental write's journal folder
     if name in ("read-only-project", "read-only-output", "mount-point-output"):
         _sh("umount", str(root if name == "read-only-project" else out))
     if name == "disk-full":

@@ -85,3 +85,41 @@ def test_listing_is_what_rglob_gives(tmp_path: Path) -> None:
                       and not any(part.startswith(".") for part in p.relative_to(tmp_path).parts))
     assert yaml_files(tmp_path) == expected
     assert [str(p) for p in yaml_files(tmp_path)] == [str(p) for p in expected]
+
+
+def _loaded(cache: ParseCache) -> tuple[list, list]:
+    resources, findings = load_paths([ROOT / "tests" / "data"], cache)
+    return [(r.obj, r.origin) for r in resources], findings
+
+
+def test_forked_workers_parse_what_one_process_parses(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    alone = _loaded(ParseCache(workers=1))
+    assert alone[0] and alone[1]  # objects, and findings for what is not one
+    forks: list[int] = []
+    fork = os.fork
+
+    def counted() -> int:
+        pid = fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counted)
+    assert _loaded(ParseCache(workers=3, parallel_min=1)) == alone
+    assert len(forks) == 2
+
+
+def test_a_failing_worker_leaves_its_share_to_the_parent(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pickle
+
+    import meshcode.analyze.loader as loader
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the pipe broke")
+
+    alone = _loaded(ParseCache(workers=1))
+    monkeypatch.setattr(loader.pickle, "dump", broken)  # the children cannot send anything back
+    assert _loaded(ParseCache(workers=2, parallel_min=1)) == alone
+    assert pickle.dump is broken

@@ -11,6 +11,8 @@ Resources and locations.
 from __future__ import annotations
 
 import os
+import pickle
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable
@@ -142,19 +144,28 @@ def parse_text(text: str, file: str, memo: dict[tuple, Any] | None = None) -> tu
     return resources, findings
 
 
+Parsed = tuple[list[Resource], list[Finding]]
+PARALLEL_MIN = 1500
+"""Distinct new texts per worker below which one process parses them all (a worker costs ~0.05 s)."""
+MAX_WORKERS = 4
+
+
 class ParseCache:
     """Each distinct file text parsed once, its documents shared read-only by every file with
     those bytes (no check or validator mutates a manifest).
 
     Kept for the clusters of one lint run, loaded one after another: an entry lives while the
     cluster being loaded or the one before uses it, so memory follows (at most two of) the largest
-    clusters, not the fleet; the YAML tag memo is shared too.
+    clusters, not the fleet; the YAML tag memo is shared too. Many new texts at once are parsed
+    by forked workers as well (`parse_many`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int | None = None, parallel_min: int = PARALLEL_MIN) -> None:
         self.memo: dict[tuple, Any] = {}
-        self._current: dict[str, tuple[list[Resource], list[Finding]]] = {}
-        self._previous: dict[str, tuple[list[Resource], list[Finding]]] = {}
+        self.workers = _available_cpus() if workers is None else workers
+        self.parallel_min = parallel_min
+        self._current: dict[str, Parsed] = {}
+        self._previous: dict[str, Parsed] = {}
 
     def next_group(self) -> None:
         """A new cluster starts loading: what the last one used may still be reused by it."""
@@ -164,7 +175,19 @@ class ParseCache:
         """The cluster is loaded: what only earlier clusters used is released."""
         self._previous = {}
 
-    def parse(self, text: str) -> tuple[list[Resource], list[Finding]]:
+    def parse_many(self, texts: list[str]) -> list[Parsed]:
+        """`parse` of each text; the distinct new ones split between this process and forked
+        workers when there are enough of them to pay for a fork."""
+        new: dict[str, None] = {}
+        for text in texts:
+            if text not in self._current and text not in self._previous:
+                new[text] = None
+        workers = min(self.workers, MAX_WORKERS, len(new) // max(self.parallel_min, 1))
+        if workers > 1:
+            self._current.update(_parse_forked(list(new), self.memo, workers))
+        return [self.parse(text) for text in texts]
+
+    def parse(self, text: str) -> Parsed:
         """The text's objects and findings, located at lines of the file '' (see `_located`)."""
         got = self._current.get(text)
         if got is None:
@@ -175,7 +198,71 @@ class ParseCache:
         return got
 
 
-def _parse_guarded(text: str, memo: dict[tuple, Any]) -> tuple[list[Resource], list[Finding]]:
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _parse_forked(texts: list[str], memo: dict[tuple, Any], workers: int) -> dict[str, Parsed]:
+    """Each text parsed, one contiguous share per process: this one parses the first share while
+    forked children parse the others and send their results back pickled (YAML parsing is CPU
+    bound; a thread would hold the GIL). Any trouble with a child (no fork on this platform,
+    other threads alive, a child that fails) and this process parses that share itself: the
+    results are the same either way, as parsing is deterministic."""
+    size = -(-len(texts) // workers)
+    shares = [texts[i:i + size] for i in range(0, len(texts), size)]
+    children: list[tuple[int, int] | None] = [None] + [_fork_parser(share, memo) for share in shares[1:]]
+    done: dict[str, Parsed] = {text: _parse_guarded(text, memo) for text in shares[0]}
+    for share, child in zip(shares[1:], children[1:]):
+        got = _collect(child) if child is not None else None
+        if got is None or len(got) != len(share):
+            got = [_parse_guarded(text, memo) for text in share]
+        done.update(zip(share, got))
+    return done
+
+
+def _fork_parser(texts: list[str], memo: dict[tuple, Any]) -> tuple[int, int] | None:
+    """(pid, read end of its pipe) of a child parsing `texts`, or None when forking is unsafe."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:  # a lock held by another thread stays held
+        return None
+    try:
+        read, write = os.pipe()
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid == 0:  # the child: parse, send, leave without running the parent's exit handlers
+        status = 1
+        try:
+            os.close(read)
+            with os.fdopen(write, "wb") as out:
+                pickle.dump([_parse_guarded(text, memo) for text in texts], out, protocol=pickle.HIGHEST_PROTOCOL)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    return pid, read
+
+
+def _collect(child: tuple[int, int]) -> list[Parsed] | None:
+    """A child's results, or None when it failed."""
+    pid, read = child
+    try:
+        with os.fdopen(read, "rb") as stream:
+            data = stream.read()
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if status != 0:
+        return None
+    try:
+        got = pickle.loads(data)
+    except Exception:  # noqa: BLE001 - a truncated stream: parse that share here
+        return None
+    return got if isinstance(got, list) else None
+
+
+def _parse_guarded(text: str, memo: dict[tuple, Any]) -> Parsed:
     try:
         return parse_text(text, "", memo)
     except Exception as e:  # noqa: BLE001 - any input gives findings, never a traceback
@@ -199,9 +286,24 @@ def load_paths(paths: Iterable[Path | str], cache: ParseCache | None = None) -> 
     cache = ParseCache() if cache is None else cache
     cache.next_group()
     with gc_paused():
+        read: list[tuple[str, str | Finding]] = []  # each file's text, or why it has none
         for path in paths:
             for f in _file_names(Path(path)):
-                _load_file(f, cache, resources, findings)
+                if os.path.basename(f) in KUSTOMIZATION_NAMES:
+                    continue
+                try:
+                    read.append((f, _read_text(f)))
+                except (OSError, UnicodeDecodeError) as e:
+                    read.append((f, Finding("MC5001", level_of("MC5001"), f"cannot read: {e}",
+                                            location=SourceLocation(f, 1))))
+        parsed = iter(cache.parse_many([text for _, text in read if isinstance(text, str)]))
+        for f, text in read:
+            if isinstance(text, Finding):
+                findings.append(text)
+                continue
+            got, notes = _located(next(parsed), f)
+            resources += got
+            findings += notes
     cache.drop_unused()
     return resources, findings
 
@@ -221,17 +323,3 @@ def _read_text(f: str) -> str:
     except (OSError, UnicodeDecodeError):
         return Path(f).read_text(encoding="utf-8")
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
-
-
-def _load_file(f: str, cache: ParseCache, resources: list[Resource], findings: list[Finding]) -> None:
-    if os.path.basename(f) in KUSTOMIZATION_NAMES:
-        return
-    try:
-        text = _read_text(f)
-    except (OSError, UnicodeDecodeError) as e:
-        findings.append(Finding("MC5001", level_of("MC5001"), f"cannot read: {e}",
-                                location=SourceLocation(f, 1)))
-        return
-    got, notes = _located(cache.parse(text), f)
-    resources += got
-    findings += notes

@@ -44,7 +44,6 @@ def lint(
     """Check Istio YAML for broken references, conflicts and schema errors."""
     from meshcode.analyze.report import to_json, to_sarif, to_table
     from meshcode.app.lint import lint_paths
-    from rich.console import Console
 
     with working("linting…"):
         result = lint_paths(paths or (), crds or (), validate_schemas=not no_schemas, workloads=workloads,
@@ -54,6 +53,8 @@ def lint(
     elif output is LintFormat.sarif:
         typer.echo(to_sarif(result.findings, __version__), nl=False)
     elif is_terminal(sys.stdout):
+        from rich.console import Console  # only a terminal's table needs rich
+
         findings_table(result.findings, result.objects, Console())
     else:
         typer.echo(to_table(result.findings, result.objects), nl=False)

@@ -335,3 +335,22 @@ def test_cli_mesh_config_option(tmp_path) -> None:
     bad.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n")
     broken = runner.invoke(app, ["lint", str(f), "--mesh-config", str(bad)])
     assert broken.exit_code == 1 and "holds no mesh config" in broken.stderr
+
+
+def test_ist0002_names_every_place_a_deprecated_traffic_policy_field_is_set() -> None:
+    """The four places a DestinationRule holds a traffic policy, and several fields in each."""
+    policy = "{loadBalancer: {warmupDurationSecs: 10s, consistentHash: {minimumRingSize: 1024}}, " \
+             "outlierDetection: {consecutiveErrors: 5}}"
+    found = messages(lint_text(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r, namespace: shop}\n"
+        f"spec:\n  host: reviews\n  trafficPolicy:\n    outlierDetection: {{consecutiveErrors: 0}}\n"
+        f"    portLevelSettings: [{policy}, {{}}, {policy}]\n"
+        f"  subsets:\n  - name: v1\n    trafficPolicy: {policy}\n"
+        f"  - name: v2\n    trafficPolicy: {{portLevelSettings: [{policy}]}}\n"), "IST0002")
+    places = ["spec.trafficPolicy.portLevelSettings[0]", "spec.trafficPolicy.portLevelSettings[2]",
+              "spec.subsets[0].trafficPolicy", "spec.subsets[1].trafficPolicy.portLevelSettings[0]"]
+    fields = [("loadBalancer.consistentHash.minimumRingSize", "loadBalancer.consistentHash.ringHash.minimumRingSize"),
+              ("loadBalancer.warmupDurationSecs", "loadBalancer.warmup"),
+              ("outlierDetection.consecutiveErrors", "outlierDetection.consecutive5xxErrors")]
+    assert sorted(found) == sorted(f"Deprecated: {place}.{field} is deprecated; use {use}"
+                                   for place in places for field, use in fields)

@@ -36,35 +36,52 @@ REMOVED_KINDS = {("rbac.istio.io", kind) for kind in ("ClusterRbacConfig", "Rbac
                                                      "ServiceRoleBinding")}
 
 
-_PATHS: dict[str, list[tuple[tuple[str, ...], str]]] = {
-    kind: [(tuple(path.split(".")), replacement) for path, replacement in fields]
-    for kind, fields in DEPRECATED_FIELDS.items()}
+class _Trie:
+    """The deprecated paths of one kind, merged where they share a prefix: one walk per object."""
+
+    __slots__ = ("children", "ends")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Trie] = {}
+        self.ends: list[tuple[int, str]] = []  # (position in DEPRECATED_FIELDS' list, replacement)
 
 
-def _step(nodes: list[tuple[str, Any]], head: str) -> list[tuple[str, Any]]:
-    """The nodes one path element further down (each with where it sits)."""
-    if head == "[]":
-        return [(f"{where}[{i}]", item) for where, node in nodes for i, item in enumerate(as_list(node))]
-    return [(f"{where}.{head}", node[head]) for where, node in nodes if isinstance(node, dict) and head in node]
+def _trie(fields: list[tuple[str, str]]) -> _Trie:
+    root = _Trie()
+    for order, (path, replacement) in enumerate(fields):
+        node = root
+        for head in path.split("."):
+            node = node.children.setdefault(head, _Trie())
+        node.ends.append((order, replacement))
+    return root
+
+
+_TRIES = {kind: _trie(fields) for kind, fields in DEPRECATED_FIELDS.items()}
+
+
+def _walk(node: Any, trie: _Trie, where: str, out: list[tuple[int, str, str]]) -> None:
+    if trie.ends and node is not None and node != 0 and node != {}:
+        out.extend((order, where, replacement) for order, replacement in trie.ends)
+    for head, sub in trie.children.items():
+        if head == "[]":
+            if isinstance(node, list):
+                for i, item in enumerate(node):
+                    _walk(item, sub, f"{where}[{i}]", out)
+        elif isinstance(node, dict) and head in node:
+            _walk(node[head], sub, f"{where}.{head}", out)
 
 
 def _field_problems(r: Resource) -> list[str]:
-    """Each set deprecated field (e.g. spec.http[1].fault.delay.percent), in DEPRECATED_FIELDS'
-    order. The paths share prefixes (a DestinationRule's twelve share four traffic-policy
-    places): each prefix is walked once per object."""
-    out: list[str] = []
-    reached: dict[tuple[str, ...], list[tuple[str, Any]]] = {(): [("spec", spec_of(r))]}
-    for path, replacement in _PATHS.get(r.kind, ()):
-        known = len(path)
-        while path[:known] not in reached:
-            known -= 1
-        nodes = reached[path[:known]]
-        for i in range(known, len(path)):
-            nodes = reached[path[:i + 1]] = _step(nodes, path[i]) if nodes else []
-        for where, node in nodes:
-            if node is not None and node != 0 and node != {}:
-                out.append(f"{where} is deprecated; use {replacement}" if replacement else f"{where} ignored")
-    return out
+    """Each set deprecated field (e.g. spec.http[1].fault.delay.percent): in DEPRECATED_FIELDS'
+    order, and for one path in the order of the object's lists."""
+    trie = _TRIES.get(r.kind)
+    if trie is None:
+        return []
+    found: list[tuple[int, str, str]] = []
+    _walk(spec_of(r), trie, "spec", found)
+    found.sort(key=lambda hit: hit[0])  # stable: one path's places keep the walk's order
+    return [f"{where} is deprecated; use {replacement}" if replacement else f"{where} ignored"
+            for _, where, replacement in found]
 
 
 def check_deprecated_fields(ix: MeshIndex) -> Iterator[Finding]:

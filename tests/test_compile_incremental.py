@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from meshcode.cli import app
+from meshcode.state.canary import CanaryState
 
 N = 6
 BASE = {"timeout": "3s", "attempts": 3, "weight": 10, "versions": ["v1", "v2", "v3"], "calls": [1, 2],
@@ -104,7 +105,8 @@ def test_any_single_service_edit_recompiles_to_the_bytes_of_a_cold_compile(tmp_p
 # Each service's callers get ALLOW rules from its calls (ZeroTrust), the ingress routes onto one
 # service (placement and exposure follow it), services sit in one cluster or both, and edits
 # include what crosses services: removing a callee, renaming a service its callers name, moving
-# it to another namespace or cluster, switching ZeroTrust or the ingress target. An edit may
+# it to another namespace or cluster, switching ZeroTrust or the ingress target, a canary step
+# recorded in state/. An edit may
 # make the stack invalid (the ingress names a service that is gone): then the warm compile must
 # fail with the same errors as the cold one and leave its output as it was.
 
@@ -161,7 +163,22 @@ SERVICE_EDITS = st.one_of(
 MESH_EDITS = st.one_of(
     st.tuples(st.just("ingress"), st.one_of(st.none(), st.integers(0, M - 1))),
     st.tuples(st.just("zero_trust"), st.booleans()),
+    # a canary step recorded in state/ (what `meshcode canary` commits), or the record removed
+    st.tuples(st.just("state"), st.tuples(st.integers(0, M - 1), st.one_of(st.none(), st.integers(0, 100)))),
 )
+
+
+def write_state(root: Path, mesh: dict, index: int, weight: int | None) -> None:
+    """The canary state of svc-<index> as `meshcode canary` writes it (state/canaries/<mesh>/<ns>/<name>.json)."""
+    s = mesh["services"][index]
+    folder = root / "state" / "canaries" / "fleet" / s["namespace"]
+    path = folder / f"{s['name']}.json"
+    if weight is None:
+        path.unlink(missing_ok=True)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(CanaryState(name=s["name"], stable="v1", candidate="v2", phase="progressing", step=1,
+                                weight=weight).model_dump_json())
 RICH_EDITS = st.one_of(st.tuples(st.integers(0, M - 1), SERVICE_EDITS), st.tuples(st.none(), MESH_EDITS))
 
 
@@ -181,6 +198,7 @@ def outcome(record: dict) -> object:
 @example(edits=[(0, ("present", False)), (0, ("present", True))])  # the ingress target gone (refused), back
 @example(edits=[(1, ("name", "-renamed")), (1, ("namespace", "team-c")), (1, ("cluster", "west"))])  # a callee
 @example(edits=[(2, ("cluster", None)), (None, ("ingress", 2)), (None, ("zero_trust", False))])
+@example(edits=[(None, ("state", (1, 60))), (1, ("versions", ["v1"])), (None, ("state", (1, None)))])
 def test_any_edit_of_a_zero_trust_multicluster_mesh_recompiles_to_a_cold_compile(tmp_path_factory, edits) -> None:
     base = tmp_path_factory.mktemp("incremental-rich")
     mesh = {"services": [rich_initial(i) for i in range(M)], "ingress": 0, "zero_trust": True}
@@ -192,7 +210,9 @@ def test_any_edit_of_a_zero_trust_multicluster_mesh_recompiles_to_a_cold_compile
     code, record = compile_json(warm)
     assert code == 0 and record["ok"], record
     for index, (field, value) in edits:
-        if index is None:
+        if field == "state":
+            write_state(warm, mesh, *value)
+        elif index is None:
             mesh = {**mesh, field: value}
         else:
             s = mesh["services"][index]
@@ -200,7 +220,7 @@ def test_any_edit_of_a_zero_trust_multicluster_mesh_recompiles_to_a_cold_compile
             mesh = {**mesh, "services": [*mesh["services"][:index], {**s, field: value},
                                          *mesh["services"][index + 1:]]}
         source = rich_stack(mesh)
-        if (warm / "stacks" / "fleet.py").read_text() == source:
+        if field != "state" and (warm / "stacks" / "fleet.py").read_text() == source:
             continue  # nothing to compile: the input record says so, and the test above covers it
         before = tree(warm / "generated")
         (warm / "stacks" / "fleet.py").write_text(source)
@@ -208,6 +228,8 @@ def test_any_edit_of_a_zero_trust_multicluster_mesh_recompiles_to_a_cold_compile
         cold = base / "cold"
         shutil.rmtree(cold, ignore_errors=True)
         shutil.copytree(warm / "stacks", cold / "stacks")
+        if (warm / "state").exists():
+            shutil.copytree(warm / "state", cold / "state")
         shutil.copy(warm / "pyproject.toml", cold / "pyproject.toml")
         cold_code, cold_record = compile_json(cold)
         what = f"after {field}={value!r} on {'the mesh' if index is None else f'svc-{index}'}"

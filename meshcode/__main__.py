@@ -1,3 +1,3 @@
-from meshcode.cli import app
+from meshcode.entry import main
 
-app(prog_name="meshcode")
+main(prog_name="meshcode")

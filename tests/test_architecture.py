@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"compile", "analyze", "render", "inference", "importer"},  # 3 pure core: intent → plan → findings → YAML
     {"delivery", "gitops", "loader", "settings"},   # 4 edges: canary decisions and I/O, tree and git, stacks, settings
     {"app"},                                    # 5 application workflows
-    {"cli", "integrations"},                    # 6 entry points
+    {"cli", "integrations", "entry"},           # 6 entry points
 ]
 # imports between two packages of one layer, allowed in this direction only
 SAME_LAYER_ALLOWED = {
@@ -31,6 +31,7 @@ SAME_LAYER_ALLOWED = {
     ("render", "compile"),  # the mesh graph (render.graph) reuses the compile context's lookups
     ("importer", "inference"),  # Istio YAML → stack: Service facts and escaping from the workload importer
     ("importer", "compile"),  # each imported candidate is compiled and compared with its input
+    ("entry", "cli"),  # the console script runs the CLI when the compile is not a no-op
 }
 ENTRY = {"__init__", "__main__"}  # meshcode/__init__.py (the public SDK surface) and `python -m meshcode`
 

@@ -145,10 +145,10 @@ def test_a_compile_with_nothing_to_do_loads_neither_the_compiler_nor_pydantic(ma
     (root / "stacks" / "weight.txt").write_text("v1 v2")
     compile_(root)
     heavy = ("pydantic", "git", "celpy", "yaml", "jsonpatch", "meshcode.compile", "meshcode.analyze",
-             "meshcode.intent")
+             "meshcode.intent", "typer", "click", "filelock", "meshcode.cli")  # issue 22: not even the CLI
     probe = ("import sys; sys.argv = ['meshcode', 'compile', '--root', sys.argv[1]]\n"
-             "from meshcode.cli import app\n"
-             "app()\n"
+             "from meshcode.entry import main\n"  # the console script (pyproject's [project.scripts])
+             "main()\n"
              f"print([m for m in sys.modules if m.startswith({heavy!r})])\n")
     proc = subprocess.run([sys.executable, "-c", probe, str(root)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -3,6 +3,7 @@ build, write (or check), record the inputs, (commit). The CLI only parses and pr
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,11 +33,25 @@ class CompileOutcome:
 def up_to_date(project: Project) -> bool:
     """Whether a plain `meshcode compile` would find nothing to do (no input changed, the output as left).
 
-    Needs none of the compiler: the `meshcode` command asks this first, before its argument
-    parser is built (typer builds pydantic adapters), so the common no-op costs start-up and stats.
+    Needs none of the compiler, nor the CLI: the `meshcode` command asks this first, before it
+    imports its argument parser, so the common no-op costs start-up and stats. The project lock is
+    the same flock(2) lock `Project.locked` takes; held by another command, the answer is "no" and
+    the full command says who holds it.
     """
-    with project.locked():
+    import fcntl
+
+    try:
+        fd = os.open(project.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
         return inputs.unchanged(project, inputs.extra_inputs(project, None))
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def compile_project(project: Project, *, check: bool = False, workloads: Path | None = None,

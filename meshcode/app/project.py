@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
-
 from meshcode._version import __version__
 from meshcode.errors import Finding, LockedError, MachinePathError
 from meshcode.gcpause import gc_paused
@@ -16,6 +14,8 @@ from meshcode.gitops.tree import TreeChange, WriteError, record_path, write_tree
 from meshcode.settings import Settings, find_root, load_settings
 
 if TYPE_CHECKING:  # the build's modules load when a build runs: a compile with nothing to do never needs them
+    from filelock import FileLock
+
     from meshcode.compile.argocd import GitOpsDefaults
     from meshcode.gitops.git import PendingCommit
     from meshcode.intent.topology import Mesh
@@ -97,9 +97,15 @@ class Project:
     def state_dir(self) -> Path:
         return self.root / self.settings.state
 
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".meshcode" / "lock"
+
     def lock(self, wait: float = 0) -> FileLock:
         """One writer at a time per repository; a second gets a clear error instead of interleaving."""
-        path = self.root / ".meshcode" / "lock"
+        from filelock import FileLock  # an flock(2) lock: `try_lock` below takes the same one without the library
+
+        path = self.lock_path
         ignore = path.parent / ".gitignore"  # the lock is local, never part of a commit
         try:
             path.parent.mkdir(exist_ok=True)
@@ -111,6 +117,8 @@ class Project:
         return FileLock(str(path), timeout=wait)
 
     def locked(self, wait: float = 0):
+        from filelock import Timeout
+
         lock = self.lock(wait)
         try:
             lock.acquire()

@@ -1,4 +1,4 @@
-"""The `meshcode` command line (entry point `meshcode.cli:app`): parses, calls meshcode.app, prints."""
+"""The `meshcode` command line (`app`; the console script is `meshcode.entry:main`): parses, calls meshcode.app, prints."""
 from meshcode.cli.main import (  # the shared app, first: command modules register on it
     RootOption,
     WorkloadsOption,

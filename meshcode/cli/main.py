@@ -10,7 +10,6 @@ This module holds the typer `app`, the shared options and the one error handler,
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, NoReturn, Optional
 
@@ -20,7 +19,7 @@ from typer.core import TyperGroup
 
 from meshcode._version import __version__
 from meshcode.errors import CompileError, Finding, MeshcodeError
-from meshcode.app.compile import compile_project, up_to_date
+from meshcode.app.compile import compile_project
 from meshcode.app.project import Project
 from meshcode.redact import redact
 from meshcode.cli.terminal import working
@@ -40,40 +39,9 @@ class _Meshcode(TyperGroup):
             fail(disk_error(e))
 
 
-def _plain_compile_root(argv: list[str]) -> Path | None | bool:
-    """The --root of `meshcode compile [--root DIR]` (None: the default), or False for any other command line."""
-    if not argv or argv[0] != "compile":
-        return False
-    rest = argv[1:]
-    if not rest:
-        return None
-    if len(rest) == 2 and rest[0] == "--root" and not rest[1].startswith("-"):
-        return Path(rest[1])
-    if len(rest) == 1 and rest[0].startswith("--root=") and len(rest[0]) > len("--root="):
-        return Path(rest[0][len("--root="):])
-    return False
-
-
-class _App(typer.Typer):
-    """The `meshcode` command as the console script runs it. A plain `meshcode compile` with nothing
-    to do answers before typer builds the parser (typer builds pydantic adapters for every option):
-    most runs in CI and editor hooks are that, and start-up is all they cost."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not args and "args" not in kwargs and (root := _plain_compile_root(sys.argv[1:])) is not False:
-            try:
-                project = Project.open(root)
-                if up_to_date(project):
-                    typer.echo(f"{project.settings.output}/ is up to date: no input changed since the last compile")
-                    return None
-            except (MeshcodeError, OSError):
-                pass  # the full command says what is wrong
-        return super().__call__(*args, **kwargs)
-
-
-app = _App(help="Service-mesh configuration as code: compile Python intent into Istio YAML.",
-           no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False, cls=_Meshcode,
-           rich_markup_mode=None)  # help text is plain: "[tool.meshcode]" is not markup
+app = typer.Typer(help="Service-mesh configuration as code: compile Python intent into Istio YAML.",
+                  no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False, cls=_Meshcode,
+                  rich_markup_mode=None)  # help text is plain: "[tool.meshcode]" is not markup
 
 RootOption = typer.Option(None, "--root", help="Project root (default: nearest folder with pyproject.toml).")
 WorkloadsOption = typer.Option(

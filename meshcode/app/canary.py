@@ -58,6 +58,7 @@ from meshcode.state.canary import CanaryState, Sample
 from meshcode.delivery.store import load_state, load_states, parse_state, save_state, state_bytes, state_path
 from meshcode.delivery.targets import CanaryTarget, find_canaries, resolve
 from meshcode.delivery.webhooks import call_hooks
+from meshcode.gitops.tree import refuse_unfinished
 from meshcode.errors import MeshcodeError, StateError
 from meshcode.gitops import git
 from meshcode.loader import load_stacks
@@ -228,6 +229,7 @@ def commit_state(project: Project, repo: Repo, key: str, state: CanaryState, mes
     pending.write_text(_digest(state_bytes(state)) + "\n")
     save_state(project.state_dir, key, state)
     project.write(build)
+    refuse_unfinished(project.output_dir)  # a commit never holds half of a write (docs/architecture.md)
     sha = git.commit_paths(repo, paths, message)
     pending.unlink(missing_ok=True)
     return sha
@@ -350,7 +352,7 @@ def _prepare(job: Job, repo: Repo, key: str) -> tuple[CanaryTarget, CanaryState,
         raise StateError(f"stacks have uncommitted changes ({', '.join(stacks[:3])}); commit them first so the "
                          "canary's commit records output of committed intent")
     # A generated file edited by hand is never overwritten silently: the same refusal as compile --commit.
-    git.refuse_hand_edits(job.project.output_dir, job.project.settings.output)
+    git.refuse_hand_edits(job.project.output_dir, job.project.settings.output, job.project.record_path)
     recovered = settle(job.project, repo)
     found = targets(job.project)
     if key not in found:

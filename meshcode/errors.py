@@ -84,12 +84,15 @@ MAX_LISTED = 10
 """How many objects, hosts or ports one message names before it says "and N more"."""
 
 
-def listing(items: Iterable[str], sep: str = ", ", limit: int = MAX_LISTED) -> str:
+def listing(items: Iterable[str], sep: str = ", ", limit: int = MAX_LISTED, total: int | None = None) -> str:
     """At most `limit` items, then how many more: a message naming every one of thousands of
-    conflicting objects would make the findings grow with the square of the input."""
+    conflicting objects would make the findings grow with the square of the input. With `total`,
+    `items` are only the first ones (at least `limit`, or all) of that many: a caller naming a
+    few of n objects in each of n findings need not build n lists of n."""
     items = list(items)
+    count = len(items) if total is None else total
     shown = sep.join(items[:limit])
-    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
+    return shown if count <= limit else f"{shown} and {count - limit} more"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,12 @@
 """Gateway and ServiceEntry checks: listener conflicts, TCP entries without addresses, protocols."""
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Iterator
 
 from meshcode.istio import ALL, HostOverlaps, export_scopes, fqdn, gateway_host, matches
 from meshcode.analyze.index import MeshIndex, as_dict, as_list, namespace_of, port_number, spec_of
-from meshcode.errors import Finding, listing
+from meshcode.errors import MAX_LISTED, Finding, listing
 from meshcode.plan import Resource
 
 
@@ -32,16 +33,28 @@ def check_gateway_conflicts(ix: MeshIndex) -> Iterator[Finding]:
             for h in hosts:
                 listener.add(h, owner)
             servers.append((gw, owner, key, hosts))
+    groups: dict[tuple[tuple[str, int], tuple[str, ...]], list[tuple[str, str]]] = {}
     for gw, owner, key, hosts in servers:
-        listener = listeners[key]
-        others: set[tuple[str, str]] = set()
-        for h in hosts:
-            others |= listener.overlapping(h)
-        others.discard(owner)
-        if others:
-            names = listing((f"{ns}/{name}" for ns, name in sorted(others)), ",")
+        # servers of one listener with the same hosts overlap the same gateways: found and sorted
+        # once, so a thousand Gateways for one host cost a thousand lookups, not a million
+        ordered = groups.get((key, tuple(hosts)))
+        if ordered is None:
+            listener = listeners[key]
+            found: set[tuple[str, str]] = set()
+            for h in hosts:
+                found |= listener.overlapping(h)
+            ordered = groups[(key, tuple(hosts))] = sorted(found)
+        count = len(ordered) - (1 if _contains(ordered, owner) else 0)
+        if count:
+            first = [o for o in ordered[:MAX_LISTED + 1] if o != owner]
+            names = listing((f"{ns}/{name}" for ns, name in first), ",", total=count)
             yield ix.finding("IST0145", gw, f"Conflict with gateways {names} (workload selector {key[0]}, port "
                              f"{key[1]}, hosts {listing(hosts, ',')}).")
+
+
+def _contains(ordered: list[tuple[str, str]], owner: tuple[str, str]) -> bool:
+    i = bisect_left(ordered, owner)
+    return i < len(ordered) and ordered[i] == owner
 
 
 def check_service_entry_addresses(ix: MeshIndex) -> Iterator[Finding]:
@@ -134,14 +147,31 @@ def check_duplicate_certificates(ix: MeshIndex) -> Iterator[Finding]:
     for cert, gateways in by_certificate.items():
         if len(gateways) < 2:
             continue
-        for owner, gw in sorted(gateways.items()):
-            selector = as_dict(spec_of(gw).get("selector"))
-            others = [f"{ns}/{name}" for (ns, name), o in sorted(gateways.items()) if (ns, name) != owner
-                      and _selects_superset(selector, as_dict(spec_of(o).get("selector")))]
-            if others:
-                names = " ".join([f"{owner[0]}/{owner[1]}", *others])
+        ordered = sorted(gateways.items())
+        selectors = [as_dict(spec_of(gw).get("selector")) for _, gw in ordered]
+        supersets: dict[object, list[tuple[str, str]]] = {}  # per distinct selector: gateways selecting a superset
+        for (owner, gw), selector in zip(ordered, selectors):
+            key = _selector_key(selector, gw)
+            matching = supersets.get(key)
+            if matching is None:
+                matching = supersets[key] = [o for (o, _), other in zip(ordered, selectors)
+                                             if _selects_superset(selector, other)]
+            count = len(matching) - (1 if _contains(matching, owner) else 0)
+            if count:
+                first = [f"{ns}/{name}" for ns, name in matching[:MAX_LISTED + 1] if (ns, name) != owner]
+                names = f"{owner[0]}/{owner[1]} {listing(first, ' ', total=count)}"
                 yield ix.finding("IST0138", gw, f"Duplicate certificate in multiple gateways [{names}] may cause 404s "
                                  f"if clients re-use HTTP2 connections ({cert[0]} {cert[1]}).")
+
+
+def _selector_key(selector: dict, gw: Resource) -> object:
+    """Equal for selectors that select the same gateways; the Gateway itself when unhashable."""
+    try:
+        key = tuple(sorted(selector.items(), key=lambda kv: str(kv[0])))
+        hash(key)
+        return key
+    except TypeError:
+        return id(gw)
 
 
 _PASSTHROUGH = ("PASSTHROUGH", "AUTO_PASSTHROUGH")

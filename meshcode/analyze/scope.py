@@ -24,9 +24,10 @@ def _selectorless(ix: MeshIndex, kind: str, has_selector: Callable[[dict[str, An
 def check_sidecars(ix: MeshIndex) -> Iterator[Finding]:
     """IST0111: which of several namespace-wide Sidecars applies is undefined."""
     for ns, names, resources in _selectorless(ix, "Sidecar", lambda s: bool(as_dict(s.get("workloadSelector")))):
+        message = (f"The Sidecars [{listing(names, ' ')}] in namespace \"{ns}\" have no workload selector, which "
+                   "can lead to undefined behavior.")
         for r in resources:
-            yield ix.finding("IST0111", r, f"The Sidecars [{listing(names, ' ')}] in namespace \"{ns}\" have no workload "
-                             "selector, which can lead to undefined behavior.")
+            yield ix.finding("IST0111", r, message)
 
 
 def check_telemetries(ix: MeshIndex) -> Iterator[Finding]:
@@ -35,9 +36,10 @@ def check_telemetries(ix: MeshIndex) -> Iterator[Finding]:
         return bool(as_dict(spec.get("selector")) or spec.get("targetRef") or spec.get("targetRefs"))
 
     for ns, names, resources in _selectorless(ix, "Telemetry", selects):
+        message = (f"The Telemetries [{listing(names, ' ')}] in namespace \"{ns}\" have no workload selector, "
+                   "which can lead to undefined behavior.")
         for r in resources:
-            yield ix.finding("IST0160", r, f"The Telemetries [{listing(names, ' ')}] in namespace \"{ns}\" have no "
-                             "workload selector, which can lead to undefined behavior.")
+            yield ix.finding("IST0160", r, message)
 
 
 TELEMETRY_SECTIONS = ("accessLogging", "tracing", "metrics")

@@ -48,9 +48,8 @@ def refuse_machine_paths(files: dict[str, bytes], plan: Plan, root: Path, out: s
     last check before writing, for anything else that would carry one (a Patch, a label value).
     """
     folders = {str(root.resolve()), str(root)}
-    for _folder, r in plan.resources():
-        if r.origin is not None and os.path.isabs(r.origin.file):
-            folders.add(os.path.dirname(r.origin.file))
+    origins = {r.origin.file for _folder, r in plan.resources() if r.origin is not None}  # a few stack files
+    folders |= {os.path.dirname(f) for f in origins if os.path.isabs(f)}
     needles = [f.encode() for f in sorted({f for f in folders if len(f) > 1}, key=len, reverse=True)]
     seen: set[int] = set()
     for path, data in files.items():

@@ -5,15 +5,31 @@ an mTLS step is measured against (see `meshcode.compile.security_checks.mtls_ste
 """
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Iterable, Iterator
+from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from meshcode.compile.istio_install import ControlPlane, control_planes
+from meshcode.gitops.tree import read_manifest
 from meshcode.plan import MANAGED_BY
 from meshcode.safeyaml import load
+
+
+def _owned(output_dir: Path, pattern: str) -> list[Path]:
+    """Files meshcode wrote (its manifest: what the kustomizations, so Argo CD, apply) matching
+    `pattern` (three '/'-separated fnmatch parts), without listing the folders of a large tree."""
+    first, second, name = pattern.split("/")
+    stem = name.split("*")[1] if name.startswith("*") else name.split("*")[0]
+    found = []
+    for rel in read_manifest(output_dir):
+        if stem in rel and rel.count("/") == 2:
+            a, b, c = rel.split("/")
+            if fnmatchcase(a, first) and fnmatchcase(b, second) and fnmatchcase(c, name):
+                found.append(output_dir / rel)
+    return sorted(found)
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -23,9 +39,7 @@ def _dict(value: Any) -> dict[str, Any]:
 def deployed_mtls_modes(output_dir: Path) -> dict[tuple[str, str, str], str]:
     """(cluster folder, namespace, name) → mTLS mode of every PeerAuthentication meshcode wrote."""
     modes: dict[tuple[str, str, str], str] = {}
-    if not output_dir.is_dir():
-        return modes
-    for path in sorted(output_dir.glob("*/*/peerauthentication-*.yaml")):
+    for path in _owned(output_dir, "*/*/peerauthentication-*.yaml"):
         try:
             doc = load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
@@ -57,10 +71,8 @@ def _managed_docs(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
 
 def deployed_control_planes(output_dir: Path) -> dict[str, ControlPlane]:
     """Per cluster, the revisions, tags and namespace injection meshcode last wrote to `generated/`."""
-    if not output_dir.is_dir():
-        return {}
     folders: dict[str, list[dict[str, Any]]] = {}
     for pattern in ("argocd/*/application-*.yaml", "*/*/istiooperator-*.yaml", "*/_cluster/namespace-*.yaml"):
-        for path in sorted(output_dir.glob(pattern)):
+        for path in _owned(output_dir, pattern):
             folders.setdefault(path.parent.parent.name, []).extend(_managed_docs([path]))
     return control_planes(folders)

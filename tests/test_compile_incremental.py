@@ -241,3 +241,103 @@ def test_any_edit_of_a_zero_trust_multicluster_mesh_recompiles_to_a_cold_compile
             assert tree(warm / "generated") == tree(cold / "generated"), what
         else:  # refused: the warm output is left as the last good compile wrote it
             assert tree(warm / "generated") == before, what
+
+
+# -- analysis facts kept between compiles (meshcode.analyze.facts) -----------------------------------------
+
+FACT_CALLS: list[object] = []  # module globals, not closures: the facts below are kept
+
+
+def _hosts_fact(r):  # what a check derives from one object alone
+    FACT_CALLS.append(r.obj)
+    return list(r.obj["spec"]["hosts"])
+
+
+def _domain_fact(domain: str):
+    def fact(r):
+        FACT_CALLS.append(domain)
+        return f"{r.name}.{domain}"
+    return fact
+
+
+def test_a_fact_is_reused_only_for_an_object_with_the_same_content() -> None:
+    import marshal
+
+    from meshcode.analyze.facts import FactStore
+    from meshcode.plan import Resource
+    from meshcode.render.tree import content_key
+
+    calls, hosts = FACT_CALLS, _hosts_fact
+
+    def vs(hosts: object, flag: object = True) -> Resource:
+        return Resource({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                         "metadata": {"name": "a", "namespace": "n", "labels": {"x": flag}}, "spec": {"hosts": hosts}})
+
+    first = FactStore(content_key)
+    calls.clear()
+    assert first("hosts", vs(["a"]), hosts) == ["a"]
+    saved = first.saved()
+    assert saved is not None
+    warm = FactStore(content_key, marshal.loads(saved))
+    calls.clear()
+    assert warm("hosts", vs(["a"]), hosts) == ["a"] and calls == []  # same content: looked up
+    assert warm("hosts", vs(("a",)), hosts) == ["a"] and len(calls) == 1  # a tuple is not a list
+    assert warm("hosts", vs(["a"], flag=1), hosts) == ["a"] and len(calls) == 2  # 1 is not True
+    assert warm("other", vs(["a"]), hosts) == ["a"] and len(calls) == 3  # another fact, another key
+    again = FactStore(content_key, marshal.loads(saved))
+    again("hosts", vs(["a"]), hosts)
+    assert again.saved() is None  # nothing new: the store is not rewritten
+
+
+def test_a_fact_from_a_function_closing_over_more_than_plain_values_is_never_kept() -> None:
+    import marshal
+
+    from meshcode.analyze.facts import FactStore
+    from meshcode.plan import Resource
+    from meshcode.render.tree import content_key
+
+    r = Resource({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}})
+    index = {"domain": "cluster.local"}
+    calls, with_domain = FACT_CALLS, _domain_fact
+
+    def with_index(r: Resource) -> str:  # closes over a dict: what it derives may change with it
+        calls.append("index")
+        return index["domain"]
+
+    first = FactStore(content_key)
+    first("a", r, with_index)
+    first("b", r, with_domain("cluster.local"))
+    warm = FactStore(content_key, marshal.loads(first.saved() or b""))
+    calls.clear()
+    index["domain"] = "example.org"
+    assert warm("a", r, with_index) == "example.org"  # derived again
+    assert warm("b", r, with_domain("cluster.local")) == "a.cluster.local"  # kept: the same domain
+    assert warm("b", r, with_domain("example.org")) == "a.example.org"  # another domain, another fact
+    assert calls == ["index", "example.org"]
+
+
+def test_the_analysis_with_kept_facts_finds_what_it_finds_without_them() -> None:
+    """Every repository stack, and a plan with findings, analysed with an empty store, then with
+    the store that run left (as the next compile would), then without any store: the same findings."""
+    import marshal
+
+    from meshcode import Mesh, Patch, Port, Service
+    from meshcode.analyze import analyze_plan
+    from meshcode.analyze.facts import FactStore
+    from meshcode.compile import compile_mesh
+    from meshcode.loader import load_stacks
+    from meshcode.render.tree import content_key
+    from tests.support.paths import ROOT
+
+    api = Service("api", namespace="shop", ports=[Port(8080)], versions=["v1", "v2"])
+    patch = Patch("VirtualService", "api", namespace="shop", cluster="east",
+                  ops=[{"op": "replace", "path": "/spec/http/0/route/0/destination/subset", "value": "v3"}])
+    meshes = [*load_stacks(ROOT / "stacks", ROOT), Mesh("m", clusters=["east", "west"], services=[api], patches=[patch])]
+    for mesh in meshes:
+        first = FactStore(content_key)
+        found = analyze_plan(compile_mesh(mesh, root=str(ROOT)), first)
+        warm = FactStore(content_key, marshal.loads(first.saved() or marshal.dumps({})))
+        assert analyze_plan(compile_mesh(mesh, root=str(ROOT)), warm) == found == analyze_plan(
+            compile_mesh(mesh, root=str(ROOT))), mesh.name
+        assert warm.used and set(warm.used) <= set(warm.previous), mesh.name  # everything was looked up
+    assert [f.code for f in found] == ["IST0101"]

@@ -20,6 +20,7 @@ from meshcode.analyze.edge import (
     check_service_entry_addresses,
     check_service_entry_protocols,
 )
+from meshcode.analyze.facts import FactStore
 from meshcode.analyze.index import MeshIndex, build_index, kind_of
 from meshcode.analyze.routing import (
     check_destination_protocols,
@@ -162,11 +163,12 @@ def _signature(resources: list[Resource], token: Callable[[Resource], object] = 
                  else ("ns", r.namespace) for r in resources)
 
 
-def analyze_plan(plan: Plan) -> list[Finding]:
+def analyze_plan(plan: Plan, facts: FactStore | None = None) -> list[Finding]:
     """Cross-reference and policy checks over every cluster's resources (each cluster on its own).
 
     Kept cheap for the compile path: clusters with the same (or equal) objects are analysed once,
-    and what a check derives from one object alone is computed once for all clusters sharing it.
+    and what a check derives from one object alone is computed once for all clusters sharing it
+    (with `facts`: looked up when the last compile saw an object with the same content).
     """
     findings: list[Finding] = []
     memo: dict = {}
@@ -180,7 +182,7 @@ def analyze_plan(plan: Plan) -> list[Finding]:
         if same is not None:
             found = [replace(f, cluster=folder) for f in by_cluster[same]]
         else:
-            found = run_checks(build_index(resources, folder, locate=stack_location, memo=memo))
+            found = run_checks(build_index(resources, folder, locate=stack_location, memo=memo, facts=facts))
             found += _charts(resources, folder, stack_location)
             done[signature] = folder
         by_cluster[folder] = found

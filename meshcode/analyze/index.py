@@ -115,6 +115,8 @@ class MeshIndex:
     mesh: MeshConfig = DEFAULT_MESH_CONFIG
     subsets: dict[str, set[str]] = field(default_factory=dict)
     memo: dict[tuple[str, int], tuple[Any, Any]] = field(default_factory=dict)
+    #: facts kept between compiles (meshcode.analyze.facts.FactStore), asked on a `memo` miss
+    facts: Callable[[str, Resource, Callable[[Resource], Any]], Any] | None = None
     unindexed: list[Resource] = field(default_factory=list)  # kinds no lookup is built for
     _resolved: dict[tuple, HostEntry | None] = field(default_factory=dict)
     _host_suffixes: set[str] | None = None
@@ -132,7 +134,7 @@ class MeshIndex:
         try:
             return self.memo[key][1]
         except KeyError:
-            value = compute(r)
+            value = compute(r) if self.facts is None else self.facts(name, r, compute)
             self.memo[key] = (obj, value)
             return value
 
@@ -233,6 +235,7 @@ def build_index(resources: Iterable[Resource], cluster: str = "", *, domain: str
                 root_namespace: str = "istio-system",
                 locate: Callable[[Resource], SourceLocation | None] | None = None,
                 memo: dict[tuple[str, int], tuple[Any, Any]] | None = None,
+                facts: Callable[[str, Resource, Callable[[Resource], Any]], Any] | None = None,
                 context: Iterable[Resource] = (), mesh: MeshConfig | None = None) -> MeshIndex:
     """The lookups over `resources`; `context` Services (e.g. from --workloads) define hosts
     without being checked themselves."""
@@ -241,6 +244,7 @@ def build_index(resources: Iterable[Resource], cluster: str = "", *, domain: str
         ix.locate = locate
     if memo is not None:
         ix.memo = memo
+    ix.facts = facts
     if mesh is not None:
         ix.mesh = mesh
     for r in context:

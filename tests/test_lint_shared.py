@@ -10,8 +10,11 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+import pytest
+
 from meshcode.analyze.lint import MANIFEST, lint
 from meshcode.analyze.loader import ParseCache, load_paths, yaml_files
+from tests.support.lint import shared_crds
 from tests.support.paths import ROOT
 
 ANALYZERS = ROOT / "tests" / "data" / "istio-analyzers"
@@ -28,17 +31,31 @@ def _fleet(tmp_path: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(ANALYZERS / case, target)
     shutil.copyfile(ANALYZERS / "virtualservice_overlappingmatches.yaml", out / "east" / "extra.yaml")
+    for cluster in ("east", "west", "north"):  # a schema error in a file every cluster has
+        (out / cluster / "bad.yaml").write_text(BAD_SCHEMA)
     (out / MANIFEST).write_text("")
     return out
 
 
-def test_shared_files_give_each_cluster_its_own_findings(tmp_path: Path) -> None:
+BAD_SCHEMA = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad, namespace: team}
+spec:
+  hosts: [reviews]
+  http: [{route: [{destination: {host: reviews}, weight: many}]}]
+"""
+
+
+@pytest.mark.parametrize("schemas", [False, True])
+def test_shared_files_give_each_cluster_its_own_findings(tmp_path: Path, schemas: bool) -> None:
     out = _fleet(tmp_path)
-    together = lint([out], validate_schemas=False).findings
+    crds = shared_crds() if schemas else None
+    together = lint([out], schemas=crds, validate_schemas=schemas).findings
     alone = [dataclasses.replace(f, cluster=cluster)
              for cluster in ("east", "north", "west")
-             for f in lint([out / cluster], validate_schemas=False).findings]
+             for f in lint([out / cluster], schemas=crds, validate_schemas=schemas).findings]
     assert together and together == sorted(alone, key=type(together[0]).sort_key)
+    assert ("IST0106" in {f.code for f in together}) is schemas
     by_cluster = {c: [f for f in together if f.cluster == c] for c in ("east", "west", "north")}
     assert all(f.location and f.location.file.startswith(str(out / c)) for c, fs in by_cluster.items() for f in fs)
     # the same files give the same findings in every cluster, at that cluster's paths

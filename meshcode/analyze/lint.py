@@ -10,7 +10,7 @@ the checks derive from one manifest alone is computed once for all clusters hold
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -63,11 +63,13 @@ def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
     clusters: dict[str, list[Resource]] = {}
     cache = ParseCache()  # clusters share most files: each distinct text is parsed once
     memo: dict[tuple[str, int], tuple[Any, Any]] = {}  # per-manifest facts, shared by the clusters
+    validated: dict[int, _Validated] = {}  # per-manifest schema findings, shared by the clusters
     for cluster, group in cluster_groups([Path(p) for p in paths]).items():
         with gc_paused():  # a cluster's objects live until its checks end: the collector has nothing to find
             resources, notes = load_paths(group, cache)
             live = {id(r.obj) for r in resources}  # facts of manifests no longer loaded are dropped
             memo = {key: value for key, value in memo.items() if key[1] in live}
+            validated = {key: value for key, value in validated.items() if key in live}
             if workloads is not None:  # the workload checks compare clusters; otherwise one cluster at a time
                 clusters[cluster] = resources
             findings += notes
@@ -77,7 +79,7 @@ def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
             mesh = mesh_config or from_resources(resources)
             findings += analyze_resources(resources, cluster, context=services, mesh=mesh, memo=memo)
             if schemas is not None:
-                findings += check_schemas(resources, schemas, cluster)
+                findings += _check_schemas_once(resources, schemas, cluster, validated)
             del resources  # peak memory: one cluster's objects, not the fleet's
     if schemas is not None:
         findings += schema_notes(schemas)
@@ -87,3 +89,28 @@ def lint(paths: Iterable[Path | str], crds: Iterable[Path | str] = (), *,
         except Exception as e:  # noqa: BLE001 - any input gives findings, never a traceback
             findings.append(check_failed("the workload checks", e))
     return LintResult(sorted(findings, key=Finding.sort_key), objects, files)
+
+
+_Validated = tuple[Any, list[Finding], int]
+"""(manifest, its schema findings, CEL rules it skipped): the manifest is held so its id stays its own."""
+
+
+def _check_schemas_once(resources: list[Resource], schemas: CrdSchemas, cluster: str,
+                        validated: dict[int, _Validated]) -> list[Finding]:
+    """check_schemas, with each manifest validated once per run: a manifest that several clusters
+    (or files) share gets the findings of its first validation at its own file and cluster (schema
+    findings read nothing but the manifest), and counts its skipped CEL rules again (MC5003 says
+    how many were skipped in all)."""
+    findings: list[Finding] = []
+    for r in resources:
+        done = validated.get(id(r.obj))
+        if done is None:
+            skipped = schemas.cel.skipped
+            found = check_schemas([r], schemas, cluster)
+            validated[id(r.obj)] = (r.obj, found, schemas.cel.skipped - skipped)
+            findings += found
+        else:
+            _, found, skipped = done
+            schemas.cel.skipped += skipped
+            findings += [replace(f, location=r.origin, cluster=cluster) for f in found]
+    return findings

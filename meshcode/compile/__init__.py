@@ -42,8 +42,8 @@ def traffic(ctx: CompileContext, cluster: Cluster) -> list[Resource]:
     reach = routing_placement(ctx)
     for key, s in ctx.services.items():
         if placed(reach[key], served):
-            build = compile_gateway_service if plane(ctx, s.namespace).gateway_api else compile_service
-            out += ctx.once(("svc", id(s)), lambda s=s, build=build: build(ctx, s))
+            out += ctx.once(("svc", id(s)), lambda s=s: (
+                compile_gateway_service if plane(ctx, s.namespace).gateway_api else compile_service)(ctx, s))
             if s.rate_limit:
                 out += ctx.once(("rl", id(s)), lambda s=s: rate_limit_filter(ctx, s))
     for ing in ctx.mesh.ingresses:

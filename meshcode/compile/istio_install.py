@@ -74,8 +74,9 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 def ambient(ctx: CompileContext, cluster: Cluster) -> bool:
     """Whether a namespace on this cluster runs Istio's ambient data plane (it needs cni + ztunnel)."""
-    on_cluster = {s.namespace for s in ctx.services.values() if s.clusters is None or cluster.name in s.clusters}
-    return not on_cluster.isdisjoint(ambient_namespaces(ctx))
+    ambient_spaces = ambient_namespaces(ctx)
+    return bool(ambient_spaces) and any(s.namespace in ambient_spaces for s in ctx.services.values()
+                                        if s.clusters is None or cluster.name in s.clusters)
 
 
 def _global_values(ctx: CompileContext, cluster: Cluster) -> dict[str, Any]:

@@ -147,8 +147,9 @@ def feed(exporter: IstioExporter, clusters: int, traffic: Traffic) -> None:
 
 
 def measure_ticks(base: Path, n: int, clusters: int, repeat: int) -> dict[str, list[dict]]:
-    """{measurement: [run dicts as bench/fleet.py timed() gives them]} for advance, fail-check, hold, hung."""
-    runs: dict[str, list[dict]] = {"advance": [], "fail-check": [], "hold": [], "hung": []}
+    """{measurement: [run dicts as bench/fleet.py timed() gives them]}: tick-advance, tick-fail-check, tick-hold,
+    tick-hung (the names bench/fleet.py reports)."""
+    runs: dict[str, list[dict]] = {"tick-advance": [], "tick-fail-check": [], "tick-hold": [], "tick-hung": []}
     base.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=base, prefix=f"canary-{n}-") as tmp:
         root = Path(tmp) / "fleet"
@@ -163,22 +164,22 @@ def measure_ticks(base: Path, n: int, clusters: int, repeat: int) -> dict[str, l
             time.sleep(INTERVAL)  # a window of traffic before the first check
             reach(root, server.url, "start")
             for _ in range(repeat):
-                runs["advance"].append(tick(root, server.url, "advance", 1))
+                runs["tick-advance"].append(tick(root, server.url, "advance", 1))
             feed(exporter, clusters, ERRORING)
             reach(root, server.url, "fail-check")
             for _ in range(repeat):
-                runs["fail-check"].append(tick(root, server.url, "fail-check", 1, ok=(4,)))
+                runs["tick-fail-check"].append(tick(root, server.url, "fail-check", 1, ok=(4,)))
             feed(exporter, clusters, QUIET)
             reach(root, server.url, "hold")  # the first hold is recorded; the same again is not
             for _ in range(repeat):
-                runs["hold"].append(tick(root, server.url, "hold", 0))
+                runs["tick-hold"].append(tick(root, server.url, "hold", 0))
             with socket.socket() as hung:
                 hung.bind(("127.0.0.1", 0))
                 hung.listen(256)  # the kernel completes every handshake; nobody ever reads or answers
                 url = f"http://127.0.0.1:{hung.getsockname()[1]}"
                 tick(root, url, "hold", 1)  # "unreachable" is a new reason: recorded once (bounded too)
                 for _ in range(repeat):
-                    runs["hung"].append(tick(root, url, "hold", 0))
+                    runs["tick-hung"].append(tick(root, url, "hold", 0))
         finally:
             server.stop()
             exporter.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,8 @@ from filelock import FileLock, Timeout
 
 if TYPE_CHECKING:
     from git import Repo
+
+    from meshcode.intent.topology import Mesh
 
 from meshcode.delivery.decide import (
     APPLIED,
@@ -54,12 +57,14 @@ from meshcode.delivery.prometheus import Prometheus, collect
 from meshcode.delivery.notify import event_for, send
 from meshcode.delivery.replay import Replayed, replay
 from meshcode.delivery.report import CanaryStatus, canary_status, metrics_text
-from meshcode.state.canary import CanaryState, Sample
+from meshcode.state.canary import CanaryState, Sample, routing_inputs
 from meshcode.delivery.store import load_state, load_states, parse_state, save_state, state_bytes, state_path
 from meshcode.delivery.targets import CanaryTarget, find_canaries, resolve
 from meshcode.delivery.webhooks import call_hooks
 from meshcode.gitops.tree import refuse_unfinished
 from meshcode.errors import MeshcodeError, StateError
+from meshcode.app import inputs
+from meshcode.gcpause import gc_paused
 from meshcode.gitops import git
 from meshcode.loader import load_stacks
 from meshcode.app.project import LockedError, Project
@@ -103,6 +108,54 @@ class Outcome:
 # ---- loading --------------------------------------------------------------------------------
 def targets(project: Project) -> dict[str, CanaryTarget]:
     return find_canaries(load_stacks(project.stacks_dir))
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The stacks as a tick ran them (once per tick: the plan it decides by and the meshes it compiles),
+    with what they read, so the tick can tell under the project lock whether they are still current."""
+
+    meshes: list[Mesh]
+    targets: dict[str, CanaryTarget]
+    record: inputs.InputRecord
+    files: tuple[str, ...]  # every file the stacks read: opened, and their local Python modules
+    reads: str  # digest of those files, the folders listed, the paths probed, the environment variables read
+
+    def current(self) -> bool:
+        return _reads_digest(self.files, self.record) == self.reads
+
+
+def load_project(project: Project) -> Loaded:
+    """Run the stacks, recording what they read (their modules: those the run imported)."""
+    before = set(sys.modules)
+    with gc_paused(), inputs.recording() as record:  # what the stacks allocate lives until the tick ends
+        meshes = load_stacks(project.stacks_dir, project.root)
+    modules = {os.path.abspath(f) for name in set(sys.modules) - before
+               if (f := getattr(sys.modules[name], "__file__", None)) and f.endswith(".py")}
+    files = tuple(sorted(record.files | modules))
+    return Loaded(meshes, find_canaries(meshes), record, files, _reads_digest(files, record))
+
+
+def _reads_digest(files: tuple[str, ...], record: inputs.InputRecord) -> str:
+    h = hashlib.sha256()
+    for path in files:
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            data = None
+        h.update(f"file {path} {_digest(data) if data is not None else '-'}\n".encode())
+    for folder in sorted(record.listings):
+        try:
+            names = "\0".join(sorted(os.listdir(folder)))
+        except OSError:
+            names = "-"
+        h.update(f"listing {folder} {_digest(names.encode())}\n".encode())
+    for path in sorted(record.probes):
+        kind = "dir" if os.path.isdir(path) else "file" if os.path.exists(path) else "-"
+        h.update(f"probe {path} {kind}\n".encode())
+    for key in sorted(record.env):
+        h.update(f"env {key} {os.environ.get(key)!r}\n".encode())
+    return h.hexdigest()
 
 
 def load(project: Project, name: str) -> tuple[CanaryTarget, CanaryState]:
@@ -212,27 +265,64 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def commit_state(project: Project, repo: Repo, key: str, state: CanaryState, message: str) -> str:
+def output_current(project: Project) -> bool:
+    """Under the project lock, before a write: whether the output on disk is the compile of the stacks and
+    states on disk (the input record of the last compile holds, files as meshcode left them).
+
+    When it is not, every generated file is checked against the manifest: one edited by hand is never
+    overwritten silently (the same refusal as compile --commit).
+    """
+    if inputs.unchanged(project, inputs.extra_inputs(project, None)):
+        return True
+    git.refuse_hand_edits(project.output_dir, project.settings.output, project.record_path)
+    return False
+
+
+def commit_state(project: Project, repo: Repo, key: str, state: CanaryState, message: str,
+                 loaded: Loaded | None = None, current: bool | None = None) -> str:
     """Render every canary from the state on disk now (this one replaced), then write both and commit.
 
     The caller holds the project lock, so no other job writes state or generated/ in between.
     A compile error or a foreign staged file stops before anything is written. The pending mark
     (the digest of the state written) lets the next job tell a decision this job wrote but did
     not commit from a hand edit.
+
+    `current`: output_current(project), taken under this lock (None: take it here). When the output
+    is current, a decision that changes no field the compiler reads (routing_inputs: a recorded
+    hold, a failed check) needs no compile: the output stays byte for byte what a compile would
+    write, and the commit carries the state (and generated/ as it is on disk, as always).
     """
+    if current is None:
+        current = output_current(project)
     states = load_states(project.state_dir)
+    before = states.get(key)
     states[key] = state
-    build = project.build(states=states)
     _, paths = _paths(project, repo, key)
     git.check_index(repo, paths)
+    extra = inputs.extra_inputs(project, None)
+    build = None
+    if not (current and before is not None and routing_inputs(before) == routing_inputs(state)):
+        loaded = loaded if loaded is not None and loaded.current() else load_project(project)
+        with inputs.recording() as record:
+            build = project.build(states=states, meshes=loaded.meshes)
     pending = _pending_path(project, key)
     pending.write_text(_digest(state_bytes(state)) + "\n")
     save_state(project.state_dir, key, state)
-    project.write(build)
+    if build is None:
+        inputs.restate(project, extra)
+    else:
+        change = project.write(build)
+        assert loaded is not None
+        inputs.save(project, _merged(loaded.record, record), extra, change.generation)
     refuse_unfinished(project.output_dir)  # a commit never holds half of a write (docs/architecture.md)
     sha = git.commit_paths(repo, paths, message)
     pending.unlink(missing_ok=True)
     return sha
+
+
+def _merged(a: inputs.InputRecord, b: inputs.InputRecord) -> inputs.InputRecord:
+    """What the stacks read when the tick ran them, and what the compile read after."""
+    return inputs.InputRecord(a.files | b.files, {**a.env, **b.env}, a.listings | b.listings, a.probes | b.probes)
 
 
 def _key_of(project: Project, repo: Repo, rel_path: str) -> str | None:
@@ -245,7 +335,7 @@ def _key_of(project: Project, repo: Repo, rel_path: str) -> str | None:
     return f"{rest[0]}/{rest[1]}/{rest[2][:-len('.json')]}"
 
 
-def settle(project: Project, repo: Repo) -> str | None:
+def settle(project: Project, repo: Repo, loaded: Loaded | None = None) -> str | None:
     """Make the state on disk the committed state before anything is decided from it.
 
     A state file an earlier job wrote but did not commit (its pending mark matches) is committed
@@ -279,7 +369,8 @@ def settle(project: Project, repo: Repo) -> str | None:
         action = Action(entry.action, entry.reason, before, entry.weight) if entry else \
             Action("recover", "state written but not committed", state.weight, state.weight)
         note = " [recovered: written by a job that stopped before committing]"
-        recovered = commit_state(project, repo, key, state, commit_message(key, state, action, note))
+        # with generated/ as the stopped job left it; compiled again unless output_current() holds
+        recovered = commit_state(project, repo, key, state, commit_message(key, state, action, note), loaded)
     for stale in (project.root / ".meshcode").glob("canary-*.pending"):
         stale.unlink(missing_ok=True)  # marks of writes that were committed, or never happened
     return recovered
@@ -345,21 +436,24 @@ Gather = Callable[[CanaryTarget, CanaryState, datetime, "Repo"], list[Sample]]
 Decider = Callable[[CanaryTarget, CanaryState, list[Sample], datetime], tuple[CanaryState, Action]]
 
 
-def _prepare(job: Job, repo: Repo, key: str) -> tuple[CanaryTarget, CanaryState, str | None]:
-    """Under the project lock: committed stacks, settled state, this canary's plan and state from disk."""
+def _prepare(job: Job, repo: Repo, key: str, loaded: Loaded) -> tuple[CanaryTarget, CanaryState, str | None,
+                                                                     Loaded]:
+    """Under the project lock: committed stacks, settled state, this canary's plan and state from disk.
+
+    The stacks run again only when a file they read (or an environment variable) changed since.
+    """
     stacks = git.dirty(repo, [git.repo_path(repo, job.project.stacks_dir)])
     if stacks:
         raise StateError(f"stacks have uncommitted changes ({', '.join(stacks[:3])}); commit them first so the "
                          "canary's commit records output of committed intent")
-    # A generated file edited by hand is never overwritten silently: the same refusal as compile --commit.
-    git.refuse_hand_edits(job.project.output_dir, job.project.settings.output, job.project.record_path)
-    recovered = settle(job.project, repo)
-    found = targets(job.project)
-    if key not in found:
+    if not loaded.current():
+        loaded = load_project(job.project)
+    recovered = settle(job.project, repo, loaded)
+    if key not in loaded.targets:
         raise StateError(f"canary {key} no longer has a rollout plan in the stacks")
-    target = found[key]
+    target = loaded.targets[key]
     state = load_state(job.project.state_dir, key) or fresh_state(target.plan, target.name)
-    return target, state, recovered
+    return target, state, recovered, loaded
 
 
 def _tick(job: Job, gather_: Gather | None, decider: Decider, now: datetime) -> Outcome:
@@ -367,15 +461,17 @@ def _tick(job: Job, gather_: Gather | None, decider: Decider, now: datetime) -> 
 
     Only the sample collection (Prometheus, webhooks) runs outside it, under this canary's own
     lock; if the canary's state or plan changed meanwhile, the samples are collected again.
+    The stacks run once per tick, and again only if a file they read changed meanwhile.
     """
-    key = resolve(targets(job.project), job.name).key
+    loaded = load_project(job.project)
+    key = resolve(loaded.targets, job.name).key
     with canary_lock(job.project, key, job.wait), git.open_repo(job.project.root) as repo:
         for _attempt in range(DECIDE_ATTEMPTS):
             with project_locked(job.project):
-                target, state, recovered = _prepare(job, repo, key)
+                target, state, recovered, loaded = _prepare(job, repo, key, loaded)
             samples = gather_(target, state, now, repo) if gather_ is not None else []
             with project_locked(job.project):
-                target_now, current, more = _prepare(job, repo, key)
+                target_now, current, more, loaded = _prepare(job, repo, key, loaded)
                 if (target_now.plan, current) != (target.plan, state):
                     continue  # moved while the samples were collected: collect for what is there now
                 recovered = more or recovered
@@ -386,20 +482,22 @@ def _tick(job: Job, gather_: Gather | None, decider: Decider, now: datetime) -> 
                 new, action = decider(target, current, samples, now)
                 outcome = Outcome(key, action, new, recovered=recovered)
                 if action.changed:
+                    up_to_date = output_current(job.project)  # refuses hand edits before anything is sent
                     if new.done and not current.done:
                         new = _notify(target, new, action)
-                    sha = commit_state(job.project, repo, key, new, commit_message(key, new, action))
+                    sha = commit_state(job.project, repo, key, new, commit_message(key, new, action), loaded,
+                                       up_to_date)
                     outcome = replace(outcome, state=new, commit=sha)
                 if not job.push or (outcome.commit is None and not git.unpushed(repo)):
                     return outcome
-                if _push(job, repo, key, base):
+                if _push(job, repo, key, base, loaded):
                     return replace(outcome, pushed=True)
             # another job moved this canary upstream: decide again on top of what it did
         raise StateError(f"canary {key}: its state kept changing while this job collected samples or pushed "
                          f"({DECIDE_ATTEMPTS} attempts); try again")
 
 
-def _push(job: Job, repo: Repo, key: str, base) -> bool:
+def _push(job: Job, repo: Repo, key: str, base, loaded: Loaded | None = None) -> bool:
     """Push, bounded; on a race re-apply our commits on top. False: upstream moved this canary."""
     made = _own_commits(job.project, repo, base)
     for _attempt in range(PUSH_ATTEMPTS):
@@ -418,7 +516,7 @@ def _push(job: Job, repo: Repo, key: str, base) -> bool:
             return False
         base = upstream
         for other, state, message in made:  # ours still stands: redo the same commits on top
-            commit_state(job.project, repo, other, state, message)
+            commit_state(job.project, repo, other, state, message, loaded)  # compiled: upstream's tree is checked out
     raise StateError(f"gave up pushing after {PUSH_ATTEMPTS} attempts: the branch keeps moving")
 
 

@@ -262,5 +262,31 @@ def unchanged(project: Any, extra: dict[str, Any]) -> bool:
                                                            data["output"])
 
 
+def restate(project: Any, extra: dict[str, Any]) -> None:
+    """Re-key the record to the canary state on disk now, the output left as it is.
+
+    For a canary decision the compiler does not read (a recorded hold or failed check: no
+    routing input changed, see meshcode.state.canary.routing_inputs), taken under the project
+    lock after unchanged() held: the output on disk is the compile of the new state too, so the
+    next compile or tick still has nothing to do.
+    """
+    path = project.root / ".meshcode" / CACHE_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return
+    files = {p: _hash_file(p) for p in data["files"]}
+    env = {k: os.environ.get(k) for k in data["env"]}
+    listings = {p: _listing(p) for p in data["listings"]}
+    probes = {p: _kind(p) for p in data["probes"]}
+    data["fingerprint"] = fingerprint(project, files, env, extra, listings, probes)
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError:  # no record, no skip: the next compile runs the stacks
+        forget(project)
+
+
 def forget(project: Any) -> None:
     (project.root / ".meshcode" / CACHE_FILE).unlink(missing_ok=True)

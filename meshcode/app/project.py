@@ -143,8 +143,10 @@ class Project:
         return self.root / self.settings.workloads if self.settings.workloads else None
 
     def build(self, states: dict[str, CanaryState] | None = None,
-              workloads: Path | str | None = None) -> Build:
-        """load stacks → compile → analyze (+ workloads) → render; raises before anything is written."""
+              workloads: Path | str | None = None, meshes: list[Mesh] | None = None) -> Build:
+        """load stacks → compile → analyze (+ workloads) → render; raises before anything is written.
+
+        `meshes`: the stacks as already run by the caller (a canary tick runs them once per tick)."""
         from meshcode.analyze.workloads import load_workloads
         from meshcode.app.pipeline import compile_checked
         from meshcode.delivery.store import load_states
@@ -153,7 +155,8 @@ class Project:
         from meshcode.render.tree import shared_content_keys
 
         with gc_paused(), shared_content_keys():  # what the build allocates lives until it ends (meshcode.gcpause)
-            meshes = load_stacks(self.stacks_dir, self.root)
+            if meshes is None:
+                meshes = load_stacks(self.stacks_dir, self.root)
             if states is None:
                 states = load_states(self.state_dir)
             workloads_path = self.workloads_path(workloads)

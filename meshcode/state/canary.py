@@ -7,7 +7,7 @@ stood and `meshcode canary replay` can re-run each decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -169,18 +169,40 @@ class CanaryRouting:
     testers: bool = True  # after a rollback nobody is sent to the failed candidate
 
 
+class RoutingInputs(NamedTuple):
+    """Every field of a canary state the compiler reads (through canary_routing, its only reader).
+
+    Two states with equal RoutingInputs compile to byte-identical output, so a decision that
+    changes only the rest (history, evidence, check times, failed checks) needs no recompile.
+    """
+
+    stable: str
+    candidate: str
+    succeeded: bool
+    failed: bool
+    weight: int
+    mirror: bool
+    ab_testing: bool
+
+
+def routing_inputs(state: CanaryState) -> RoutingInputs:
+    return RoutingInputs(state.stable, state.candidate, state.phase == "succeeded", state.phase == "failed",
+                         state.weight, state.mirror, state.ab_testing)
+
+
 def canary_routing(static_weight: int, state: CanaryState | None,
                    stable: str | None = None, candidate: str | None = None) -> CanaryRouting:
     """Routing from committed state when there is some, else the stack's static weight.
 
     State recorded for other versions (the stack has moved on to a new candidate) is ignored
-    until the controller starts the new rollout.
+    until the controller starts the new rollout. Reads the state only through routing_inputs.
     """
-    if state is None or (candidate and state.candidate and state.candidate != candidate) \
-            or (stable and state.stable and state.stable != stable):
+    seen = routing_inputs(state) if state is not None else None
+    if seen is None or (candidate and seen.candidate and seen.candidate != candidate) \
+            or (stable and seen.stable and seen.stable != stable):
         return CanaryRouting(static_weight)
-    if state.phase == "succeeded":
+    if seen.succeeded:
         return CanaryRouting(100)
-    if state.phase == "failed":
+    if seen.failed:
         return CanaryRouting(0, testers=False)
-    return CanaryRouting(state.weight, mirror=state.mirror, ab_testing=state.ab_testing)
+    return CanaryRouting(seen.weight, mirror=seen.mirror, ab_testing=seen.ab_testing)

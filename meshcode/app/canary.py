@@ -103,6 +103,7 @@ class Outcome:
     pushed: bool = False
     note: str = ""
     warnings: tuple[str, ...] = ()  # e.g. a notification that could not be sent: never changes the outcome
+    target: CanaryTarget | None = field(default=None, compare=False, repr=False)  # the plan the tick decided by
 
 
 # ---- loading --------------------------------------------------------------------------------
@@ -480,7 +481,7 @@ def _tick(job: Job, gather_: Gather | None, decider: Decider, now: datetime) -> 
                                      f"({current.history[-1].time.isoformat()}); time does not go backwards")
                 base = repo.head.commit if repo.head.is_valid() else None
                 new, action = decider(target, current, samples, now)
-                outcome = Outcome(key, action, new, recovered=recovered)
+                outcome = Outcome(key, action, new, recovered=recovered, target=target)
                 if action.changed:
                     up_to_date = output_current(job.project)  # refuses hand edits before anything is sent
                     if new.done and not current.done:
@@ -645,7 +646,11 @@ def run(job: Job, on_outcome: Callable[[Outcome], None], sleep: Callable[[float]
             ticks += 1
             if outcome.state.done or outcome.action.kind == "stall" or (max_ticks is not None and ticks >= max_ticks):
                 return outcome
-            target, state = load(job.project, job.name)
+            if outcome.target is not None:  # the plan this tick ran the stacks for: no second run
+                target = outcome.target
+                state = load_state(job.project.state_dir, target.key) or fresh_state(target.plan, target.name)
+            else:
+                target, state = load(job.project, job.name)
             if outcome.action.kind in ("hold", "wait") and not outcome.action.changed and \
                     next_wake(target, state, clock()) == 0:  # an unrecorded hold or wait: check again an interval on
                 sleep(target.plan.interval)

@@ -10,6 +10,7 @@ Resources and locations.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import threading
@@ -151,51 +152,56 @@ MAX_WORKERS = 4
 
 
 class ParseCache:
-    """Each distinct file text parsed once, its documents shared read-only by every file with
-    those bytes (no check or validator mutates a manifest).
+    """Each distinct file parsed once, its documents shared read-only by every file with those
+    bytes (no check or validator mutates a manifest). Files are known by a digest of their bytes,
+    so a file seen before is neither decoded nor kept as text.
 
     Kept for the clusters of one lint run, loaded one after another: an entry lives while the
     cluster being loaded or the one before uses it, so memory follows (at most two of) the largest
-    clusters, not the fleet; the YAML tag memo is shared too. Many new texts at once are parsed
-    by forked workers as well (`parse_many`).
+    clusters, not the fleet. Many new texts at once are parsed by forked workers as well (`add`).
     """
 
     def __init__(self, workers: int | None = None, parallel_min: int = PARALLEL_MIN) -> None:
         self.memo: dict[tuple, Any] = {}
         self.workers = _available_cpus() if workers is None else workers
         self.parallel_min = parallel_min
-        self._current: dict[str, Parsed] = {}
-        self._previous: dict[str, Parsed] = {}
+        self._current: dict[bytes, Parsed] = {}
+        self._previous: dict[bytes, Parsed] = {}
 
     def next_group(self) -> None:
         """A new cluster starts loading: what the last one used may still be reused by it."""
         self._previous, self._current = self._current, {}
 
     def drop_unused(self) -> None:
-        """The cluster is loaded: what only earlier clusters used is released."""
+        """The cluster is loaded: what only earlier clusters used is released, and the scalar
+        memo (a copy of every distinct scalar of the cluster) before the checks run."""
         self._previous = {}
+        self.memo = {}
 
-    def parse_many(self, texts: list[str]) -> list[Parsed]:
-        """`parse` of each text; the distinct new ones split between this process and forked
-        workers when there are enough of them to pay for a fork."""
-        new: dict[str, None] = {}
-        for text in texts:
-            if text not in self._current and text not in self._previous:
-                new[text] = None
-        workers = min(self.workers, MAX_WORKERS, len(new) // max(self.parallel_min, 1))
-        if workers > 1:
-            self._current.update(_parse_forked(list(new), self.memo, workers))
-        return [self.parse(text) for text in texts]
-
-    def parse(self, text: str) -> Parsed:
-        """The text's objects and findings, located at lines of the file '' (see `_located`)."""
-        got = self._current.get(text)
+    def get(self, key: bytes) -> Parsed | None:
+        """The objects and findings of the file with this digest (at lines of the file '', see
+        `_located`), if parsed before."""
+        got = self._current.get(key)
         if got is None:
-            got = self._previous.pop(text, None)
-            if got is None:
-                got = _parse_guarded(text, self.memo)
-            self._current[text] = got
+            got = self._previous.pop(key, None)
+            if got is not None:
+                self._current[key] = got
         return got
+
+    def add(self, texts: dict[bytes, str]) -> None:
+        """Parse new texts (by digest): split between this process and forked workers when there
+        are enough of them to pay for a fork."""
+        keys = list(texts)
+        workers = min(self.workers, MAX_WORKERS, len(keys) // max(self.parallel_min, 1))
+        if workers > 1:
+            parsed = _parse_forked([texts[k] for k in keys], self.memo, workers)
+        else:
+            parsed = [_parse_guarded(texts[k], self.memo) for k in keys]
+        self._current.update(zip(keys, parsed))
+
+
+def digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def _available_cpus() -> int:
@@ -205,7 +211,7 @@ def _available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _parse_forked(texts: list[str], memo: dict[tuple, Any], workers: int) -> dict[str, Parsed]:
+def _parse_forked(texts: list[str], memo: dict[tuple, Any], workers: int) -> list[Parsed]:
     """Each text parsed, one contiguous share per process: this one parses the first share while
     forked children parse the others and send their results back pickled (YAML parsing is CPU
     bound; a thread would hold the GIL). Any trouble with a child (no fork on this platform,
@@ -214,12 +220,12 @@ def _parse_forked(texts: list[str], memo: dict[tuple, Any], workers: int) -> dic
     size = -(-len(texts) // workers)
     shares = [texts[i:i + size] for i in range(0, len(texts), size)]
     children: list[tuple[int, int] | None] = [None] + [_fork_parser(share, memo) for share in shares[1:]]
-    done: dict[str, Parsed] = {text: _parse_guarded(text, memo) for text in shares[0]}
+    done = [_parse_guarded(text, memo) for text in shares[0]]
     for share, child in zip(shares[1:], children[1:]):
         got = _collect(child) if child is not None else None
         if got is None or len(got) != len(share):
             got = [_parse_guarded(text, memo) for text in share]
-        done.update(zip(share, got))
+        done += got
     return done
 
 
@@ -286,31 +292,37 @@ def load_paths(paths: Iterable[Path | str], cache: ParseCache | None = None) -> 
     cache = ParseCache() if cache is None else cache
     cache.next_group()
     with gc_paused():
-        read: list[tuple[str, str | Finding]] = []  # each file's text, or why it has none
+        files: list[tuple[str, bytes | Finding]] = []  # each file's digest, or why it has none
+        new: dict[bytes, str] = {}  # the texts no earlier file had
         for path in paths:
             for f in _file_names(Path(path)):
                 if os.path.basename(f) in KUSTOMIZATION_NAMES:
                     continue
                 try:
-                    read.append((f, _read_text(f)))
+                    data = _read_bytes(f)
+                    key = digest(data)
+                    if key not in new and cache.get(key) is None:
+                        new[key] = _decode(data, f)
+                    files.append((f, key))
                 except (OSError, UnicodeDecodeError) as e:
-                    read.append((f, Finding("MC5001", level_of("MC5001"), f"cannot read: {e}",
-                                            location=SourceLocation(f, 1))))
-        parsed = iter(cache.parse_many([text for _, text in read if isinstance(text, str)]))
-        for f, text in read:
-            if isinstance(text, Finding):
-                findings.append(text)
+                    files.append((f, Finding("MC5001", level_of("MC5001"), f"cannot read: {e}",
+                                             location=SourceLocation(f, 1))))
+        cache.add(new)
+        del new
+        for f, key in files:
+            if isinstance(key, Finding):
+                findings.append(key)
                 continue
-            got, notes = _located(next(parsed), f)
+            got, notes = _located(cache.get(key) or ([], []), f)
             resources += got
             findings += notes
     cache.drop_unused()
     return resources, findings
 
 
-def _read_text(f: str) -> str:
-    """What `Path.read_text(encoding="utf-8")` gives (universal newlines), at a third of its cost;
-    on any trouble, `read_text` itself (its error, as it words it)."""
+def _read_bytes(f: str) -> bytes:
+    """The file's bytes (os.read: a third of Path.read_text's cost); on any trouble, the error
+    `Path.read_text` gives, as it words it."""
     try:
         fd = os.open(f, os.O_RDONLY)
         try:
@@ -319,7 +331,17 @@ def _read_text(f: str) -> str:
                 chunks.append(chunk)
         finally:
             os.close(fd)
-        text = b"".join(chunks).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+        return b"".join(chunks)
+    except OSError:
+        Path(f).read_text(encoding="utf-8")
+        return Path(f).read_bytes()  # readable after all
+
+
+def _decode(data: bytes, f: str) -> str:
+    """What `Path.read_text(encoding="utf-8")` gives for these bytes (universal newlines); on a
+    decoding error, read_text's own (it counts the position in its own way)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
         return Path(f).read_text(encoding="utf-8")
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text

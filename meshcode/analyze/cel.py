@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from meshcode.analyze.cel_compile import compile_rule
+
 _UNLOADED: Any = object()
 celpy: Any = _UNLOADED  # imported on first use: most compiles validate nothing new
 celtypes: Any = None
@@ -32,6 +34,19 @@ def _celpy() -> Any:
 GO_MAX_DURATION_SECONDS = 9_223_372_036  # Go's time.Duration: 2**63 - 1 nanoseconds, whole seconds
 # Runtime errors that say "this evaluator lacks something", not "the object is invalid".
 _EVALUATOR_GAPS = ("undeclared reference", "no such", "unsupported", "no matching overload")
+
+
+_patterns: dict[str, Any] = {}
+
+
+def _matches(text: str, pattern: str) -> bool:
+    """CEL's matches() as cel-python runs it (re2.search), each pattern compiled once;
+    a pattern RE2 rejects raises, and the interpreter reports it."""
+    compiled = _patterns.get(pattern)
+    if compiled is None:
+        import re2
+        compiled = _patterns[pattern] = re2.compile(pattern)
+    return compiled.search(text) is not None
 
 
 def available() -> bool:
@@ -127,6 +142,8 @@ class CelRules:
     _env: Any = None
     _functions: dict[str, Callable[..., Any]] | None = None
     _memo: dict[tuple[str, str], tuple[str | None, bool]] = field(default_factory=dict)
+    _fast: dict[str, Callable[[Any], bool] | None] = field(default_factory=dict)
+    compiled: bool = True  # False: every rule on cel-python's interpreter (the tests compare both)
 
     def _program(self, rule: str) -> Any:
         """The compiled rule, or None when it cannot run here (no cel-python, oldSelf, a parse gap)."""
@@ -138,9 +155,12 @@ class CelRules:
                 self._env = celpy.Environment()
                 self._functions = _functions()
             try:
-                program = self._env.program(self._env.compile(rule), functions=self._functions)
+                tree = self._env.compile(rule)
+                program = self._env.program(tree, functions=self._functions)
             except Exception:  # noqa: BLE001 - a rule this evaluator cannot parse is skipped, not failed
                 program = None
+            else:
+                self._fast[rule] = compile_rule(tree, _matches) if self.compiled else None
         self._programs[rule] = program
         return program
 
@@ -151,6 +171,17 @@ class CelRules:
         small values (a port list, a principal, a selector) thousands of times: results are
         memoised per (rule, value as JSON), for values of modest size.
         """
+        if rule not in self._programs:
+            self._program(rule)
+        fast = self._fast.get(rule)
+        if fast is not None:
+            try:
+                holds = fast(value)
+            except Exception:  # noqa: BLE001 - Fallback, or anything unforeseen: the interpreter decides
+                pass
+            else:
+                self.run += 1
+                return None if holds else "rule failed"
         key = _memo_key(rule, value)
         if key is not None:
             hit = self._memo.get(key)

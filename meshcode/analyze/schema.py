@@ -108,6 +108,13 @@ def _schema_pattern(pattern: Any) -> Any:
         return None
 
 
+_ACCEPTS: dict[str, frozenset[type]] = {
+    "object": frozenset({dict}), "array": frozenset({list}), "string": frozenset({str}),
+    "boolean": frozenset({bool}), "integer": frozenset({int}), "number": frozenset({int, float}),
+}
+_NO_CHILDREN: dict[str, Any] = {}
+
+
 class Children:
     """A node's properties, each compiled into a Node when first needed: a 1.4 MB CRD has
     thousands of nodes, and validating one object touches a few of them."""
@@ -141,7 +148,7 @@ class Node:
                  "min_length", "max_length", "minimum", "maximum", "exclusive_min", "exclusive_max",
                  "min_items", "max_items", "min_props", "max_props", "one_of", "any_of", "all_of", "not_",
                  "int_or_string", "preserve", "defaults", "rules", "list_type", "map_keys", "structural",
-                 "int_range")
+                 "int_range", "accepts", "scalar_checks", "combinators", "strict")
 
     def __init__(self, schema: dict[str, Any], structural: bool = True):
         s = schema if isinstance(schema, dict) else {}
@@ -176,6 +183,21 @@ class Node:
                       and isinstance(r.get("rule"), str)]
         self.list_type: str | None = s.get("x-kubernetes-list-type")
         self.map_keys: tuple[str, ...] = tuple(s.get("x-kubernetes-list-map-keys") or ())
+        # What a value of this node needs, decided once here rather than on every value:
+        # the Python types that pass the type check at a glance (others take the exact test),
+        # whether scalar constraints or combinators apply at all, whether unknown fields are errors.
+        self.accepts = _ACCEPTS.get(self.type or "", frozenset())
+        self.scalar_checks = any(x is not None for x in (
+            self.enum, self.pattern, self.min_length, self.max_length, self.minimum, self.maximum, self.int_range))
+        self.combinators = bool(self.one_of or self.any_of or self.all_of or self.not_ is not None)
+        self.strict = False
+        self.set_props(self.props)
+
+    def set_props(self, props: Children | None) -> None:
+        """Its properties (the root's gain the envelope's), and so whether unknown fields are errors."""
+        self.props = props
+        self.strict = self.structural and not self.preserve and self.additional is not True \
+            and (props is not None or self.additional is False)
 
     # -- validation ------------------------------------------------------------------------------
     def check(self, value: Any, path: str, errors: list[str], cel: CelRules | None) -> Any:
@@ -184,19 +206,22 @@ class Node:
             if not self.nullable and self.type is not None:
                 errors.append(f"{path or '<root>'}: must be of type {self.type}, got null")
             return value
+        kind = type(value)
         if self.int_or_string:
             if not (isinstance(value, (int, str)) and not isinstance(value, bool)):
                 errors.append(f"{path}: must be an integer or a string, got {_json_type(value)}")
                 return value
-        elif self.type is not None and not _is_type(value, self.type):
+        elif self.type is not None and kind not in self.accepts and not _is_type(value, self.type):
             errors.append(f"{path or '<root>'}: must be of type {self.type}, got {_json_type(value)}")
             return value
-        if isinstance(value, dict):
+        if kind is dict or (kind is not list and isinstance(value, dict)):
             value = self._check_object(value, path, errors, cel)
-        elif isinstance(value, list):
+        elif kind is list or isinstance(value, list):
             value = self._check_array(value, path, errors, cel)
-        self._check_scalar(value, path, errors)
-        self._check_combinators(value, path, errors)
+        if self.scalar_checks or kind is float:
+            self._check_scalar(value, path, errors)
+        if self.combinators:
+            self._check_combinators(value, path, errors)
         if cel is not None and self.rules:
             for rule, message, field_path in self.rules:
                 why = cel.check(rule, value)
@@ -214,27 +239,32 @@ class Node:
     def _check_object(self, value: dict[str, Any], path: str, errors: list[str], cel: CelRules | None
                       ) -> dict[str, Any]:
         out: dict[str, Any] | None = None
+        built = self.props.built if self.props is not None else _NO_CHILDREN
+        structural = self.structural
         for key, child_value in value.items():
-            child = self._child(key)
+            child = built.get(key)
             if child is None:
-                if self.structural and not self.preserve and self.additional is not True \
-                        and (self.props is not None or self.additional is False):
-                    errors.append(f"{_join(path, key)}: unknown field (not declared in the schema)")
-                continue
-            if child_value is None and self.structural and not child.nullable:
+                child = self._child(key)
+                if child is None:
+                    if self.strict:
+                        errors.append(f"{path}.{key}: unknown field (not declared in the schema)" if path
+                                      else f"{key}: unknown field (not declared in the schema)")
+                    continue
+            if child_value is None and structural and not child.nullable:
                 out = dict(value) if out is None else out  # the API server prunes it, then defaults
                 del out[key]
                 continue
-            checked = child.check(child_value, _join(path, key), errors, cel)
+            checked = child.check(child_value, f"{path}.{key}" if path else key, errors, cel)
             if checked is not child_value:
                 out = dict(value) if out is None else out
                 out[key] = checked
         current = value if out is None else out
-        for key, default in self.defaults.items():
-            if key not in current:
-                out = dict(value) if out is None else out
-                out[key] = self.props[key].check(copy.deepcopy(default), _join(path, key), errors, cel)  # type: ignore[index]
-                current = out
+        if self.defaults:
+            for key, default in self.defaults.items():
+                if key not in current:
+                    out = dict(value) if out is None else out
+                    out[key] = self.props[key].check(copy.deepcopy(default), _join(path, key), errors, cel)  # type: ignore[index]
+                    current = out
         for key in self.required:
             if key not in current:
                 errors.append(f"{_join(path, key)}: Required value")
@@ -351,7 +381,7 @@ class CrdSchemas:
             node = self._compiled[key] = Node(self.schemas[key][0])
             # The envelope is the API server's own business (ObjectMeta is validated by it, not
             # by the CRD schema), so the root always accepts it, whatever the schema declares.
-            node.props = (node.props or Children({}, True)).with_nodes(ENVELOPE)
+            node.set_props((node.props or Children({}, True)).with_nodes(ENVELOPE))
         return node
 
     def validate(self, obj: dict[str, Any]) -> list[str] | None:

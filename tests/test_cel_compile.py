@@ -8,8 +8,13 @@ and the verdict and message are cel-python's by construction.
 """
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -49,9 +54,7 @@ def _interpreted(rule: str, value: Any) -> str | None:
 
 @lru_cache(maxsize=None)
 def _fast(rule: str) -> Any:
-    rules = CelRules()
-    rules._program(rule)
-    return rules._fast.get(rule)
+    return CelRules()._compiled(rule)
 
 
 def test_the_bundled_rules_are_many_and_most_compile() -> None:
@@ -171,3 +174,30 @@ def test_results_are_the_same_with_and_without_the_fast_path() -> None:
         failing += bool(ours)
     assert failing >= 10  # the invalid schema cases are among them
     assert fast.cel.run == slow.cel.run and fast.cel.skipped == slow.cel.skipped
+
+
+_VALIDATE_ONE = """
+import json, sys
+from meshcode.analyze.schema import lazy_crds, BUNDLED_CRDS
+crds = lazy_crds(BUNDLED_CRDS)
+dr = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "a"},
+      "spec": {"hosts": ["a"], "http": [{"timeout": sys.argv[1], "route": [{"destination": {"host": "a"}}]}]}}
+print(json.dumps([crds.validate(dr), "celpy" in sys.modules]))
+"""
+
+
+def test_parse_trees_are_cached_so_a_process_whose_rules_compile_never_loads_cel_python(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+
+    def run(timeout: str) -> list:
+        out = subprocess.run([sys.executable, "-c", _VALIDATE_ONE, timeout], env=env, capture_output=True,
+                             text=True, check=True).stdout
+        return json.loads(out)
+
+    assert run("5s") == [[], True]  # the first time, cel-python parses the rules
+    assert run("5s") == [[], False]  # then their trees come from the cache
+    refused = ["spec.http[0].timeout: Invalid value: must be a valid duration greater than 1ms"]
+    assert run("500us") == [refused, False]
+    (cached,) = (tmp_path / "meshcode" / "crds").glob("cel-trees-*.json")
+    cached.write_text("{not json")  # a damaged cache is only a slower start
+    assert run("500us") == [refused, True]

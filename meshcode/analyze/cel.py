@@ -6,13 +6,17 @@ else, or that reads `oldSelf` (transition rules, never run on create), is skippe
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import ipaddress
 import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from meshcode.analyze.cel_compile import compile_rule
+from meshcode.analyze.cel_compile import TREE_FORMAT, compile_rule, plain_tree
 
 _UNLOADED: Any = object()
 celpy: Any = _UNLOADED  # imported on first use: most compiles validate nothing new
@@ -51,6 +55,79 @@ def _matches(text: str, pattern: str) -> bool:
 
 def available() -> bool:
     return _celpy() is not None
+
+
+_found: bool | None = None
+
+
+def _installed() -> bool:
+    """Whether cel-python is there, without importing it (a tenth of a second) while nothing needs it."""
+    global _found
+    if celpy is not _UNLOADED:
+        return celpy is not None
+    if _found is None:
+        _found = importlib.util.find_spec("celpy") is not None
+    return _found
+
+
+# Parse trees of rules, in cel_compile's plain form, kept in the user's cache folder (as the
+# bundled CRDs' JSON is): a process whose rules all compile never imports cel-python, whose
+# parser takes a tenth of a second to build. Keyed by cel-python's and lark's versions.
+_trees: dict[str, Any] | None = None
+_parser: Any = None
+
+
+def _trees_file() -> Path:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from meshcode.analyze.schema import _cache_dir  # schema imports this module: not at the top
+    try:
+        versions = f"{TREE_FORMAT};{version('cel-python')};{version('lark')}"
+    except PackageNotFoundError:
+        versions = TREE_FORMAT
+    return _cache_dir() / f"cel-trees-{hashlib.sha256(versions.encode()).hexdigest()[:16]}.json"
+
+
+def parsed_rule(rule: str) -> Any:
+    """The rule's parse tree (plain form), from the cache or cel-python's parser; None when it
+    does not parse (cel-python then skips it)."""
+    global _trees, _parser
+    if _trees is None:
+        try:
+            _trees = json.loads(_trees_file().read_bytes())
+            if not isinstance(_trees, dict):
+                _trees = {}
+        except (OSError, ValueError):
+            _trees = {}
+    tree = _trees.get(rule)
+    if tree is not None:
+        return tree
+    if _celpy() is None:
+        return None
+    if _parser is None:
+        _parser = celpy.Environment()
+    try:
+        tree = plain_tree(_parser.compile(rule))
+    except Exception:  # noqa: BLE001 - a rule cel-python cannot parse is its to report (it skips it)
+        return None
+    _trees[rule] = tree
+    _save_trees(_trees)
+    return tree
+
+
+def _save_trees(trees: dict[str, Any]) -> None:
+    """Only a speed-up: unwritable, the rules are parsed again next time."""
+    try:
+        path = _trees_file()
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(trees, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, path)
+    except (OSError, TypeError, ValueError):
+        try:
+            tmp.unlink(missing_ok=True)
+        except (OSError, UnboundLocalError):
+            pass
 
 
 def _functions() -> dict[str, Callable[..., Any]]:
@@ -143,10 +220,12 @@ class CelRules:
     _functions: dict[str, Callable[..., Any]] | None = None
     _memo: dict[tuple[str, str], tuple[str | None, bool]] = field(default_factory=dict)
     _fast: dict[str, Callable[[Any], bool] | None] = field(default_factory=dict)
+    _held: dict[tuple[str, str], bool] = field(default_factory=dict)  # compiled verdicts on strings
     compiled: bool = True  # False: every rule on cel-python's interpreter (the tests compare both)
 
     def _program(self, rule: str) -> Any:
-        """The compiled rule, or None when it cannot run here (no cel-python, oldSelf, a parse gap)."""
+        """The rule as cel-python's program, or None when it cannot run here (no cel-python,
+        oldSelf, a parse gap)."""
         if rule in self._programs:
             return self._programs[rule]
         program = None
@@ -155,32 +234,49 @@ class CelRules:
                 self._env = celpy.Environment()
                 self._functions = _functions()
             try:
-                tree = self._env.compile(rule)
-                program = self._env.program(tree, functions=self._functions)
+                program = self._env.program(self._env.compile(rule), functions=self._functions)
             except Exception:  # noqa: BLE001 - a rule this evaluator cannot parse is skipped, not failed
                 program = None
-            else:
-                self._fast[rule] = compile_rule(tree, _matches) if self.compiled else None
         self._programs[rule] = program
         return program
+
+    def _compiled(self, rule: str) -> Callable[[Any], bool] | None:
+        """The rule as Python closures (cel_compile), or None when it must run on cel-python."""
+        fast = None
+        if self.compiled and "oldSelf" not in rule and _installed():
+            tree = parsed_rule(rule)
+            if tree is not None:
+                fast = compile_rule(tree, _matches)
+        self._fast[rule] = fast
+        return fast
 
     def check(self, rule: str, value: Any) -> str | None:
         """None when the rule holds (or was skipped); else why it fails.
 
-        cel-python interprets a rule in about a millisecond, and generated objects repeat the same
-        small values (a port list, a principal, a selector) thousands of times: results are
-        memoised per (rule, value as JSON), for values of modest size.
+        Most rules run as compiled closures (`cel_compile`), exact where they decide; the rest,
+        and every value they are unsure of, run on cel-python, which interprets a rule in about a
+        millisecond. Generated objects repeat the same small values (a duration, a port list)
+        thousands of times: its results are memoised per (rule, value as JSON), for values of
+        modest size.
         """
-        if rule not in self._programs:
-            self._program(rule)
-        fast = self._fast.get(rule)
+        fast = self._fast[rule] if rule in self._fast else self._compiled(rule)
         if fast is not None:
+            scalar = type(value) is str  # a duration, a host: the same few thousands of times
+            if scalar:
+                held = self._held.get((rule, value))
+                if held is not None:
+                    self.run += 1
+                    return None if held else "rule failed"
             try:
                 holds = fast(value)
             except Exception:  # noqa: BLE001 - Fallback, or anything unforeseen: the interpreter decides
                 pass
             else:
                 self.run += 1
+                if scalar:
+                    if len(self._held) >= _MEMO_ENTRIES:
+                        self._held.clear()
+                    self._held[(rule, value)] = holds
                 return None if holds else "rule failed"
         key = _memo_key(rule, value)
         if key is not None:

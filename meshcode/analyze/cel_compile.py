@@ -17,9 +17,13 @@ tests/test_cel_compile.py checks every bundled rule against cel-python on genera
 """
 from __future__ import annotations
 
+import math
+import re
+from datetime import timedelta
 from typing import Any, Callable
 
 INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+TREE_FORMAT = "plain-tree-1"  # names plain_tree's form: cached trees of another form are not read
 
 Env = dict[str, Any]
 Closure = Callable[[Env], Any]
@@ -46,10 +50,34 @@ ERROR: Any = _Error()
 _SCALARS = (str, int, float, bool)
 
 
+def plain_tree(node: Any) -> Any:
+    """cel-python's lark parse tree as plain lists, which JSON keeps: a node is [name, children],
+    a token ["$TYPE", text], and a string, int or bool literal ["=", its value] (converted by
+    cel-python, so escapes and bases mean what they mean to it)."""
+    if node is None:
+        return None
+    if hasattr(node, "data"):
+        if node.data == "literal" and len(node.children) == 1:
+            token = node.children[0]
+            try:
+                if token.type in ("STRING_LIT", "MLSTRING_LIT"):
+                    from celpy.evaluation import celstr
+                    return ["literal", [["=", str(celstr(token))]]]
+                if token.type == "INT_LIT":
+                    from celpy import celtypes
+                    return ["literal", [["=", int(celtypes.IntType(str(token)))]]]
+            except (ValueError, TypeError):  # cel-python makes it an error value: left to it
+                return ["literal", [[f"${token.type}", str(token)]]]
+            if token.type == "BOOL_LIT":
+                return ["literal", [["=", str(token) == "true"]]]
+        return [str(node.data), [plain_tree(c) for c in node.children]]
+    return [f"${node.type}", str(node)]
+
+
 def compile_rule(tree: Any, matches: Callable[[str, str], bool]) -> Callable[[Any], bool] | None:
     """A function of `self` returning the rule's verdict (raising Fallback when unsure), or None
-    when the rule uses something the compiler does not cover. `matches` is cel-python's own
-    `matches()` (RE2), so regular expressions behave identically."""
+    when the rule uses something the compiler does not cover. `tree` is `plain_tree`'s form;
+    `matches` is cel-python's own `matches()` (RE2), so regular expressions behave identically."""
     try:
         body = _Compiler(matches).expr(tree)
     except Unsupported:
@@ -67,7 +95,9 @@ def compile_rule(tree: Any, matches: Callable[[str, str], bool]) -> Callable[[An
 
 
 def _token(node: Any) -> str:
-    return str(node)
+    if not (isinstance(node, list) and node[0].startswith("$")):
+        raise Unsupported("a token was expected")
+    return str(node[1])
 
 
 class _Compiler:
@@ -76,16 +106,18 @@ class _Compiler:
 
     # -- the grammar's levels, each either a pass-through or an operator -----------------------
     def expr(self, t: Any) -> Closure:
-        data = t.data
+        if not isinstance(t, list) or len(t) != 2 or not isinstance(t[1], list):
+            raise Unsupported("not a node")
+        data = t[0]
         method = getattr(self, f"_{data}", None)
         if method is None:
             raise Unsupported(data)
         return method(t)
 
     def _expr(self, t: Any) -> Closure:
-        if len(t.children) == 1:
-            return self.expr(t.children[0])
-        cond, left, right = (self.expr(c) for c in t.children)
+        if len(t[1]) == 1:
+            return self.expr(t[1][0])
+        cond, left, right = (self.expr(c) for c in t[1])
 
         def ternary(env: Env) -> Any:
             c = cond(env)
@@ -98,9 +130,9 @@ class _Compiler:
         return ternary
 
     def _conditionalor(self, t: Any) -> Closure:
-        if len(t.children) == 1:
-            return self.expr(t.children[0])
-        a, b = (self.expr(c) for c in t.children)
+        if len(t[1]) == 1:
+            return self.expr(t[1][0])
+        a, b = (self.expr(c) for c in t[1])
 
         def or_(env: Env) -> Any:  # cel-python evaluates both sides (commutative ||)
             x, y = a(env), b(env)
@@ -115,9 +147,9 @@ class _Compiler:
         return or_
 
     def _conditionaland(self, t: Any) -> Closure:
-        if len(t.children) == 1:
-            return self.expr(t.children[0])
-        a, b = (self.expr(c) for c in t.children)
+        if len(t[1]) == 1:
+            return self.expr(t[1][0])
+        a, b = (self.expr(c) for c in t[1])
 
         def and_(env: Env) -> Any:  # cel-python evaluates both sides (commutative &&)
             x, y = a(env), b(env)
@@ -132,11 +164,11 @@ class _Compiler:
         return and_
 
     def _relation(self, t: Any) -> Closure:
-        if len(t.children) == 1:
-            return self.expr(t.children[0])
-        op_node, right_tree = t.children
-        left, right = self.expr(op_node.children[0]), self.expr(right_tree)
-        op = op_node.data
+        if len(t[1]) == 1:
+            return self.expr(t[1][0])
+        op_node, right_tree = t[1]
+        left, right = self.expr(op_node[1][0]), self.expr(right_tree)
+        op = op_node[0]
         if op == "relation_in":
             def in_(env: Env) -> Any:
                 x, container = left(env), right(env)
@@ -153,7 +185,7 @@ class _Compiler:
                 x, y = left(env), right(env)
                 if x is ERROR or y is ERROR:
                     return ERROR
-                if type(x) is type(y) and type(x) in (str, int, bool):
+                if type(x) is type(y) and type(x) in (str, int, bool, timedelta):
                     return (x != y) if negate else (x == y)
                 raise Fallback
             return eq
@@ -166,18 +198,18 @@ class _Compiler:
             x, y = left(env), right(env)
             if x is ERROR or y is ERROR:
                 return ERROR
-            if type(x) is type(y) and type(x) in (str, int):
+            if type(x) is type(y) and type(x) in (str, int, timedelta):
                 return compare(x, y)
             raise Fallback
         return order
 
     def _addition(self, t: Any) -> Closure:
-        if len(t.children) == 1:
-            return self.expr(t.children[0])
-        op_node, right_tree = t.children
-        if op_node.data != "addition_add":
-            raise Unsupported(op_node.data)
-        left, right = self.expr(op_node.children[0]), self.expr(right_tree)
+        if len(t[1]) == 1:
+            return self.expr(t[1][0])
+        op_node, right_tree = t[1]
+        if op_node[0] != "addition_add":
+            raise Unsupported(op_node[0])
+        left, right = self.expr(op_node[1][0]), self.expr(right_tree)
 
         def add(env: Env) -> Any:
             x, y = left(env), right(env)
@@ -193,16 +225,16 @@ class _Compiler:
         return add
 
     def _multiplication(self, t: Any) -> Closure:
-        if len(t.children) == 1:
-            return self.expr(t.children[0])
+        if len(t[1]) == 1:
+            return self.expr(t[1][0])
         raise Unsupported("multiplication")
 
     def _unary(self, t: Any) -> Closure:
-        if len(t.children) == 1:
-            return self.expr(t.children[0])
-        op, operand_tree = t.children
-        if op.data != "unary_not":
-            raise Unsupported(op.data)
+        if len(t[1]) == 1:
+            return self.expr(t[1][0])
+        op, operand_tree = t[1]
+        if op[0] != "unary_not":
+            raise Unsupported(op[0])
         operand = self.expr(operand_tree)
 
         def not_(env: Env) -> Any:
@@ -217,33 +249,23 @@ class _Compiler:
         return not_
 
     def _member(self, t: Any) -> Closure:
-        return self.expr(t.children[0])
+        return self.expr(t[1][0])
 
     def _primary(self, t: Any) -> Closure:
-        return self.expr(t.children[0])
+        return self.expr(t[1][0])
 
     def _paren_expr(self, t: Any) -> Closure:
-        return self.expr(t.children[0])
+        return self.expr(t[1][0])
 
     # -- values ------------------------------------------------------------------------------
     def _literal(self, t: Any) -> Closure:
-        token = t.children[0]
-        kind, text = token.type, str(token)
-        value: Any
-        if kind in ("STRING_LIT", "MLSTRING_LIT"):
-            from celpy.evaluation import celstr
-            value = str(celstr(token))
-        elif kind == "INT_LIT":
-            from celpy import celtypes
-            value = int(celtypes.IntType(text))
-        elif kind == "BOOL_LIT":
-            value = text == "true"
-        else:
-            raise Unsupported(kind)
+        kind, value = t[1][0]
+        if kind != "=" or type(value) not in (str, int, bool):
+            raise Unsupported(kind)  # null, float, uint and bytes literals
         return lambda env: value
 
     def _ident(self, t: Any) -> Closure:
-        name = _token(t.children[0])
+        name = _token(t[1][0])
         if name in ("true", "false", "null"):  # parsed as literals; never reached, kept safe
             raise Unsupported(name)
 
@@ -255,7 +277,7 @@ class _Compiler:
         return variable
 
     def _list_lit(self, t: Any) -> Closure:
-        items = [self.expr(c) for c in t.children[0].children] if t.children and t.children[0] is not None else []
+        items = [self.expr(c) for c in t[1][0][1]] if t[1] and t[1][0] is not None else []
 
         def list_(env: Env) -> Any:
             values = [f(env) for f in items]
@@ -265,12 +287,12 @@ class _Compiler:
         return list_
 
     def _map_lit(self, t: Any) -> Closure:
-        if t.children and t.children[0] is not None:
+        if t[1] and t[1][0] is not None:
             raise Unsupported("map literal with entries")
         return lambda env: {}
 
     def _member_dot(self, t: Any) -> Closure:
-        base, name = self.expr(t.children[0]), _token(t.children[1])
+        base, name = self.expr(t[1][0]), _token(t[1][1])
 
         def field(env: Env) -> Any:
             obj = base(env)
@@ -282,7 +304,7 @@ class _Compiler:
         return field
 
     def _member_index(self, t: Any) -> Closure:
-        base, index = self.expr(t.children[0]), self.expr(t.children[1])
+        base, index = self.expr(t[1][0]), self.expr(t[1][1])
 
         def item(env: Env) -> Any:
             obj, i = base(env), index(env)
@@ -294,19 +316,21 @@ class _Compiler:
         return item
 
     def _ident_arg(self, t: Any) -> Closure:
-        name = _token(t.children[0])
-        args = list(t.children[1].children) if len(t.children) > 1 and t.children[1] is not None else []
+        name = _token(t[1][0])
+        args = list(t[1][1][1]) if len(t[1]) > 1 and t[1][1] is not None else []
         if name == "has" and len(args) == 1:
             return self._has(args[0])
         if name == "size" and len(args) == 1:
             return _size(self.expr(args[0]))
+        if name == "duration" and len(args) == 1:
+            return _duration(self.expr(args[0]))
         raise Unsupported(name)
 
     def _has(self, arg: Any) -> Closure:
         node = _unwrap(arg)
-        if node.data != "member_dot":
+        if node[0] != "member_dot":
             raise Unsupported("has() of something other than a field")
-        base, name = self.expr(node.children[0]), _token(node.children[1])
+        base, name = self.expr(node[1][0]), _token(node[1][1])
 
         def has(env: Env) -> Any:
             obj = base(env)
@@ -318,14 +342,14 @@ class _Compiler:
         return has
 
     def _member_dot_arg(self, t: Any) -> Closure:
-        target_tree, name = t.children[0], _token(t.children[1])
-        args = list(t.children[2].children) if len(t.children) > 2 and t.children[2] is not None else []
+        target_tree, name = t[1][0], _token(t[1][1])
+        args = list(t[1][2][1]) if len(t[1]) > 2 and t[1][2] is not None else []
         target = self.expr(target_tree)
         if name in ("all", "exists", "exists_one", "filter") and len(args) == 2:
             variable = _unwrap(args[0])
-            if variable.data != "ident":
+            if variable[0] != "ident":
                 raise Unsupported("macro variable")
-            return _macro(name, target, _token(variable.children[0]), self.expr(args[1]))
+            return _macro(name, target, _token(variable[1][0]), self.expr(args[1]))
         if name == "size" and not args:
             return _size(target)
         if name in ("contains", "startsWith", "endsWith", "matches") and len(args) == 1:
@@ -350,10 +374,33 @@ def _plain(value: Any) -> bool:
 
 def _unwrap(t: Any) -> Any:
     """The node under the pass-through levels (expr → … → primary) of one operand."""
-    while t.data in ("expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication",
-                     "unary", "member", "primary") and len(t.children) == 1:
-        t = t.children[0]
+    while t[0] in ("expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication",
+                     "unary", "member", "primary") and len(t[1]) == 1:
+        t = t[1][0]
     return t
+
+
+_SIMPLE_DURATION = re.compile(r"(?:[0-9]+(?:ns|us|ms|s|m|h))+")
+_DURATION_PART = re.compile(r"([0-9]+)(ns|us|ms|s|m|h)")
+_SCALE = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_GO_MAX_SECONDS = 9_223_372_036  # cel.GO_MAX_DURATION_SECONDS: Go's time.Duration, whole seconds
+
+
+def _duration(operand: Closure) -> Closure:
+    """duration(s) for plain Go durations ("5s", "1h30m", "250ms"), computed as cel-python's
+    DurationType computes them (a float sum of number × unit, then a timedelta, so the same
+    microsecond rounding); signs, fractions, other units and anything near Go's range defer."""
+    def duration(env: Env) -> Any:
+        s = operand(env)
+        if type(s) is not str or _SIMPLE_DURATION.fullmatch(s) is None:
+            if s is ERROR:
+                return ERROR
+            raise Fallback
+        seconds = math.fsum(float(n) * _SCALE[u] for n, u in _DURATION_PART.findall(s))
+        if seconds >= _GO_MAX_SECONDS:
+            raise Fallback
+        return timedelta(seconds=seconds)
+    return duration
 
 
 def _size(operand: Closure) -> Closure:

@@ -148,7 +148,7 @@ class Node:
                  "min_length", "max_length", "minimum", "maximum", "exclusive_min", "exclusive_max",
                  "min_items", "max_items", "min_props", "max_props", "one_of", "any_of", "all_of", "not_",
                  "int_or_string", "preserve", "defaults", "rules", "list_type", "map_keys", "structural",
-                 "int_range", "accepts", "scalar_checks", "combinators", "strict")
+                 "int_range", "accepts", "scalar_checks", "combinators", "strict", "leaf_types", "walk_keys", "object_extras")
 
     def __init__(self, schema: dict[str, Any], structural: bool = True):
         s = schema if isinstance(schema, dict) else {}
@@ -190,14 +190,23 @@ class Node:
         self.scalar_checks = any(x is not None for x in (
             self.enum, self.pattern, self.min_length, self.max_length, self.minimum, self.maximum, self.int_range))
         self.combinators = bool(self.one_of or self.any_of or self.all_of or self.not_ is not None)
-        self.strict = False
+        # The types of value for which check() does nothing at all (a string with no constraint,
+        # say): its parent skips the call. Floats always have their finiteness checked.
+        trivial = self.type in ("string", "boolean", "integer", "number") and not (
+            self.scalar_checks or self.combinators or self.rules or self.int_or_string)
+        self.leaf_types = self.accepts - {float} if trivial else frozenset()
+        self.strict = self.walk_keys = False
         self.set_props(self.props)
+        self.object_extras = bool(self.defaults or self.required or self.min_props is not None
+                                  or self.max_props is not None)
 
     def set_props(self, props: Children | None) -> None:
         """Its properties (the root's gain the envelope's), and so whether unknown fields are errors."""
         self.props = props
         self.strict = self.structural and not self.preserve and self.additional is not True \
             and (props is not None or self.additional is False)
+        # No properties, no schema for others, unknown ones allowed: nothing to look at per key.
+        self.walk_keys = props is not None or isinstance(self.additional, Node) or self.strict
 
     # -- validation ------------------------------------------------------------------------------
     def check(self, value: Any, path: str, errors: list[str], cel: CelRules | None) -> Any:
@@ -241,7 +250,7 @@ class Node:
         out: dict[str, Any] | None = None
         built = self.props.built if self.props is not None else _NO_CHILDREN
         structural = self.structural
-        for key, child_value in value.items():
+        for key, child_value in value.items() if self.walk_keys else ():
             child = built.get(key)
             if child is None:
                 child = self._child(key)
@@ -254,11 +263,15 @@ class Node:
                 out = dict(value) if out is None else out  # the API server prunes it, then defaults
                 del out[key]
                 continue
+            if type(child_value) in child.leaf_types:
+                continue
             checked = child.check(child_value, f"{path}.{key}" if path else key, errors, cel)
             if checked is not child_value:
                 out = dict(value) if out is None else out
                 out[key] = checked
         current = value if out is None else out
+        if not self.object_extras:
+            return current
         if self.defaults:
             for key, default in self.defaults.items():
                 if key not in current:
@@ -277,8 +290,11 @@ class Node:
     def _check_array(self, value: list[Any], path: str, errors: list[str], cel: CelRules | None) -> list[Any]:
         out: list[Any] | None = None
         if self.items is not None:
+            items, leaf_types = self.items, self.items.leaf_types
             for i, item in enumerate(value):
-                checked = self.items.check(item, f"{path}[{i}]", errors, cel)
+                if type(item) in leaf_types:
+                    continue
+                checked = items.check(item, f"{path}[{i}]", errors, cel)
                 if checked is not item:
                     out = list(value) if out is None else out
                     out[i] = checked

@@ -31,7 +31,7 @@ def validator_digest() -> str:
     validator's code (by size and modification time, like the compile skip's code digest)."""
     package = Path(__file__).resolve().parents[1]
     files = [*sorted(BUNDLED_CRDS.rglob("*.yaml")), package / "analyze" / "schema.py", package / "analyze" / "cel.py",
-             package / "regex.py"]
+             package / "analyze" / "cel_compile.py", package / "regex.py"]
     h = hashlib.sha256(__version__.encode())
     for f in files:
         st = f.stat()

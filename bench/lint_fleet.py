@@ -6,10 +6,12 @@
 
 Compiles `bench/fleet_stack.py` (the fleet benchmark's stack) into a temporary project, then in
 fresh processes: (a) loads every object of generated/ and keeps them all (the input's parsed
-objects: RSS above the interpreter's baseline), (b) runs `meshcode lint generated/` as a user
-would (JSON output, bundled CRD schemas validated, one scope per cluster) and records wall
-seconds and peak RSS above the same baseline. The ratio (b)/(a) is the memory bound the issue
-asks for (≤ 2). Writes nothing outside a temporary folder unless --write.
+objects: RSS above the interpreter's baseline with meshcode imported), (b) runs the `meshcode lint
+generated/` command as a user would (JSON output, bundled CRD schemas validated, one scope per
+cluster) and records its wall seconds as the user waits (start-up and imports included), CPU
+seconds (its parse workers included) and peak RSS, also above the same baseline. The ratio
+(b)/(a) is the memory bound the issue asks for (≤ 2). Writes nothing outside a temporary folder
+unless --write.
 """
 from __future__ import annotations
 
@@ -25,12 +27,13 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from fleet import run_step, write_project  # noqa: E402
+from fleet import MESHCODE, run_step, timed, write_project  # noqa: E402
 
-# baseline: the interpreter with meshcode's lint imported; then one step, reported as JSON
+# baseline: the interpreter with meshcode's lint imported; then every object loaded, reported as JSON
 STEP = r'''
 import gc, json, resource, sys, time
 sys.path.insert(0, {root!r})
+from pathlib import Path
 from meshcode.analyze.lint import lint
 from meshcode.analyze.loader import load_paths
 from meshcode.cli import app
@@ -41,20 +44,12 @@ gc.collect()
 base = rss_mb()
 mode, folder = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
-if mode == "parsed":
-    resources = []
-    for child in sorted(p for p in __import__("pathlib").Path(folder).iterdir() if p.is_dir()):
-        got, _ = load_paths([child])
-        resources += got
-    extra = {{"objects": len(resources), "files": sum(1 for _ in __import__("pathlib").Path(folder).rglob("*.yaml"))}}
-    peak = rss_mb()
-else:
-    try:
-        app(["lint", folder, "--format", "json", *sys.argv[3:]], standalone_mode=False)
-    except SystemExit:
-        pass
-    extra = {{}}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+resources = []
+for child in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
+    got, _ = load_paths([child])
+    resources += got
+extra = {{"objects": len(resources), "files": sum(1 for _ in Path(folder).rglob("*.yaml"))}}
+peak = rss_mb()
 print(json.dumps({{"seconds": time.perf_counter() - t0, "above_base_mb": peak - base, "peak_mb": peak, **extra}}))
 '''
 
@@ -73,9 +68,11 @@ def measure(n: int, clusters: int, work: Path, schemas: bool) -> dict:
     run_step("compile", root)
     out = root / "generated"
     parsed = step("parsed", out)
-    linted = step("lint", out, *([] if schemas else ["--no-schemas"]))
+    base = parsed["peak_mb"] - parsed["above_base_mb"]
+    linted = timed([MESHCODE, "lint", str(out), "--format", "json", *([] if schemas else ["--no-schemas"])], ok=(0, 1))
     return {"n": n, "objects": parsed["objects"], "files": parsed["files"], "parsed_mb": parsed["above_base_mb"],
-            "lint_s": linted["seconds"], "lint_peak_mb": linted["peak_mb"], "lint_mb": linted["above_base_mb"]}
+            "lint_s": linted["wall"], "lint_cpu": linted["cpu"], "lint_peak_mb": linted["rss_mb"],
+            "lint_mb": linted["rss_mb"] - base}
 
 
 def report(rows: list[dict], clusters: int, schemas: bool) -> str:
@@ -86,21 +83,23 @@ def report(rows: list[dict], clusters: int, schemas: bool) -> str:
         f"(JSON output, {'bundled CRD schemas validated' if schemas else '`--no-schemas`'}, one scope per cluster) "
         "over the fleet benchmark's compiled output, "
         f"N services × {clusters} clusters. Parsed objects: RSS of a process holding every object of generated/ "
-        "above the interpreter's baseline (meshcode imported); lint: wall seconds and peak RSS, and peak above "
-        "the same baseline; ratio = lint above baseline / parsed objects (the bound is 2).",
+        "above the interpreter's baseline (meshcode imported); lint: the command in a fresh process, wall "
+        "seconds as the user waits (start-up included), CPU seconds (parse workers included), peak RSS, and "
+        "peak above the same baseline; ratio = lint above baseline / parsed objects (the bound is 2).",
         "",
-        "| N | size | files | objects | parsed objects | lint | peak RSS | peak above baseline | ratio |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| N | size | files | objects | parsed objects | lint wall | lint CPU | peak RSS | peak above baseline "
+        "| ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     base = rows[0]["objects"]
     for r in rows:
         lines.append(f"| {r['n']} | {r['objects'] / base:.0f}× | {r['files']} | {r['objects']} | "
-                     f"{r['parsed_mb']:.0f} MiB | {r['lint_s']:.2f} s | {r['lint_peak_mb']:.0f} MiB | "
-                     f"{r['lint_mb']:.0f} MiB | {r['lint_mb'] / r['parsed_mb']:.2f} |")
+                     f"{r['parsed_mb']:.0f} MiB | {r['lint_s']:.2f} s | {r['lint_cpu']:.2f} s | "
+                     f"{r['lint_peak_mb']:.0f} MiB | {r['lint_mb']:.0f} MiB | {r['lint_mb'] / r['parsed_mb']:.2f} |")
     if len(rows) > 1:
         a, b = rows[0], rows[-1]
-        lines += ["", f"Lint per object: {a['lint_s'] / a['objects'] * 1e3:.3f} ms at N={a['n']}, "
-                  f"{b['lint_s'] / b['objects'] * 1e3:.3f} ms at N={b['n']} (flat = linear)."]
+        lines += ["", f"Lint CPU per object: {a['lint_cpu'] / a['objects'] * 1e3:.3f} ms at N={a['n']}, "
+                  f"{b['lint_cpu'] / b['objects'] * 1e3:.3f} ms at N={b['n']} (flat = linear)."]
     return "\n".join(lines) + "\n"
 
 

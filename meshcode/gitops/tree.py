@@ -291,16 +291,18 @@ def as_left(out: Path, record: Path, generation: str) -> bool:
         return False
     base = f"{out}{os.sep}"
     lstat = os.lstat
-    for rel, (size, mtime, ctime, ino, sha) in entries.items():
+    racy = []
+    for rel, entry in entries.items():
         try:
             st = lstat(base + rel)
         except (OSError, ValueError):
             return False
-        if st.st_size != size or st.st_mtime_ns != mtime or st.st_ctime_ns != ctime or st.st_ino != ino:
+        if (st.st_mtime_ns != entry[1] or st.st_size != entry[0] or st.st_ctime_ns != entry[2]
+                or st.st_ino != entry[3]):
             return False
-        if mtime >= stamp and _current(base + rel)[0] != sha:
-            return False
-    return True
+        if entry[1] >= stamp:
+            racy.append(rel)
+    return all(_current(base + rel)[0] == entries[rel][4] for rel in racy)
 
 
 def _current(path: str) -> tuple[str | None, StatKey | None]:
@@ -327,19 +329,20 @@ def _disk_digests(out: Path, paths: list[str], record: Path | None,
     lstat = os.lstat
     shas: dict[str, str | None] = {}
     stats: dict[str, StatKey] = {}
-    for rel in paths:
+    regular = stat_mod.S_ISREG
+    for rel in paths:  # the loop of a change compile over every owned file: kept lean
         try:
             st = lstat(base + rel)
         except (FileNotFoundError, NotADirectoryError):
             shas[rel] = None
             continue
-        if not stat_mod.S_ISREG(st.st_mode):  # a folder or a link where a file was: never meshcode's
-            shas[rel] = "?"
-            continue
-        key = _key(st)
         entry = known.get(rel)
-        if entry is not None and entry[:4] == key and key[1] < stamp:
-            shas[rel], stats[rel] = entry[4], key
+        if (entry is not None and st.st_mtime_ns == entry[1] and entry[1] < stamp and st.st_size == entry[0]
+                and st.st_ctime_ns == entry[2] and st.st_ino == entry[3] and regular(st.st_mode)):
+            shas[rel], stats[rel] = entry[4], entry[:4]
+            continue
+        if not regular(st.st_mode):  # a folder or a link where a file was: never meshcode's
+            shas[rel] = "?"
             continue
         sha, key2 = _current(base + rel)
         shas[rel] = sha if sha is not None else "?"

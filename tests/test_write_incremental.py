@@ -184,3 +184,48 @@ def test_an_unchanged_file_is_not_read_back(small, monkeypatch) -> None:
     monkeypatch.setattr(tree_module, "_current", spy)
     assert hand_edits(out, record_path(root)) == [HandEdit(edited, "edited")]
     assert [Path(p).relative_to(out).as_posix() for p in opened] == [edited]
+
+
+@pytest.mark.parametrize("failing", [1, 2, 4, 7])
+def test_a_disk_error_midway_through_the_renames_is_undone(small, monkeypatch, failing: int) -> None:
+    """A rename or link refused (EACCES, EIO) after some files were already replaced: every step is
+    put back (same bytes, same inode, same mtime), no journal is left, and the next compile works."""
+    import errno
+    import os
+
+    from meshcode.gitops import tree as tree_module
+
+    root, old, new, _edited = small
+    out = root / "generated"
+
+    def files_state() -> dict[str, tuple[bytes, int, int]]:
+        return {p: ((out / p).read_bytes(), (out / p).stat().st_mtime_ns, (out / p).stat().st_ino)
+                for p in visible(out)}
+
+    before = files_state()
+    calls = {"n": 0}
+
+    class FailingOs:
+        def __getattr__(self, name: str):
+            real = getattr(os, name)
+            if name not in ("replace", "rename"):
+                return real
+
+            def step(*a, **kw):
+                if str(a[0]).endswith("/journal.tmp"):
+                    return real(*a, **kw)  # the journal (phase 1) passes; every rename after it may fail
+                calls["n"] += 1
+                if calls["n"] == failing:
+                    raise OSError(errno.EACCES, "Permission denied", str(a[-1]))
+                return real(*a, **kw)
+            return step
+
+    write_stack(root, "small", stack(1))
+    monkeypatch.setattr(tree_module, "os", FailingOs())
+    result = cli("compile", root=root)
+    monkeypatch.undo()
+    assert result.exit_code == 1 and "Permission denied" in result.output and "Traceback" not in result.output
+    assert calls["n"] >= failing  # it failed where asked (failing - 1 steps done; the undo renames count too)
+    assert files_state() == before and not unfinished(out)
+    assert cli("compile", root=root).exit_code == 0
+    assert owned(out) == new

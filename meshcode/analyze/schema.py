@@ -15,6 +15,7 @@ import copy
 import hashlib
 from functools import lru_cache
 import json
+import marshal
 import math
 import os
 import re
@@ -113,6 +114,9 @@ _ACCEPTS: dict[str, frozenset[type]] = {
     "boolean": frozenset({bool}), "integer": frozenset({int}), "number": frozenset({int, float}),
 }
 _NO_CHILDREN: dict[str, Any] = {}
+NODE_MEMO = True  # False: schema nodes built from now on validate every value afresh (tests compare)
+_NODE_MEMO_ENTRIES = 20_000  # per schema node
+_MEMO_TRIAL = 64  # looks after which a node whose values repeat less than half the time stops
 
 
 class Children:
@@ -148,7 +152,7 @@ class Node:
                  "min_length", "max_length", "minimum", "maximum", "exclusive_min", "exclusive_max",
                  "min_items", "max_items", "min_props", "max_props", "one_of", "any_of", "all_of", "not_",
                  "int_or_string", "preserve", "defaults", "rules", "list_type", "map_keys", "structural",
-                 "int_range", "accepts", "scalar_checks", "combinators", "strict", "leaf_types", "walk_keys", "object_extras")
+                 "int_range", "accepts", "scalar_checks", "combinators", "strict", "leaf_types", "walk_keys", "object_extras", "memo", "memo_looks", "memo_hits")
 
     def __init__(self, schema: dict[str, Any], structural: bool = True):
         s = schema if isinstance(schema, dict) else {}
@@ -199,6 +203,10 @@ class Node:
         self.set_props(self.props)
         self.object_extras = bool(self.defaults or self.required or self.min_props is not None
                                   or self.max_props is not None)
+        # Valid containers seen here, by content (see check); only structural nodes keep them.
+        self.memo: dict[bytes, tuple[int, int]] | None = {} \
+            if NODE_MEMO and structural and self.type in ("object", "array") else None
+        self.memo_looks = self.memo_hits = 0
 
     def set_props(self, props: Children | None) -> None:
         """Its properties (the root's gain the envelope's), and so whether unknown fields are errors."""
@@ -223,6 +231,40 @@ class Node:
         elif self.type is not None and kind not in self.accepts and not _is_type(value, self.type):
             errors.append(f"{path or '<root>'}: must be of type {self.type}, got {_json_type(value)}")
             return value
+        if self.memo is not None and cel is not None and (kind is dict or kind is list):
+            return self._check_memoised(value, path, errors, cel)
+        return self._check_value(value, kind, path, errors, cel)
+
+    def _check_memoised(self, value: Any, path: str, errors: list[str], cel: CelRules) -> Any:
+        """check(), remembering the containers found valid here by their content: a fleet's objects
+        repeat the same sub-structures (a traffic policy, a subset list, a port rule) thousands
+        of times. Only what validated cleanly and unchanged (no default applied) is kept; a hit
+        counts the CEL rules it stands for. Validation is a pure function of (schema node, value),
+        and marshal's bytes tell apart what JSON does (key order, 1 vs 1.0 vs true). A node whose
+        values rarely repeat (a spec holding a service's name) stops keying them."""
+        memo = self.memo
+        try:
+            key = marshal.dumps(value, 2)  # version 2: no back-references, same value same bytes
+        except ValueError:  # a type marshal does not take: validated as it is
+            return self._check_value(value, type(value), path, errors, cel)
+        self.memo_looks += 1
+        hit = memo.get(key)  # type: ignore[union-attr]
+        if hit is not None:
+            self.memo_hits += 1
+            cel.run += hit[0]
+            cel.skipped += hit[1]
+            return value
+        found, run, skipped = len(errors), cel.run, cel.skipped
+        checked = self._check_value(value, type(value), path, errors, cel)
+        if len(errors) == found and checked is value:
+            if len(memo) >= _NODE_MEMO_ENTRIES:  # type: ignore[arg-type]
+                memo.clear()  # type: ignore[union-attr]
+            memo[key] = (cel.run - run, cel.skipped - skipped)  # type: ignore[index]
+        if self.memo_looks >= _MEMO_TRIAL and 2 * self.memo_hits < self.memo_looks:
+            self.memo = None
+        return checked
+
+    def _check_value(self, value: Any, kind: type, path: str, errors: list[str], cel: CelRules | None) -> Any:
         if kind is dict or (kind is not list and isinstance(value, dict)):
             value = self._check_object(value, path, errors, cel)
         elif kind is list or isinstance(value, list):

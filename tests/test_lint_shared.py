@@ -112,6 +112,8 @@ def _loaded(cache: ParseCache) -> tuple[list, list]:
 def test_forked_workers_parse_what_one_process_parses(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import os
 
+    import meshcode.analyze.loader as loader
+
     alone = _loaded(ParseCache(workers=1))
     assert alone[0] and alone[1]  # objects, and findings for what is not one
     forks: list[int] = []
@@ -124,8 +126,26 @@ def test_forked_workers_parse_what_one_process_parses(monkeypatch) -> None:  # t
         return pid
 
     monkeypatch.setattr(os, "fork", counted)
+    monkeypatch.setattr(loader.threading, "active_count", lambda: 1)  # threads other tests left behind
     assert _loaded(ParseCache(workers=3, parallel_min=1)) == alone
     assert len(forks) == 2
+
+
+def test_no_fork_while_other_threads_run(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A lock another thread holds at the fork stays held in the child: parse in-process instead."""
+    import os
+    import threading
+
+    alone = _loaded(ParseCache(workers=1))
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked with another thread alive"))
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert _loaded(ParseCache(workers=3, parallel_min=1)) == alone
+    finally:
+        stop.set()
+        other.join()
 
 
 def test_a_failing_worker_leaves_its_share_to_the_parent(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -137,6 +157,7 @@ def test_a_failing_worker_leaves_its_share_to_the_parent(monkeypatch) -> None:  
         raise RuntimeError("the pipe broke")
 
     alone = _loaded(ParseCache(workers=1))
+    monkeypatch.setattr(loader.threading, "active_count", lambda: 1)  # threads other tests left behind
     monkeypatch.setattr(loader.pickle, "dump", broken)  # the children cannot send anything back
     assert _loaded(ParseCache(workers=2, parallel_min=1)) == alone
     assert pickle.dump is broken

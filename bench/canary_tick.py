@@ -80,7 +80,7 @@ def make_project(root: Path, n: int, clusters: int) -> None:
     git(root, "init", "-q", "-b", "main")
     git(root, "config", "user.name", "bench")
     git(root, "config", "user.email", "bench@example.invalid")
-    done = subprocess.run([MESHCODE, "compile", "--root", str(root)], capture_output=True, text=True)
+    done = subprocess.run([*COMMAND, "compile", "--root", str(root)], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"meshcode compile failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     git(root, "add", "-A")
@@ -99,8 +99,11 @@ def last_action(root: Path) -> tuple[str, int, int]:
     return history[-1].get("action", ""), state.get("weight", 0), int(git(root, "rev-list", "--count", "HEAD"))
 
 
+COMMAND = [MESHCODE]  # --meshcode: e.g. "python -m meshcode" with PYTHONPATH at another checkout (before/after)
+
+
 def step_cmd(root: Path, url: str) -> list[str]:
-    return [MESHCODE, "canary", "step", f"fleet/{NAMESPACE}/{CANARY}", "--prometheus", url, "--root", str(root)]
+    return [*COMMAND, "canary", "step", f"fleet/{NAMESPACE}/{CANARY}", "--prometheus", url, "--root", str(root)]
 
 
 def until_due(root: Path) -> None:
@@ -198,7 +201,10 @@ def main() -> None:
     ap.add_argument("--clusters", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--base", type=Path, default=Path("/dev/shm"), help="where the project lives (tmpfs)")
+    ap.add_argument("--meshcode", default="", help="how to run meshcode (default: this environment's console script)")
     args = ap.parse_args()
+    if args.meshcode:
+        COMMAND[:] = args.meshcode.split()
     runs = measure_ticks(args.base, args.n, args.clusters, args.repeat)
     print(f"canary tick, N = {args.n} services x {args.clusters} clusters, {args.base}, {args.repeat} runs each")
     print("| tick | wall, median (min–max) | CPU, median | peak RSS |")

@@ -134,3 +134,30 @@ def _ancestors(node: ast.AST, parents: dict[ast.AST, ast.AST]):
     while node in parents:
         node = parents[node]
         yield node
+
+
+TWO = '''\
+import os
+from meshcode import Canary, Cluster, Mesh, Port, Rollout, Service
+
+open(os.environ["STACK_RUNS"], "a").write("x")
+
+def svc(name):
+    return Service(name, namespace="shop", ports=[Port(8080)], versions=["v1", "v2"],
+                   canary=Canary(stable="v1", candidate="v2", rollout=Rollout(steps=[10, 50], interval="1m")))
+
+mesh = Mesh("shop", clusters=[Cluster("prod")], services=[svc("cart"), svc("pay")])
+'''
+
+
+def test_step_all_runs_the_stacks_once_for_every_canary(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("STACK_RUNS", str(runs))
+    root = git_project(tmp_path / "repo", TWO)
+    r = cli(root, "step", "--all", "--now", at(0))
+    assert r.exit_code == 0 and r.output.count("start 0% → 10%") == 2, r.output
+    assert runs.read_text() == "x"
+    with Repo(root) as repo:
+        assert not repo.is_dirty(untracked_files=True)
+    assert candidate_weights(root, service="pay") == [None, 0, 10]  # each canary its own commit
+    assert candidate_weights(root, service="cart") == [None, 10, 10]

@@ -91,6 +91,7 @@ class Job:
     wait: float = 0.0  # seconds to wait for another job's lock
     argocd: str | None = None  # Argo CD API URL: judge a stage only once its weight is synced (default: setting)
     _sources: dict[str, Prometheus] | None = field(default=None, repr=False)
+    loaded: Loaded | None = field(default=None, repr=False)  # stacks already run (step --all: once for all canaries)
 
 
 @dataclass(frozen=True)
@@ -464,7 +465,7 @@ def _tick(job: Job, gather_: Gather | None, decider: Decider, now: datetime) -> 
     lock; if the canary's state or plan changed meanwhile, the samples are collected again.
     The stacks run once per tick, and again only if a file they read changed meanwhile.
     """
-    loaded = load_project(job.project)
+    loaded = job.loaded if job.loaded is not None and job.loaded.current() else load_project(job.project)
     key = resolve(loaded.targets, job.name).key
     with canary_lock(job.project, key, job.wait), git.open_repo(job.project.root) as repo:
         for _attempt in range(DECIDE_ATTEMPTS):

@@ -182,22 +182,25 @@ def step_cmd(name: Optional[str] = typer.Argument(None, help="Canary: name, name
     failed; 5: stalled (progress deadline or inconclusive limit) and paused. With --all: the
     worst of them (3, 5, 4, 1 in that order); one canary's error never stops the others.
     """
-    from meshcode.app.canary import report_metrics, step, targets
+    from dataclasses import replace
+
+    from meshcode.app.canary import load_project, report_metrics, step
 
     if (name is None) == (not all_) or (mesh is not None and not all_):
         fail(StateError("name one canary, or pass --all (optionally with --mesh) to step every canary"))
         return
     try:
         when = _now(now)
-        names = [name] if name else sorted(k for k in targets(Project.open(root))
-                                          if mesh is None or k.split("/")[0] == mesh)
+        loaded = load_project(Project.open(root)) if all_ else None  # the stacks run once for every canary
+        names = [name] if loaded is None else sorted(k for k in loaded.targets
+                                                     if mesh is None or k.split("/")[0] == mesh)
     except MeshcodeError as e:
         fail(e)
         return
     codes = []
     for each in names:
         try:
-            outcome = step(_job(each, root, prometheus, push, wait, argocd), when)
+            outcome = step(replace(_job(each, root, prometheus, push, wait, argocd), loaded=loaded), when)
         except MeshcodeError as e:
             if not all_:
                 fail(e)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from meshcode.analyze.cel_compile import TREE_FORMAT, compile_rule, plain_tree
+from meshcode.analyze.cel_compile import TREE_FORMAT, Skipped, compile_rule, plain_tree
 
 _UNLOADED: Any = object()
 celpy: Any = _UNLOADED  # imported on first use: most compiles validate nothing new
@@ -269,6 +269,9 @@ class CelRules:
                     return None if held else "rule failed"
             try:
                 holds = fast(value)
+            except Skipped:  # an error result cel-python would skip as an evaluator gap
+                self.skipped += 1
+                return None
             except Exception:  # noqa: BLE001 - Fallback, or anything unforeseen: the interpreter decides
                 pass
             else:

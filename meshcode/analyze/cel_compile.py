@@ -33,6 +33,11 @@ class Fallback(Exception):
     """The fast path cannot be sure of this evaluation: cel-python decides."""
 
 
+class Skipped(Exception):
+    """cel-python's result would be an error its caller counts as an evaluator gap and skips
+    (every error the closures carry reads "no such member" or "no … overload")."""
+
+
 class Unsupported(Exception):
     """The rule uses a construct the compiler does not cover: it always runs on cel-python."""
 
@@ -89,7 +94,12 @@ def compile_rule(tree: Any, matches: Callable[[str, str], bool]) -> Callable[[An
         result = body({"self": value})
         if result is True or result is False:
             return result
-        raise Fallback  # an error value, or a non-boolean: cel-python gives the message
+        if result is ERROR:
+            # cel-python would give an error here, and for a macro over many failing items build
+            # its message by nesting reprs, exponentially (a Gateway with 28 nameless listeners
+            # needs gigabytes): the verdict is known, skip it as cel.CelRules does such errors.
+            raise Skipped
+        raise Fallback  # a non-boolean: cel-python gives the message
 
     return run
 
@@ -136,12 +146,10 @@ class _Compiler:
 
         def or_(env: Env) -> Any:  # cel-python evaluates both sides (commutative ||)
             x, y = a(env), b(env)
-            if x is True or y is True:
-                if (x is True or x is False or x is ERROR) and (y is True or y is False or y is ERROR):
+            if (x is True or x is False or x is ERROR) and (y is True or y is False or y is ERROR):
+                if x is True or y is True:
                     return True
-                raise Fallback
-            if x is False and y is False:
-                return False
+                return False if x is False and y is False else ERROR
             raise Fallback
 
         return or_
@@ -153,12 +161,10 @@ class _Compiler:
 
         def and_(env: Env) -> Any:  # cel-python evaluates both sides (commutative &&)
             x, y = a(env), b(env)
-            if x is False or y is False:
-                if (x is True or x is False or x is ERROR) and (y is True or y is False or y is ERROR):
+            if (x is True or x is False or x is ERROR) and (y is True or y is False or y is ERROR):
+                if x is False or y is False:
                     return False
-                raise Fallback
-            if x is True and y is True:
-                return True
+                return True if x is True and y is True else ERROR
             raise Fallback
 
         return and_
@@ -438,6 +444,8 @@ def _macro(name: str, target: Closure, variable: str, predicate: Closure) -> Clo
             items = source
         elif type(source) is dict:
             items = list(source)  # macros over a map range over its keys
+        elif source is ERROR:
+            return ERROR
         else:
             raise Fallback
         inner = dict(env)
@@ -445,13 +453,19 @@ def _macro(name: str, target: Closure, variable: str, predicate: Closure) -> Clo
         for item in items:  # cel-python evaluates the predicate for every item: so do we
             inner[variable] = item
             r = predicate(inner)
-            if r is not True and r is not False:
+            if r is not True and r is not False and r is not ERROR:
                 raise Fallback
             results.append(r)
+        # cel-python folds all() with && and exists() with || from true / false: false (true)
+        # absorbs errors, errors combine into an error; exists_one() stops at the first error.
         if name == "all":
-            return all(results)
+            return False if False in results else ERROR if ERROR in results else True
         if name == "exists":
-            return any(results)
+            return True if True in results else ERROR if ERROR in results else False
+        if ERROR in results:
+            if name == "exists_one":
+                return ERROR
+            raise Fallback
         if name == "exists_one":
             return results.count(True) == 1
         return [item for item, r in zip(items, results) if r]

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from meshcode.analyze.cel_compile import TREE_FORMAT, Skipped, compile_rule, plain_tree
+from meshcode.analyze.usercache import cache_dir
 
 _UNLOADED: Any = object()
 celpy: Any = _UNLOADED  # imported on first use: most compiles validate nothing new
@@ -80,12 +81,11 @@ _parser: Any = None
 def _trees_file() -> Path:
     from importlib.metadata import PackageNotFoundError, version
 
-    from meshcode.analyze.schema import _cache_dir  # schema imports this module: not at the top
     try:
         versions = f"{TREE_FORMAT};{version('cel-python')};{version('lark')}"
     except PackageNotFoundError:
         versions = TREE_FORMAT
-    return _cache_dir() / f"cel-trees-{hashlib.sha256(versions.encode()).hexdigest()[:16]}.json"
+    return cache_dir() / f"cel-trees-{hashlib.sha256(versions.encode()).hexdigest()[:16]}.json"
 
 
 def parsed_rule(rule: str) -> Any:

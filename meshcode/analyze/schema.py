@@ -29,6 +29,7 @@ from meshcode.analyze.cel import CelRules
 from meshcode.analyze.cel import available as cel_available
 from meshcode.codes import check_failed, level_of
 from meshcode.analyze.loader import load_paths
+from meshcode.analyze.usercache import cache_dir
 from meshcode.errors import Finding
 from meshcode.plan import Resource
 from meshcode.regex import RegexError, compile_re2
@@ -485,15 +486,11 @@ def _lazy_document(text: str) -> Callable[[], Any]:
     return lambda: _parse_crd(text)
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "meshcode" / "crds"
-
-
 def _parse_crd(text: str) -> Any:
     """One CRD document. Its JSON form is kept in the user's cache folder, keyed by the YAML's
     digest: JSON parses some fifty times faster than YAML (a 1.4 MB CRD: 5 ms, not 0.3 s).
     The cache is only a speed-up: unreadable or unwritable, the YAML is parsed as before."""
-    path = _cache_dir() / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.json"
+    path = cache_dir() / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.json"
     try:
         return json.loads(path.read_bytes())
     except (OSError, ValueError):

@@ -136,7 +136,7 @@ def digests(files: Mapping[str, bytes]) -> dict[str, str]:
 # Safe paths checked in bulk (the common case): name characters only, no segment empty or starting
 # with '.', so none is '.', '..' or one of meshcode's own names. Anything else takes the path-by-path
 # check, which says exactly what is wrong.
-_ENTRIES = re.compile(r"^([0-9a-f]{64})  (.+)$", re.M)
+_ENTRIES = re.compile(r"^([0-9a-f]{64})  (.+)", re.M)  # `.` stops at the line end
 _PLAIN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.@+,=~/-\n"
 
 

@@ -54,6 +54,13 @@ METHODS = {
     "startup": "`python -c pass`: the interpreter's own start-up, which every command pays",
     "change-floor": "start-up, `import meshcode` and running the stack file (meshcode.loader.load_stacks), nothing "
                     "else: what any compile of a changed stack pays before it compiles anything",
+    "tick-advance": "`meshcode canary step` (bench/canary_tick.py) in a git repository holding the fleet, a real "
+                    "Prometheus on 127.0.0.1 with healthy traffic, a check due: the weight moves a step (state and "
+                    "generated/ committed)",
+    "tick-fail-check": "the same with 20% errors: the check fails and the weight holds (the decision committed)",
+    "tick-hold": "the same with no traffic: inconclusive, as already recorded, the weight holds (nothing to commit)",
+    "tick-hung": "the same against a Prometheus that accepts connections and never answers (one query timeout "
+                 "bounds the tick)",
     "floor": "honest floor: each distinct object once through yaml.dump(CSafeDumper, sort_keys=False), one file per path",
     "bare": "the bytes meshcode wrote, written again as they are, one file per path",
     "json": "json.dumps of each distinct object once, one file per path",
@@ -62,7 +69,7 @@ METHODS = {
 }
 BASELINES = ("floor", "bare", "json", "jinja2", "cdk8s")
 SCALE = ("full", "noop", "change", "change-floor", "lint", "floor")  # what the scale rows measure
-TICKS = ("tick-hold", "tick-advance", "tick-hung")
+TICKS = ("tick-advance", "tick-fail-check", "tick-hold", "tick-hung")
 CHANGE_FLOOR = (
     "import sys\n"
     "from pathlib import Path\n"
@@ -209,7 +216,15 @@ def bench_size(n: int, clusters: int, repeat: int, base: Path, only: set[str],
         sys.path.insert(0, str(BENCH))
         from canary_tick import measure_ticks
 
-        for name, rs in measure_ticks(base, n, clusters, repeat).items():
+        for attempt in range(3):  # a real Prometheus on a loaded machine: a window may miss a scrape
+            try:
+                ticks = measure_ticks(base, n, clusters, repeat)
+                break
+            except RuntimeError as e:
+                print(f"  tick measurement failed (attempt {attempt + 1}): {str(e)[:300]}", file=sys.stderr)
+        else:
+            ticks = {}
+        for name, rs in ticks.items():
             if want(name):
                 runs[name] = rs
                 print(f"  {base.name} N={n} {name}: " + summary(rs), file=sys.stderr, flush=True)
@@ -326,12 +341,18 @@ def targets(results: dict[str, list[dict]], n: int = 2000) -> list[str]:
         row(f"growth linear within 10% per service, N={per_service[0][0]}..{per_service[-1][0]} (full, wall)",
             ", ".join(f"N={k}: {v:.2f} ms" for k, v in per_service), hi <= lo * 1.1)
     hold, advance, hung = _wall(d, "tick-hold"), _wall(d, "tick-advance"), _wall(d, "tick-hung")
+    failed = _wall(d, "tick-fail-check")
     if hold is not None:
-        row("canary tick that holds ≤ 0.7 s", f"{hold:.2f} s", hold <= 0.7)
+        row("canary tick that holds ≤ 0.7 s (nothing new to record)", f"{hold:.2f} s", hold <= 0.7)
+    if failed is not None:
+        row("canary tick that holds ≤ 0.7 s (a failed check, committed)", f"{failed:.2f} s", failed <= 0.7)
     if advance is not None:
         row("canary tick that advances ≤ 1.5 s", f"{advance:.2f} s", advance <= 1.5)
     if hung is not None:
-        row("a hung Prometheus bounded by one timeout per tick", f"{hung:.2f} s", None)
+        from canary_tick import QUERY_TIMEOUT
+
+        row(f"a hung Prometheus bounded by one timeout per tick (timeout {QUERY_TIMEOUT:g} s)", f"{hung:.2f} s",
+            hung < 2 * QUERY_TIMEOUT)
     return rows + [""]
 
 

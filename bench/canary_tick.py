@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -80,7 +81,7 @@ def make_project(root: Path, n: int, clusters: int) -> None:
     git(root, "init", "-q", "-b", "main")
     git(root, "config", "user.name", "bench")
     git(root, "config", "user.email", "bench@example.invalid")
-    done = subprocess.run([*COMMAND, "compile", "--root", str(root)], capture_output=True, text=True)
+    done = subprocess.run([*COMMAND, "compile", "--root", str(root)], capture_output=True, text=True, env=ENV)
     if done.returncode != 0:
         raise RuntimeError(f"meshcode compile failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     git(root, "add", "-A")
@@ -99,6 +100,8 @@ def last_action(root: Path) -> tuple[str, int, int]:
     return history[-1].get("action", ""), state.get("weight", 0), int(git(root, "rev-list", "--count", "HEAD"))
 
 
+# As a user's install runs it: with its modules' bytecode cached (the first, untimed runs write it).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 COMMAND = [MESHCODE]  # --meshcode: e.g. "python -m meshcode" with PYTHONPATH at another checkout (before/after)
 
 
@@ -121,7 +124,7 @@ def tick(root: Path, url: str, expect: str, commits: int, ok: tuple[int, ...] = 
     """One timed tick in a fresh process; raises unless it made the decision `expect` and `commits` commits."""
     until_due(root)
     before = last_action(root)
-    run = timed(step_cmd(root, url), ok=ok)
+    run = timed(step_cmd(root, url), ok=ok, env=ENV)
     after = last_action(root)
     made = after[2] - before[2]
     action = after[0] if made else "hold (not recorded)"
@@ -137,7 +140,7 @@ def reach(root: Path, url: str, expect: str, tries: int = 5) -> None:
     """Untimed ticks until one records `expect` (the window may still hold the previous traffic)."""
     for _ in range(tries):
         until_due(root)
-        subprocess.run(step_cmd(root, url), capture_output=True)
+        subprocess.run(step_cmd(root, url), capture_output=True, env=ENV)
         if last_action(root)[0] == expect:
             return
     raise RuntimeError(f"no {expect} after {tries} ticks: {last_action(root)}")

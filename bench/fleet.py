@@ -46,7 +46,8 @@ mesh = fleet_mesh({n}, {clusters}, changed=CHANGED)
 
 METHODS = {
     "full": "`meshcode compile` with no generated/ and no .meshcode/ (stacks → compile → analysis → render → write)",
-    "before": "the same command from another checkout of meshcode (`--before LABEL=FOLDER`), in the same run",
+    "before": "the same command from another checkout of meshcode (`--before LABEL=FOLDER`, run as "
+              "`python -m meshcode` with PYTHONPATH at it), in the same run, on the same project",
     "noop": "`meshcode compile` again with nothing changed (must rewrite nothing)",
     "change": "`meshcode compile` after one service's timeout changed in the stack (alternating 3s/4s)",
     "lint": "`meshcode lint generated/ --format json` (bundled CRD schemas and CEL validated)",
@@ -85,8 +86,21 @@ def write_project(root: Path, n: int, clusters: int, changed: int | None) -> Non
     (root / "stacks" / "fleet.py").write_text(STACK.format(bench=str(BENCH), n=n, clusters=clusters, changed=changed))
 
 
+# As a user's install runs: modules' bytecode cached (this workplace sets PYTHONDONTWRITEBYTECODE; see warm_bytecode).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def warm_bytecode(*folders: Path) -> None:
+    """Compile every module the measured processes import once, before any timing (pip does this at install)."""
+    import site
+
+    targets = [str(f) for f in folders] + site.getsitepackages()
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", *targets], capture_output=True, env=ENV)
+
+
 def timed(cmd: list[str], ok: tuple[int, ...] = (0,), env: dict[str, str] | None = None) -> dict:
     """Run `cmd` in a fresh process: wall and CPU seconds, peak RSS (MiB), and its last JSON line if any."""
+    env = ENV if env is None else {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT, env=env)
@@ -176,17 +190,25 @@ def bench_size(n: int, clusters: int, repeat: int, base: Path, only: set[str],
     if baseline is not None:
         label, source = baseline
         env = {**os.environ, "PYTHONPATH": source}
-        measure(f"full, before ({label})", compile_cmd, cold, env=env)
+        # `python -m meshcode`: the console script of this checkout's install may name modules the other lacks
+        before_cmd = [sys.executable, "-P", "-m", "meshcode"]  # -P: not this checkout from the cwd
+        before_compile = [*before_cmd, "compile", "--root", str(root)]
+        measure(f"full, before ({label})", before_compile, cold, env=env)
         if want("noop"):
-            measure(f"noop, before ({label})", compile_cmd, env=env)
+            measure(f"noop, before ({label})", before_compile, env=env)
         if want("change"):
             flip0 = iter(range(10 ** 6))
-            measure(f"change, before ({label})", compile_cmd,
+            measure(f"change, before ({label})", before_compile,
                     lambda: write_project(root, n, clusters, 7 if next(flip0) % 2 == 0 else None), env=env)
             write_project(root, n, clusters, None)
+            timed(before_compile, env=env)
+        if want("lint"):
+            measure(f"lint, before ({label})", [*before_cmd, "lint", str(root / "generated"), "--format", "json"],
+                    ok=(0, 1), env=env)
         if want("lint-noschema"):
             measure(f"lint-noschema, before ({label})",
-                    [MESHCODE, "lint", str(root / "generated"), "--format", "json", "--no-schemas"], ok=(0, 1), env=env)
+                    [*before_cmd, "lint", str(root / "generated"), "--format", "json", "--no-schemas"], ok=(0, 1),
+                    env=env)
     measure("full", compile_cmd, cold)
     manifest = (root / "generated" / ".meshcode-manifest").read_text().splitlines()
     facts["files"] = sum(1 for line in manifest if line and not line.startswith("#"))
@@ -436,6 +458,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = ap.parse_args()
     only = {x for x in args.only.split(",") if x}
+    warm_bytecode(ROOT / "meshcode", BENCH, *([Path(args.before.split("=", 1)[1]) / "meshcode"] if args.before else []))
     results: dict[str, list[dict]] = {}
     for disk in args.disks.split(","):
         with tempfile.TemporaryDirectory(prefix="meshcode-bench-", dir=DISKS[disk]) as tmp:

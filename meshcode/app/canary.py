@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +38,8 @@ from filelock import FileLock, Timeout
 if TYPE_CHECKING:
     from git import Repo
 
+    from meshcode.delivery.report import CanaryStatus
+    from meshcode.delivery.targets import CanaryTarget
     from meshcode.intent.topology import Mesh
 
 from meshcode.delivery.decide import (
@@ -56,17 +59,15 @@ from meshcode.delivery.applied import ArgoCD, applications, weight_commit
 from meshcode.delivery.prometheus import Prometheus, collect
 from meshcode.delivery.notify import event_for, send
 from meshcode.delivery.replay import Replayed, replay
-from meshcode.delivery.report import CanaryStatus, canary_status, metrics_text
 from meshcode.state.canary import CanaryState, Sample, routing_inputs
 from meshcode.delivery.store import load_state, load_states, parse_state, save_state, state_bytes, state_path
-from meshcode.delivery.targets import CanaryTarget, find_canaries, resolve
+from meshcode.delivery.tickplan import TickTarget, resolve
 from meshcode.delivery.webhooks import call_hooks
 from meshcode.gitops.tree import refuse_unfinished
 from meshcode.errors import MeshcodeError, StateError
-from meshcode.app import inputs
+from meshcode.app import inputs, plancache
 from meshcode.gcpause import gc_paused
 from meshcode.gitops import git
-from meshcode.loader import load_stacks
 from meshcode.app.project import LockedError, Project
 from meshcode.redact import redact
 
@@ -91,7 +92,7 @@ class Job:
     wait: float = 0.0  # seconds to wait for another job's lock
     argocd: str | None = None  # Argo CD API URL: judge a stage only once its weight is synced (default: setting)
     _sources: dict[str, Prometheus] | None = field(default=None, repr=False)
-    loaded: Loaded | None = field(default=None, repr=False)  # stacks already run (step --all: once for all canaries)
+    loaded: Plans | None = field(default=None, repr=False)  # stacks already run (step --all: once for all canaries)
 
 
 @dataclass(frozen=True)
@@ -104,11 +105,14 @@ class Outcome:
     pushed: bool = False
     note: str = ""
     warnings: tuple[str, ...] = ()  # e.g. a notification that could not be sent: never changes the outcome
-    target: CanaryTarget | None = field(default=None, compare=False, repr=False)  # the plan the tick decided by
+    target: TickTarget | None = field(default=None, compare=False, repr=False)  # the plan the tick decided by
 
 
 # ---- loading --------------------------------------------------------------------------------
 def targets(project: Project) -> dict[str, CanaryTarget]:
+    from meshcode.delivery.targets import find_canaries
+    from meshcode.loader import load_stacks
+
     return find_canaries(load_stacks(project.stacks_dir))
 
 
@@ -124,40 +128,36 @@ class Loaded:
     reads: str  # digest of those files, the folders listed, the paths probed, the environment variables read
 
     def current(self) -> bool:
-        return _reads_digest(self.files, self.record) == self.reads
+        return plancache.reads_digest(self.files, self.record) == self.reads
+
+    @cached_property
+    def ticks(self) -> dict[str, TickTarget]:
+        return {k: t.tick for k, t in self.targets.items()}
+
+
+Plans = Loaded | plancache.CachedPlans  # what a tick decides by: the stacks run, or their plans kept
+
+
+def plans(project: Project) -> Plans:
+    """The canaries' tick plans: kept from the last run of the stacks when nothing they read changed,
+    else from running them (which keeps them for the next tick)."""
+    return plancache.load(project) or load_project(project)
 
 
 def load_project(project: Project) -> Loaded:
-    """Run the stacks, recording what they read (their modules: those the run imported)."""
+    """Run the stacks, recording what they read (their modules: those the run imported); keep the plans."""
+    from meshcode.delivery.targets import find_canaries
+    from meshcode.loader import load_stacks
+
     before = set(sys.modules)
     with gc_paused(), inputs.recording() as record:  # what the stacks allocate lives until the tick ends
         meshes = load_stacks(project.stacks_dir, project.root)
     modules = {os.path.abspath(f) for name in set(sys.modules) - before
                if (f := getattr(sys.modules[name], "__file__", None)) and f.endswith(".py")}
     files = tuple(sorted(record.files | modules))
-    return Loaded(meshes, find_canaries(meshes), record, files, _reads_digest(files, record))
-
-
-def _reads_digest(files: tuple[str, ...], record: inputs.InputRecord) -> str:
-    h = hashlib.sha256()
-    for path in files:
-        try:
-            data = Path(path).read_bytes()
-        except OSError:
-            data = None
-        h.update(f"file {path} {_digest(data) if data is not None else '-'}\n".encode())
-    for folder in sorted(record.listings):
-        try:
-            names = "\0".join(sorted(os.listdir(folder)))
-        except OSError:
-            names = "-"
-        h.update(f"listing {folder} {_digest(names.encode())}\n".encode())
-    for path in sorted(record.probes):
-        kind = "dir" if os.path.isdir(path) else "file" if os.path.exists(path) else "-"
-        h.update(f"probe {path} {kind}\n".encode())
-    for key in sorted(record.env):
-        h.update(f"env {key} {os.environ.get(key)!r}\n".encode())
-    return h.hexdigest()
+    loaded = Loaded(meshes, find_canaries(meshes), record, files, plancache.reads_digest(files, record))
+    plancache.save(project, loaded.ticks, files, record, loaded.reads)
+    return loaded
 
 
 def load(project: Project, name: str) -> tuple[CanaryTarget, CanaryState]:
@@ -281,7 +281,7 @@ def output_current(project: Project) -> bool:
 
 
 def commit_state(project: Project, repo: Repo, key: str, state: CanaryState, message: str,
-                 loaded: Loaded | None = None, current: bool | None = None) -> str:
+                 loaded: Plans | None = None, current: bool | None = None) -> str:
     """Render every canary from the state on disk now (this one replaced), then write both and commit.
 
     The caller holds the project lock, so no other job writes state or generated/ in between.
@@ -304,7 +304,7 @@ def commit_state(project: Project, repo: Repo, key: str, state: CanaryState, mes
     extra = inputs.extra_inputs(project, None)
     build = None
     if not (current and before is not None and routing_inputs(before) == routing_inputs(state)):
-        loaded = loaded if loaded is not None and loaded.current() else load_project(project)
+        loaded = loaded if isinstance(loaded, Loaded) and loaded.current() else load_project(project)
         with inputs.recording() as record:
             build = project.build(states=states, meshes=loaded.meshes)
     pending = _pending_path(project, key)
@@ -314,7 +314,7 @@ def commit_state(project: Project, repo: Repo, key: str, state: CanaryState, mes
         inputs.restate(project, extra)
     else:
         change = project.write(build)
-        assert loaded is not None
+        assert isinstance(loaded, Loaded)
         inputs.save(project, _merged(loaded.record, record), extra, change.generation)
     refuse_unfinished(project.output_dir)  # a commit never holds half of a write (docs/architecture.md)
     sha = git.commit_paths(repo, paths, message)
@@ -337,7 +337,7 @@ def _key_of(project: Project, repo: Repo, rel_path: str) -> str | None:
     return f"{rest[0]}/{rest[1]}/{rest[2][:-len('.json')]}"
 
 
-def settle(project: Project, repo: Repo, loaded: Loaded | None = None) -> str | None:
+def settle(project: Project, repo: Repo, loaded: Plans | None = None) -> str | None:
     """Make the state on disk the committed state before anything is decided from it.
 
     A state file an earlier job wrote but did not commit (its pending mark matches) is committed
@@ -379,21 +379,21 @@ def settle(project: Project, repo: Repo, loaded: Loaded | None = None) -> str | 
 
 
 # ---- the tick -------------------------------------------------------------------------------
-def _notify(target: CanaryTarget, state: CanaryState, action: Action) -> CanaryState:
+def _notify(target: TickTarget, state: CanaryState, action: Action) -> CanaryState:
     """post-rollout hooks after promote/rollback, rollback hooks after a rollback: answers recorded."""
     types: tuple = ()
     if action.kind in ("promote",):
         types = ("post-rollout",)
     elif action.kind in ("rollback", "abort") or (action.kind == "stall" and state.phase == "failed"):
         types = ("rollback", "post-rollout")
-    if not types or not target.rollout.webhooks:
+    if not types or not target.hooks:
         return state
     hooks = {f"webhook:{h.name}": h for h in target.plan.hooks}
     answers = call_hooks(target, state, types)
     return with_notifications(state, [judge_hook(hooks[s.check], s) for s in answers])
 
 
-def applied_sample(job: Job, repo: Repo, target: CanaryTarget, state: CanaryState) -> Sample | None:
+def applied_sample(job: Job, repo: Repo, target: TickTarget, state: CanaryState) -> Sample | None:
     """When the current weight took effect, per Argo CD (None: no Argo CD configured, judge from the commit)."""
     url = job.argocd or job.project.settings.argocd
     if not url:
@@ -402,11 +402,10 @@ def applied_sample(job: Job, repo: Repo, target: CanaryTarget, state: CanaryStat
     sha = weight_commit(repo, state_file, state)
     if sha is None:
         return Sample(check=APPLIED, status="no-data", detail=f"the commit that set {state.weight}% is not found")
-    namespace = target.mesh.argocd.namespace if target.mesh.argocd is not None else "argocd"
-    return ArgoCD(url).applied(repo, sha, applications(target.mesh.name, target.plan.clusters, namespace))
+    return ArgoCD(url).applied(repo, sha, applications(target.mesh, target.plan.clusters, target.argocd_namespace))
 
 
-def gather(job: Job, target: CanaryTarget, state: CanaryState, now: datetime, repo: Repo) -> list[Sample]:
+def gather(job: Job, target: TickTarget, state: CanaryState, now: datetime, repo: Repo) -> list[Sample]:
     """Collect what the tick needs (Argo CD, Prometheus, webhooks): the I/O, done outside the project lock.
 
     With Argo CD configured, gates are queried only once the weight is applied, over a window that
@@ -434,12 +433,11 @@ def gather(job: Job, target: CanaryTarget, state: CanaryState, now: datetime, re
     return samples
 
 
-Gather = Callable[[CanaryTarget, CanaryState, datetime, "Repo"], list[Sample]]
-Decider = Callable[[CanaryTarget, CanaryState, list[Sample], datetime], tuple[CanaryState, Action]]
+Gather = Callable[[TickTarget, CanaryState, datetime, "Repo"], list[Sample]]
+Decider = Callable[[TickTarget, CanaryState, list[Sample], datetime], tuple[CanaryState, Action]]
 
 
-def _prepare(job: Job, repo: Repo, key: str, loaded: Loaded) -> tuple[CanaryTarget, CanaryState, str | None,
-                                                                     Loaded]:
+def _prepare(job: Job, repo: Repo, key: str, loaded: Plans) -> tuple[TickTarget, CanaryState, str | None, Plans]:
     """Under the project lock: committed stacks, settled state, this canary's plan and state from disk.
 
     The stacks run again only when a file they read (or an environment variable) changed since.
@@ -449,11 +447,11 @@ def _prepare(job: Job, repo: Repo, key: str, loaded: Loaded) -> tuple[CanaryTarg
         raise StateError(f"stacks have uncommitted changes ({', '.join(stacks[:3])}); commit them first so the "
                          "canary's commit records output of committed intent")
     if not loaded.current():
-        loaded = load_project(job.project)
+        loaded = plans(job.project)
     recovered = settle(job.project, repo, loaded)
-    if key not in loaded.targets:
+    if key not in loaded.ticks:
         raise StateError(f"canary {key} no longer has a rollout plan in the stacks")
-    target = loaded.targets[key]
+    target = loaded.ticks[key]
     state = load_state(job.project.state_dir, key) or fresh_state(target.plan, target.name)
     return target, state, recovered, loaded
 
@@ -465,8 +463,8 @@ def _tick(job: Job, gather_: Gather | None, decider: Decider, now: datetime) -> 
     lock; if the canary's state or plan changed meanwhile, the samples are collected again.
     The stacks run once per tick, and again only if a file they read changed meanwhile.
     """
-    loaded = job.loaded if job.loaded is not None and job.loaded.current() else load_project(job.project)
-    key = resolve(loaded.targets, job.name).key
+    loaded = job.loaded if job.loaded is not None and job.loaded.current() else plans(job.project)
+    key = resolve(loaded.ticks, job.name).key
     with canary_lock(job.project, key, job.wait), git.open_repo(job.project.root) as repo:
         for _attempt in range(DECIDE_ATTEMPTS):
             with project_locked(job.project):
@@ -499,7 +497,7 @@ def _tick(job: Job, gather_: Gather | None, decider: Decider, now: datetime) -> 
                          f"({DECIDE_ATTEMPTS} attempts); try again")
 
 
-def _push(job: Job, repo: Repo, key: str, base, loaded: Loaded | None = None) -> bool:
+def _push(job: Job, repo: Repo, key: str, base, loaded: Plans | None = None) -> bool:
     """Push, bounded; on a race re-apply our commits on top. False: upstream moved this canary."""
     made = _own_commits(job.project, repo, base)
     for _attempt in range(PUSH_ATTEMPTS):
@@ -578,6 +576,8 @@ def status(project: Project, name: str | None = None) -> list[tuple[CanaryTarget
 
 def statuses(project: Project, name: str | None = None, now: datetime | None = None) -> list[CanaryStatus]:
     """Every canary's status; a state that cannot be read is reported on its row, not raised."""
+    from meshcode.delivery.report import canary_status
+
     found = targets(project)
     chosen = [resolve(found, name)] if name else [found[k] for k in sorted(found)]
     now = now or utcnow()
@@ -598,6 +598,8 @@ def report_metrics(project: Project, textfile: str | None, pushgateway: str | No
     """
     if not textfile and not pushgateway:
         return []
+    from meshcode.delivery.report import metrics_text
+
     problems = []
     try:
         text = metrics_text(statuses(project, now=now), now or utcnow())
@@ -625,7 +627,7 @@ def report_metrics(project: Project, textfile: str | None, pushgateway: str | No
     return problems
 
 
-def next_wake(target: CanaryTarget, state: CanaryState, now: datetime) -> float:
+def next_wake(target: CanaryTarget | TickTarget, state: CanaryState, now: datetime) -> float:
     """Seconds until the next check is due (an interval when waiting on people)."""
     need = due(target.plan, state, now)
     if need.at is None:

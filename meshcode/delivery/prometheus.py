@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -28,9 +29,10 @@ from meshcode.delivery.http import Auth
 from meshcode.state.canary import Sample, SampleStatus
 from meshcode.errors import CredentialError
 from meshcode.redact import redact, redact_url
-from meshcode.delivery.targets import CanaryTarget
-from meshcode.intent.dataplane import metrics_reporter
-from meshcode.intent.rollout import Baseline, LatencyP99, PromQL, SuccessRate, gate_name
+from meshcode.delivery.tickplan import GateView, TickTarget
+
+if TYPE_CHECKING:
+    from meshcode.delivery.targets import CanaryTarget
 
 TEMPLATE_VARIABLE = re.compile(r"\{(namespace|service|workload|version|stable_workload|stable_version|cluster"
                                r"|window|interval|reporter)\}")
@@ -254,36 +256,37 @@ def render(template: str, variables: dict[str, str]) -> str:
 
 
 # ---- samples for a canary -------------------------------------------------------------------
-def collect(target: CanaryTarget, sources: dict[str, Prometheus], now: datetime, window_s: int) -> list[Sample]:
+def collect(target: TickTarget | CanaryTarget, sources: dict[str, Prometheus], now: datetime,
+            window_s: int) -> list[Sample]:
     """One sample per gate per cluster the canary spans, all within one timeout of the slowest server."""
+    t = target if isinstance(target, TickTarget) else target.tick
     window = f"{window_s}s"
     deadline = time.monotonic() + max((p.timeout for p in sources.values()), default=0.0)
     for prom in {id(p): p for p in sources.values()}.values():
         prom.start_tick(deadline)
-    shared = {c for c in target.plan.clusters
-              if sum(sources[c] is sources[o] for o in target.plan.clusters) > 1}
+    shared = {c for c in t.plan.clusters if sum(sources[c] is sources[o] for o in t.plan.clusters) > 1}
     out: list[Sample] = []
-    reporter = metrics_reporter(target.mesh.data_plane, target.namespace)
-    for cluster in target.plan.clusters:
+    reporter = t.reporter
+    for cluster in t.plan.clusters:
         prom = sources[cluster]
         label = cluster if cluster in shared else None
-        cand = selector(target.namespace, target.workload(target.canary.candidate), label, reporter)
-        stable = selector(target.namespace, target.workload(target.canary.stable), label, reporter)
+        cand = selector(t.namespace, t.workload(t.candidate), label, reporter)
+        stable = selector(t.namespace, t.workload(t.stable), label, reporter)
         variables = {
             "reporter": reporter,
-            "namespace": target.namespace, "service": target.service.name,
-            "workload": target.workload(target.canary.candidate), "version": target.canary.candidate,
-            "stable_workload": target.workload(target.canary.stable), "stable_version": target.canary.stable,
+            "namespace": t.namespace, "service": t.service,
+            "workload": t.workload(t.candidate), "version": t.candidate,
+            "stable_workload": t.workload(t.stable), "stable_version": t.stable,
             "cluster": cluster, "window": window, "interval": window,
         }
-        source = source_selector(target.namespace, target.service.name, target.workload(target.canary.candidate),
+        source = source_selector(t.namespace, t.service, t.workload(t.candidate),
                                  label)
-        for gate in target.rollout.gates:
+        for gate in t.gates:
             out.append(_gate_sample(gate, prom, cluster, cand, stable, window, variables, now, source))
     return out
 
 
-def _success_rate(gate: SuccessRate, prom: Prometheus, base: dict, cand: str, source: str, window: str,
+def _success_rate(gate: GateView, prom: Prometheus, base: dict, cand: str, source: str, window: str,
                   now: datetime) -> Sample:
     """The candidate's success rate as its own pods report it, or as its callers saw it if that is worse.
 
@@ -313,12 +316,11 @@ def _success_rate(gate: SuccessRate, prom: Prometheus, base: dict, cand: str, so
                          f"{100 - src.value:.3g}% 5xx")
 
 
-def _gate_sample(gate, prom: Prometheus, cluster: str, cand: str, stable: str, window: str,
+def _gate_sample(gate: GateView, prom: Prometheus, cluster: str, cand: str, stable: str, window: str,
                  variables: dict[str, str], now: datetime, source: str = "") -> Sample:
-    name = gate_name(gate)
-    base = {"check": name, "cluster": cluster, "window": window}
+    base = {"check": gate.name, "cluster": cluster, "window": window}
     reqs_q = requests_query(cand, window)
-    if isinstance(gate, Baseline):
+    if gate.kind == "baseline":
         queries = {"candidate_requests": reqs_q, "candidate_errors": errors_query(cand, window),
                    "stable_requests": requests_query(stable, window), "stable_errors": errors_query(stable, window)}
         if gate.max_latency_ratio is not None:
@@ -331,24 +333,24 @@ def _gate_sample(gate, prom: Prometheus, cluster: str, cand: str, stable: str, w
         counts = {k: r.value for k, r in results.items() if r.status == "ok" and r.value is not None}
         cn, ce = counts["candidate_requests"], counts["candidate_errors"]
         return Sample(**base, query=query, value=100 * ce / cn if cn > 0 else None, requests=cn, counts=counts)
-    if not isinstance(gate, PromQL):
+    if gate.kind != "promql":
         few = prom.query(samples_query(cand, window), now)
         if few.status == "ok" and few.value is not None and few.value < 2:
             return Sample(**base, query=samples_query(cand, window), status="no-data",
                           detail=f"fewer than 2 samples per series in the {window} window: no increase to judge")
-    if isinstance(gate, SuccessRate):
+    if gate.kind == "success-rate":
         return _success_rate(gate, prom, base, cand, source, window, now)
-    if isinstance(gate, LatencyP99):
+    if gate.kind == "latency-p99":
         query = p99_query(cand, window)
     else:
-        query = render(gate.query, variables)
+        query = render(gate.query or "", variables)
         if gate.requests_query:
             reqs_q = render(gate.requests_query, variables)
     result = prom.query(query, now)
     if result.status in ("unreachable", "error"):
         return Sample(**base, query=query, status=result.status, detail=result.detail)
     requests = None
-    if gate.min_requests or not isinstance(gate, PromQL):
+    if gate.min_requests or gate.kind != "promql":
         r = prom.query(reqs_q, now)
         if r.status in ("unreachable", "error", "multiple-series"):
             return Sample(**base, query=query, status=r.status, detail=f"request count: {r.detail}")

@@ -4,14 +4,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meshcode.state.plan import DecisionPlan, GateSpec, HookSpec, Stage
-from meshcode.errors import StateError
+from meshcode.delivery.tickplan import GateView, HookView, TickTarget, resolve
 from meshcode.intent.base import duration_seconds
+from meshcode.intent.dataplane import metrics_reporter
 from meshcode.intent.rollout import (
     Baseline,
     LatencyP99,
     PromQL,
     Rollout,
     SuccessRate,
+    Webhook,
     gate_name,
 )
 from meshcode.intent.service import Service
@@ -42,6 +44,18 @@ class CanaryTarget:
         """Istio's destination_workload of a version (e.g. reviews-v3)."""
         return self.rollout.workload.replace("{service}", self.service.name).replace("{version}", version)
 
+    @property
+    def tick(self) -> TickTarget:
+        """What a tick reads of this canary, as plain data (the same whether kept or freshly loaded)."""
+        return TickTarget(
+            key=self.key, mesh=self.mesh.name, namespace=self.namespace, service=self.service.name,
+            stable=self.canary.stable, candidate=self.canary.candidate, workload_template=self.rollout.workload,
+            reporter="waypoint" if metrics_reporter(self.mesh.data_plane, self.namespace) == "waypoint"
+            else "destination",
+            argocd_namespace=self.mesh.argocd.namespace if self.mesh.argocd is not None else "argocd",
+            plan=self.plan, gates=tuple(gate_view(g) for g in self.rollout.gates),
+            hooks=tuple(hook_view(h) for h in self.rollout.webhooks))
+
 
 def running_clusters(mesh: Mesh, service: Service) -> tuple[str, ...]:
     """Clusters whose pods run the service: its placement, or every cluster that runs workloads."""
@@ -69,6 +83,24 @@ def gate_spec(gate: SuccessRate | LatencyP99 | PromQL | Baseline) -> GateSpec:
                     max_error_ratio=gate.max_error_ratio, max_latency_ratio=gate.max_latency_ratio)
 
 
+def gate_view(gate: SuccessRate | LatencyP99 | PromQL | Baseline) -> GateView:
+    name = gate_name(gate)
+    if isinstance(gate, SuccessRate):
+        return GateView(kind="success-rate", name=name, min=gate.min, min_requests=gate.min_requests)
+    if isinstance(gate, LatencyP99):
+        return GateView(kind="latency-p99", name=name, max_ms=gate.max_ms, min_requests=gate.min_requests)
+    if isinstance(gate, PromQL):
+        return GateView(kind="promql", name=name, min=gate.min, max=gate.max, min_requests=gate.min_requests,
+                        query=gate.query, requests_query=gate.requests_query)
+    return GateView(kind="baseline", name=name, min_requests=gate.min_requests, alpha=gate.alpha,
+                    max_error_ratio=gate.max_error_ratio, max_latency_ratio=gate.max_latency_ratio)
+
+
+def hook_view(hook: Webhook) -> HookView:
+    return HookView(name=hook.name, type=hook.type, label=hook.label, timeout=duration_seconds(hook.timeout),
+                    url=str(hook.url) if hook.url is not None else None, url_env=hook.url_env)
+
+
 def decision_plan(mesh: Mesh, service: Service, canary: Canary, rollout: Rollout) -> DecisionPlan:
     return DecisionPlan(
         stable=canary.stable, candidate=canary.candidate, clusters=running_clusters(mesh, service),
@@ -93,15 +125,3 @@ def find_canaries(meshes: list[Mesh]) -> dict[str, CanaryTarget]:
             key = f"{mesh.name}/{s.namespace}/{c.name or s.name}"
             out.setdefault(key, CanaryTarget(key, mesh, s, c, c.rollout, decision_plan(mesh, s, c, c.rollout)))
     return out
-
-
-def resolve(targets: dict[str, CanaryTarget], name: str) -> CanaryTarget:
-    """`reviews`, `bookinfo/reviews` (namespace/name) or `mesh/namespace/name`."""
-    hits = [t for k, t in targets.items() if k == name or k.endswith("/" + name)]
-    if len(hits) == 1:
-        return hits[0]
-    known = ", ".join(sorted(targets)) or "none"
-    if not hits:
-        raise StateError(f"no canary with a rollout plan is named {name!r} (canaries: {known})")
-    raise StateError(f"canary name {name!r} is ambiguous: {', '.join(sorted(t.key for t in hits))}; "
-                     "write <namespace>/<name> or <mesh>/<namespace>/<name>")

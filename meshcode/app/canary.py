@@ -149,11 +149,11 @@ def load_project(project: Project) -> Loaded:
     from meshcode.delivery.targets import find_canaries
     from meshcode.loader import load_stacks
 
-    before = set(sys.modules)
+    before = dict(sys.modules)  # by object: a second load in one process imports the stacks afresh
     with gc_paused(), inputs.recording() as record:  # what the stacks allocate lives until the tick ends
         meshes = load_stacks(project.stacks_dir, project.root)
-    modules = {os.path.abspath(f) for name in set(sys.modules) - before
-               if (f := getattr(sys.modules[name], "__file__", None)) and f.endswith(".py")}
+    modules = {os.path.abspath(f) for name, module in list(sys.modules.items()) if before.get(name) is not module
+               and (f := getattr(module, "__file__", None)) and f.endswith(".py")}
     files = tuple(sorted(record.files | modules))
     loaded = Loaded(meshes, find_canaries(meshes), record, files, plancache.reads_digest(files, record))
     plancache.save(project, loaded.ticks, files, record, loaded.reads)

@@ -10,14 +10,13 @@ import hashlib
 import importlib.util
 import ipaddress
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from meshcode.analyze.cel_compile import TREE_FORMAT, Skipped, compile_rule, plain_tree
-from meshcode.analyze.usercache import cache_dir
+from meshcode.analyze.usercache import cache_dir, save_json
 
 _UNLOADED: Any = object()
 celpy: Any = _UNLOADED  # imported on first use: most compiles validate nothing new
@@ -117,17 +116,7 @@ def parsed_rule(rule: str) -> Any:
 
 def _save_trees(trees: dict[str, Any]) -> None:
     """Only a speed-up: unwritable, the rules are parsed again next time."""
-    try:
-        path = _trees_file()
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(trees, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, path)
-    except (OSError, TypeError, ValueError):
-        try:
-            tmp.unlink(missing_ok=True)
-        except (OSError, UnboundLocalError):
-            pass
+    save_json(_trees_file(), trees)
 
 
 def _functions() -> dict[str, Callable[..., Any]]:

@@ -17,7 +17,6 @@ from functools import lru_cache
 import json
 import marshal
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from meshcode.analyze.cel import CelRules
 from meshcode.analyze.cel import available as cel_available
 from meshcode.codes import check_failed, level_of
 from meshcode.analyze.loader import load_paths
-from meshcode.analyze.usercache import cache_dir
+from meshcode.analyze.usercache import cache_dir, save_json
 from meshcode.errors import Finding
 from meshcode.plan import Resource
 from meshcode.regex import RegexError, compile_re2
@@ -496,16 +495,7 @@ def _parse_crd(text: str) -> Any:
     except (OSError, ValueError):
         pass
     crd = yaml.load(text, Loader=_CRD_LOADER)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(crd, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, path)
-    except (OSError, TypeError, ValueError):
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
+    save_json(path, crd)
     return crd
 
 

@@ -112,7 +112,7 @@ def timed(cmd: list[str], ok: tuple[int, ...] = (0,), env: dict[str, str] | None
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if proc.returncode not in ok or "Traceback" in stderr:
-        raise RuntimeError(f"{' '.join(cmd[:3])} exited {proc.returncode}:\n{stderr[-3000:]}")
+        raise RuntimeError(f"{' '.join(cmd[:3])} exited {proc.returncode}:\n{stdout[-1500:]}{stderr[-3000:]}")
     result = {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
     last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
     if last.startswith("{"):

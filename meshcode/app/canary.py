@@ -638,7 +638,7 @@ def next_wake(target: CanaryTarget | TickTarget, state: CanaryState, now: dateti
 def run(job: Job, on_outcome: Callable[[Outcome], None], sleep: Callable[[float], None],
         clock: Callable[[], datetime] = utcnow, max_ticks: int | None = None) -> Outcome:
     """Tick every interval until the rollout succeeds or fails; only one `run` per canary."""
-    target = resolve(targets(job.project), job.name)
+    target: CanaryTarget | TickTarget = resolve(plans(job.project).ticks, job.name)
     with canary_lock(job.project, target.key, 0, what="run"):
         ticks = 0
         while True:

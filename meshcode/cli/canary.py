@@ -184,15 +184,15 @@ def step_cmd(name: Optional[str] = typer.Argument(None, help="Canary: name, name
     """
     from dataclasses import replace
 
-    from meshcode.app.canary import load_project, report_metrics, step
+    from meshcode.app.canary import plans, report_metrics, step
 
     if (name is None) == (not all_) or (mesh is not None and not all_):
         fail(StateError("name one canary, or pass --all (optionally with --mesh) to step every canary"))
         return
     try:
         when = _now(now)
-        loaded = load_project(Project.open(root)) if all_ else None  # the stacks run once for every canary
-        names = [name] if loaded is None else sorted(k for k in loaded.targets
+        loaded = plans(Project.open(root)) if all_ else None  # the stacks run at most once for every canary
+        names = [name] if loaded is None else sorted(k for k in loaded.ticks
                                                      if mesh is None or k.split("/")[0] == mesh)
     except MeshcodeError as e:
         fail(e)

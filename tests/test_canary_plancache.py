@@ -84,7 +84,9 @@ def test_any_doubt_is_the_stacks(tmp_path, monkeypatch):
     cache = project.root / ".meshcode" / plancache.CACHE_FILE
     assert plancache.load(project) is not None
     data = json.loads(cache.read_text())
-    for broken in ("{", json.dumps({**data, "code": "another meshcode"}), json.dumps({**data, "format": 0}),
+    odd = json.loads(cache.read_text())
+    odd["targets"]["shop/shop/cart"]["gates"][0]["kind"] = "anything"
+    for broken in (json.dumps(odd), "{", json.dumps({**data, "code": "another meshcode"}), json.dumps({**data, "format": 0}),
                    json.dumps({**data, "targets": {"x": {"key": "x"}}}), json.dumps({**data, "reads": "0"})):
         cache.write_text(broken)
         assert plancache.load(project) is None

@@ -9,7 +9,7 @@ whose webhook URL is written in the stack is not kept (tick_json returns None).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, get_args
 
 from meshcode.errors import StateError
 from meshcode.state.plan import DecisionPlan, GateKind, HookType
@@ -83,9 +83,15 @@ def tick_json(target: TickTarget) -> dict[str, Any] | None:
 
 def tick_from_json(data: dict[str, Any]) -> TickTarget:
     """The target kept by tick_json (raises KeyError, TypeError or ValueError on anything else)."""
-    return TickTarget(**{**data, "plan": DecisionPlan.model_validate(data["plan"]),
-                         "gates": tuple(GateView(**g) for g in data["gates"]),
-                         "hooks": tuple(HookView(**h) for h in data["hooks"])})
+    target = TickTarget(**{**data, "plan": DecisionPlan.model_validate(data["plan"]),
+                           "gates": tuple(GateView(**g) for g in data["gates"]),
+                           "hooks": tuple(HookView(**h) for h in data["hooks"])})
+    if target.reporter not in get_args(Reporter) or any(g.kind not in get_args(GateKind) for g in target.gates) \
+            or any(h.type not in get_args(HookType) or h.url is not None for h in target.hooks) \
+            or [g.name for g in target.gates] != [g.name for g in target.plan.gates] \
+            or [(h.name, h.type) for h in target.hooks] != [(h.name, h.type) for h in target.plan.hooks]:
+        raise ValueError(f"not a kept tick plan: {target.key}")
+    return target
 
 
 class _Keyed(Protocol):

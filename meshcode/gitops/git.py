@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshcode.errors import DirtyInputError, GitError, HandEditError
-from meshcode.gitops.diff import KUSTOMIZATION
 from meshcode.gitops.snapshot import hand_edits
 from meshcode.gitops.tree import MANIFEST, parse_manifest, read_manifest, record_path, refuse_unfinished
 
@@ -402,6 +401,8 @@ class PendingCommit:
 
     def _counts(self, paths: list[tuple[str, str]]) -> tuple[dict[str, FolderCounts], list[tuple[str, str]],
                                                              list[tuple[str, str]]]:
+        from meshcode.gitops.diff import KUSTOMIZATION  # here: diff loads PyYAML, which a canary tick never needs
+
         folders: dict[str, FolderCounts] = {}
         state, stacks = [], []
         prefix = self.out_in_repo + "/" if self.out_in_repo else ""

@@ -452,13 +452,17 @@ def merged(stored: dict[str, list[dict]], fresh: dict[str, list[dict]], names: s
             if target is None:
                 stored.setdefault(disk, []).append(row)
                 continue
-            taken = sorted(name for name in names if name in row["runs"])
+            taken = sorted(name for name in row["runs"] if name.split(",")[0] in names)  # with its "before" rows
             for name in taken:
                 target["runs"][name] = row["runs"][name]
             if taken:
                 target["facts"].setdefault("later", []).append(
-                    f"{', '.join(taken)}: measured in a later run, load average before {row['facts']['load_before']}, "
-                    f"after {row['facts']['load_after']}")
+                    f"{'; '.join(taken)}: measured in a later run (load average before {row['facts']['load_before']}, "
+                    f"after {row['facts']['load_after']})")
+    for i, row in enumerate(stored.get("scale", [])):  # a scale row that is a detailed size's: the same numbers
+        detailed = _find(stored.get("tmpfs", []), row["facts"]["n"])
+        if detailed is not None and all(m in detailed["runs"] for m in SCALE):
+            stored["scale"][i] = detailed
     return stored
 
 

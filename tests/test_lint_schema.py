@@ -196,3 +196,23 @@ spec:
     assert crds.validate(probe(url="ftp://example.com")) == ["spec.url: Invalid value: must be an http(s) URL"]
     assert crds.validate(probe(socket="unix://run/s")) == ["spec.socket: Invalid value: absolute unix socket path"]
     assert crds.cel.skipped == 0
+
+
+def test_wrongly_typed_items_block_the_rules_of_their_list_as_the_api_server_does() -> None:
+    """A type error blocks CEL validation (as kube-apiserver's hasBlockingErr): a rule is written
+    for values of its schema's types. cel-python builds the error of `self.all(h, …)` failing on
+    many wrongly typed items by nesting the previous errors' texts (24 items: gigabytes)."""
+    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "TLSRoute",
+             "metadata": {"name": "r", "namespace": "ns"},
+             "spec": {"hostnames": list(range(24)), "parentRefs": [{"name": "gw"}],
+                      "rules": [{"backendRefs": [{"name": "b", "port": 443}]}]}}
+    crds = shared_crds()
+    skipped = crds.cel.skipped
+    errors = _errors(route, crds)
+    assert any("spec.hostnames[0]: must be of type string, got integer" in e for e in errors)
+    assert not any("Hostnames" in e for e in errors)
+    assert crds.cel.skipped == skipped  # the list's rules were not run into errors on it
+    route["spec"]["hostnames"] = ["*.example.com", "a*.example.com", "10.0.0.1"]
+    errors = _errors(route)  # well typed: the rules run and judge each hostname
+    assert any("Wildcards on hostnames must be the first label" in e for e in errors)
+    assert any("Hostnames cannot contain an IP" in e for e in errors)

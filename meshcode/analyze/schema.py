@@ -49,6 +49,16 @@ INTEGER_FORMATS: dict[str, tuple[int, int, str]] = {
 }
 
 
+def _type_error(errors: list[str], since: int) -> bool:
+    """Whether a value of the wrong type was found below this node since `since`.
+
+    As the Kubernetes API server (a type error blocks CEL validation): a rule is written for
+    values of its schema's types, and cel-python's error for a macro failing on many wrongly typed
+    items nests the previous errors' texts, growing exponentially (hostile YAML in lint).
+    """
+    return any(": must be of type " in e or ": must be an integer or a string, got " in e for e in errors[since:])
+
+
 def _json_type(value: Any) -> str:
     return "null" if value is None else _TYPE_NAMES.get(type(value), type(value).__name__)
 
@@ -265,6 +275,7 @@ class Node:
         return checked
 
     def _check_value(self, value: Any, kind: type, path: str, errors: list[str], cel: CelRules | None) -> Any:
+        found = len(errors)
         if kind is dict or (kind is not list and isinstance(value, dict)):
             value = self._check_object(value, path, errors, cel)
         elif kind is list or isinstance(value, list):
@@ -273,7 +284,7 @@ class Node:
             self._check_scalar(value, path, errors)
         if self.combinators:
             self._check_combinators(value, path, errors)
-        if cel is not None and self.rules:
+        if cel is not None and self.rules and not _type_error(errors, found):
             for rule, message, field_path in self.rules:
                 why = cel.check(rule, value)
                 if why is not None:

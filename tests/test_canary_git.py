@@ -5,9 +5,7 @@ Plans here have no metric gates (or only webhooks), so time can be injected with
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from meshcode.delivery.store import load_state, state_path
 from meshcode.app.project import Project
 from tests.support.canary import candidate_weights, git_project, stack_source, subjects
 from tests.support.meshes import crdcheck
+from tests.support.webhooks import WebhookReceiver
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 KEY = "shop/shop/cart"
@@ -173,36 +172,8 @@ def test_mirror_and_ab_stages_are_rendered_before_live_weight(tmp_path):
     assert candidate_weights(root) == [None, 0, 0, 25]
 
 
-class Hooks:
-    """A webhook receiver on 127.0.0.1 answering each path with the status the test sets."""
-
-    def __init__(self) -> None:
-        self.status: dict[str, int] = {}
-        self.calls: list[tuple[str, dict]] = []
-        hooks = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                hooks.calls.append((self.path, body))
-                self.send_response(hooks.status.get(self.path, 200))
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_webhooks_gate_and_are_notified(tmp_path):
-    hooks = Hooks()
+    hooks = WebhookReceiver()
     try:
         u = hooks.url
         rollout = (f'steps=[50], interval="1m", threshold=3, webhooks=['

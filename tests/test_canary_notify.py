@@ -2,10 +2,7 @@
 a notification that fails is a warning and never blocks or changes a decision."""
 from __future__ import annotations
 
-import json
-import threading
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,44 +12,15 @@ from typer.testing import CliRunner
 from meshcode.cli import app
 from tests.support.canary import git_project, stack_source, subjects
 from tests.support.prometheus import free_port
+from tests.support.webhooks import WebhookReceiver
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 runner = CliRunner()
 
 
-class Receiver:
-    """Slack / Teams / webhook endpoints on 127.0.0.1 recording what they were sent."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                receiver.calls.append((self.path, body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def bodies(self, path: str) -> list[dict]:
-        return [b for p, b in self.calls if p.startswith(path)]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver():
-    r = Receiver()
+    r = WebhookReceiver()
     yield r
     r.close()
 

@@ -113,14 +113,14 @@ def _everything_written(root: Path) -> str:
 
 @pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="prometheus is not installed (./dev test installs it)")
 def test_no_credential_reaches_state_commits_or_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.test_canary_git import Hooks
+    from tests.support.webhooks import WebhookReceiver
 
     exporter = IstioExporter()
     exporter.set("shop", "cart-v1", Traffic(rps=100))
     exporter.set("shop", "cart-v2", Traffic(rps=50))
     (tmp_path / "prom").mkdir()
     server = PrometheusServer(tmp_path / "prom", [exporter.target], basic_auth={"meshcode": BCRYPT})
-    hooks = Hooks()
+    hooks = WebhookReceiver()
     try:
         server.start()
         monkeypatch.setenv("HOOK_URL", f"{hooks.url}/services/T0/B0/HOOKSECRET?token=HOOKTOKEN")
